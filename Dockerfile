@@ -1,0 +1,30 @@
+# Multi-stage build: dependencies are compiled in their own layer, so a source change
+# rebuilds only Tocsin itself.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
+# 1. Dependency layer: manifests with stub sources.
+COPY Cargo.toml Cargo.lock ./
+COPY sdk/Cargo.toml sdk/Cargo.toml
+RUN mkdir -p src sdk/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs sdk/src/lib.rs \
+    && cargo build --release --locked --bin tocsin \
+    && rm -rf src sdk/src
+# 2. The real sources.
+COPY . .
+RUN touch src/main.rs src/lib.rs sdk/src/lib.rs && cargo build --release --locked --bin tocsin
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /var/lib/tocsin --shell /usr/sbin/nologin tocsin \
+    && mkdir -p /var/lib/tocsin/data && chown -R tocsin /var/lib/tocsin
+COPY --from=build /src/target/release/tocsin /usr/local/bin/tocsin
+COPY config /etc/tocsin/config
+WORKDIR /var/lib/tocsin
+ENV TOCSIN_CONFIG_DIR=/etc/tocsin/config \
+    TOCSIN_ENV=production \
+    TOCSIN__STORAGE__DATA_DIR=/var/lib/tocsin/data
+USER tocsin
+VOLUME ["/var/lib/tocsin/data"]
+EXPOSE 8080 9090
+ENTRYPOINT ["tocsin"]
+CMD ["serve"]

@@ -1,0 +1,248 @@
+//! Typed settings, layered: the embedded `config/default.toml`, then
+//! `config/$TOCSIN_ENV.toml`, then `TOCSIN__SECTION__KEY` environment variables.
+//!
+//! Loading fails with a message that names the key and what is wrong with it; nothing
+//! downstream re-validates raw values. Settings reach code through `AppState`, never a
+//! global.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+/// The default configuration, compiled in so the binary starts anywhere.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub storage: StorageSettings,
+    pub log: LogSettings,
+    pub messages: MessageSettings,
+    pub prices: Prices,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub http_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    /// 0 = one worker per core.
+    pub workers: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub data_dir: PathBuf,
+    pub url: String,
+    pub url_file: String,
+    pub max_connections: NonZeroU32,
+    pub data_key_file: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageSettings {
+    pub ttl_secs: u64,
+}
+
+/// Credits per operation (whole numbers, never negative).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prices {
+    pub text: u32,
+    pub image: u32,
+    pub file: u32,
+    pub blob: u32,
+    pub lookup: u32,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Source(#[from] config::ConfigError),
+    #[error("configuration key {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+impl Settings {
+    /// Loads the layers from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::load_from(&vars)
+    }
+
+    /// Loads the layers with `vars` standing in for the environment (tests).
+    pub fn load_from(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let config_dir = vars.get("TOCSIN_CONFIG_DIR").map_or("config", String::as_str);
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(env) = vars.get("TOCSIN_ENV").filter(|e| !e.is_empty()) {
+            let path = Path::new(config_dir).join(format!("{env}.toml"));
+            if !path.is_file() {
+                return Err(invalid(
+                    "TOCSIN_ENV",
+                    format!("{env:?} selects {}, which does not exist", path.display()),
+                ));
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        let env_source = Environment::with_prefix("TOCSIN")
+            .prefix_separator("__")
+            .separator("__")
+            .source(Some(vars.clone()));
+        let mut settings: Settings = builder.add_source(env_source).build()?.try_deserialize()?;
+        settings.resolve_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Replaces `*_file` indirections with the files' contents.
+    fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        if !self.storage.url_file.is_empty() {
+            let text = std::fs::read_to_string(&self.storage.url_file).map_err(|e| {
+                invalid("storage.url_file", format!("cannot read {}: {e}", self.storage.url_file))
+            })?;
+            self.storage.url = text.trim().to_owned();
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.storage.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(invalid(
+                "storage.url",
+                "must be empty (embedded SQLite), sqlite://PATH or postgres://USER@HOST/DB",
+            ));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(invalid("storage.data_dir", "must not be empty"));
+        }
+        if self.messages.ttl_secs == 0 {
+            return Err(invalid("messages.ttl_secs", "must be at least 1 second"));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(invalid("log.level", format!("not a valid filter: {e}")));
+        }
+        Ok(())
+    }
+
+    /// The database URL to open: the configured one, or the SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.storage.url.is_empty() {
+            format!("sqlite://{}", self.storage.data_dir.join("tocsin.db").display())
+        } else {
+            self.storage.url.clone()
+        }
+    }
+
+    /// Where the data key lives.
+    pub fn data_key_path(&self) -> PathBuf {
+        if self.storage.data_key_file.is_empty() {
+            self.storage.data_dir.join("data.key")
+        } else {
+            PathBuf::from(&self.storage.data_key_file)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Settings::load_from(&vars)
+    }
+
+    #[test]
+    fn embedded_default_loads_with_documented_values() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.server.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.metrics_addr.to_string(), "127.0.0.1:9090");
+        assert_eq!(s.database_url(), "sqlite://./data/tocsin.db");
+        assert_eq!(s.data_key_path(), PathBuf::from("./data/data.key"));
+        assert_eq!(s.messages.ttl_secs, 14 * 24 * 3600);
+        assert_eq!((s.prices.text, s.prices.blob, s.prices.lookup), (1, 1, 0));
+    }
+
+    #[test]
+    fn environment_variables_override_the_file() {
+        let s = load(&[
+            ("TOCSIN__SERVER__HTTP_ADDR", "127.0.0.1:0"),
+            ("TOCSIN__STORAGE__URL", "postgres://postgres@127.0.0.1/x"),
+            ("TOCSIN__PRICES__TEXT", "3"),
+        ])
+        .unwrap();
+        assert_eq!(s.server.http_addr.port(), 0);
+        assert_eq!(s.database_url(), "postgres://postgres@127.0.0.1/x");
+        assert_eq!(s.prices.text, 3);
+    }
+
+    #[test]
+    fn environment_file_layer_applies_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("staging.toml"), "[messages]\nttl_secs = 300\n").unwrap();
+        let d = dir.path().to_str().unwrap();
+        let s = load(&[("TOCSIN_CONFIG_DIR", d), ("TOCSIN_ENV", "staging")]).unwrap();
+        assert_eq!(s.messages.ttl_secs, 300);
+        let err = load(&[("TOCSIN_CONFIG_DIR", d), ("TOCSIN_ENV", "nope")]).unwrap_err();
+        assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            ("TOCSIN__SERVER__HTTP_ADDR", "not-an-address", "http_addr"),
+            ("TOCSIN__STORAGE__MAX_CONNECTIONS", "0", "max_connections"),
+            ("TOCSIN__PRICES__TEXT", "-1", "text"),
+            ("TOCSIN__STORAGE__URL", "mysql://x", "storage.url"),
+            ("TOCSIN__MESSAGES__TTL_SECS", "0", "messages.ttl_secs"),
+            ("TOCSIN__LOG__FORMAT", "xml", "format"),
+        ];
+        for (key, value, named) in cases {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(named), "{key}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn url_can_come_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db-url");
+        std::fs::write(&file, "postgres://app:pw@db/tocsin\n").unwrap();
+        let s = load(&[("TOCSIN__STORAGE__URL_FILE", file.to_str().unwrap())]).unwrap();
+        assert_eq!(s.database_url(), "postgres://app:pw@db/tocsin");
+        let err = load(&[("TOCSIN__STORAGE__URL_FILE", "/nonexistent/x")]).unwrap_err();
+        assert!(err.to_string().contains("storage.url_file"), "{err}");
+    }
+}

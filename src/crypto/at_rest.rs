@@ -1,0 +1,173 @@
+//! The data key: protection at rest for what the server must be able to use again.
+//!
+//! A 32-byte master key lives in a file in the data directory (created on first start with
+//! mode 0600, never in the database). Two subkeys are derived from it with HMAC-SHA256 and
+//! distinct labels:
+//! * the *seal* key encrypts basic-mode private keys and API secrets (NaCl secretbox, a
+//!   fresh random nonce per value, stored as `nonce ‖ box`);
+//! * the *hash* key turns API secrets into the keyed hashes that requests are checked
+//!   against, so a copy of the database alone allows no offline guessing.
+//!
+//! Several nodes sharing one PostgreSQL database must share this file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+use tocsin_sdk::crypto::SymmetricKey;
+use tocsin_sdk::protocol::{ApiSecret, Nonce};
+use zeroize::Zeroizing;
+
+const SEAL_LABEL: &[u8] = b"tocsin data key: seal v1";
+const HASH_LABEL: &[u8] = b"tocsin data key: api secret hash v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataKeyError {
+    #[error("cannot read or create the data key {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("data key {path} is malformed: expected 64 hex characters")]
+    Malformed { path: PathBuf },
+    #[error("sealed value cannot be opened with this data key (wrong key file or corrupt row)")]
+    Open,
+}
+
+/// Subkeys derived from the master data key.
+pub struct DataKey {
+    seal: SymmetricKey,
+    hash: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DataKey(***)")
+    }
+}
+
+fn derive(master: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master).expect("HMAC takes any key length");
+    mac.update(label);
+    Zeroizing::new(mac.finalize().into_bytes().into())
+}
+
+impl DataKey {
+    pub fn from_master(master: &[u8; 32]) -> Self {
+        Self {
+            seal: SymmetricKey::from_bytes(*derive(master, SEAL_LABEL)),
+            hash: derive(master, HASH_LABEL),
+        }
+    }
+
+    /// Reads the key file, or creates it (mode 0600) with a fresh random key.
+    pub fn load_or_create(path: &Path) -> Result<Self, DataKeyError> {
+        let io = |source| DataKeyError::Io { path: path.to_owned(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io)?;
+        }
+        match fs::read_to_string(path) {
+            Ok(text) => {
+                let master = Zeroizing::new(text);
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                hex::decode_to_slice(master.trim(), bytes.as_mut())
+                    .map_err(|_| DataKeyError::Malformed { path: path.to_owned() })?;
+                Ok(Self::from_master(&bytes))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh = SymmetricKey::generate();
+                let mut file = create_private(path).map_err(io)?;
+                let text = fresh.to_hex();
+                file.write_all(text.as_bytes()).map_err(io)?;
+                file.write_all(b"\n").map_err(io)?;
+                file.sync_all().map_err(io)?;
+                Ok(Self::from_master(fresh.as_bytes()))
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    /// Encrypts `plaintext`; the result is `nonce ‖ box`.
+    pub fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = Nonce::random();
+        let mut out = nonce.as_bytes().to_vec();
+        out.extend_from_slice(&self.seal.seal(&nonce, plaintext));
+        out
+    }
+
+    /// Reverses [`DataKey::seal`].
+    pub fn open(&self, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, DataKeyError> {
+        if sealed.len() < 24 {
+            return Err(DataKeyError::Open);
+        }
+        let (nonce, boxed) = sealed.split_at(24);
+        let nonce = Nonce::from_slice(nonce).map_err(|_| DataKeyError::Open)?;
+        self.seal.open(&nonce, boxed).map(Zeroizing::new).map_err(|_| DataKeyError::Open)
+    }
+
+    /// Keyed hash of an API secret, as stored in `gateway_ids.secret_hash`.
+    pub fn hash_secret(&self, secret: &ApiSecret) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash.as_ref())
+            .expect("HMAC takes any key length");
+        mac.update(secret.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks a presented secret against a stored hash in constant time.
+    pub fn verify_secret(&self, secret: &ApiSecret, stored_hash: &[u8]) -> bool {
+        self.hash_secret(secret).ct_eq(stored_hash).into()
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<fs::File> {
+    fs::OpenOptions::new().write(true).create_new(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/data.key");
+        let first = DataKey::load_or_create(&path).unwrap();
+        let sealed = first.seal(b"basic-mode private key");
+        let again = DataKey::load_or_create(&path).unwrap();
+        assert_eq!(again.open(&sealed).unwrap().as_slice(), b"basic-mode private key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn another_key_cannot_open_or_verify() {
+        let a = DataKey::from_master(&[1; 32]);
+        let b = DataKey::from_master(&[2; 32]);
+        let secret = ApiSecret::parse("abcdEFGH12345678").unwrap();
+        assert!(b.open(&a.seal(b"x")).is_err());
+        assert!(a.verify_secret(&secret, &a.hash_secret(&secret)));
+        assert!(!b.verify_secret(&secret, &a.hash_secret(&secret)));
+        assert!(!a.verify_secret(&ApiSecret::parse("abcdEFGH12345679").unwrap(), &a.hash_secret(&secret)));
+        assert!(a.open(&[0; 10]).is_err());
+    }
+
+    #[test]
+    fn malformed_key_file_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.key");
+        fs::write(&path, "not hex").unwrap();
+        let err = DataKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(err.contains("data.key") && err.contains("64 hex"), "{err}");
+    }
+}

@@ -1,0 +1,5 @@
+//! Server-side key handling. The NaCl primitives themselves live in `tocsin_sdk::crypto`.
+
+pub mod at_rest;
+
+pub use at_rest::{DataKey, DataKeyError};

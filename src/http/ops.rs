@@ -1,0 +1,25 @@
+//! Operational endpoints: health and metrics.
+
+use actix_web::{web, HttpResponse};
+
+use crate::state::AppState;
+
+/// `GET /health`: 200 `ok` while the store answers, 503 otherwise.
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(e) => {
+            tracing::warn!("health check: store unavailable: {e}");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("store unavailable")
+        }
+    }
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render())
+}

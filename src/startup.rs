@@ -1,0 +1,188 @@
+//! Building and running the application: open the store, bind the listeners, serve until told
+//! to stop, then drain in-flight requests and close the store.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, Service};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+
+use crate::config::Settings;
+use crate::crypto::DataKey;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::store::Store;
+use crate::telemetry::redact_query;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    http: Server,
+    metrics: Server,
+    http_addr: SocketAddr,
+    metrics_addr: SocketAddr,
+    state: AppState,
+}
+
+/// Opens the configured store (running migrations) and the data key.
+pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
+    let url = settings.database_url();
+    let store = Store::open(&url, settings.storage.max_connections.get())
+        .await
+        .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
+    store.migrate().await.context("migrating the database")?;
+    let key_path = settings.data_key_path();
+    let data_key = DataKey::load_or_create(&key_path)?;
+    Ok(AppState {
+        settings: Arc::new(settings),
+        store,
+        data_key: Arc::new(data_key),
+        metrics: Arc::new(Metrics::new()),
+    })
+}
+
+/// Hides the password of a database URL for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Application {
+    /// Opens everything and binds both listeners (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = open_state(settings).await?;
+        Self::with_state(state)
+    }
+
+    /// Binds both listeners around an already opened state.
+    pub fn with_state(state: AppState) -> anyhow::Result<Self> {
+        let server = &state.settings.server;
+        let http_listener = TcpListener::bind(server.http_addr)
+            .with_context(|| format!("binding the HTTP API to {}", server.http_addr))?;
+        let metrics_listener = TcpListener::bind(server.metrics_addr)
+            .with_context(|| format!("binding metrics to {}", server.metrics_addr))?;
+        let http_addr = http_listener.local_addr()?;
+        let metrics_addr = metrics_listener.local_addr()?;
+        let workers = match server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n => n,
+        };
+        let grace = server.shutdown_grace_secs;
+
+        let data = web::Data::new(state.clone());
+        let http = HttpServer::new({
+            let data = data.clone();
+            move || {
+                App::new()
+                    .app_data(data.clone())
+                    .wrap_fn(|req, srv| {
+                        let state = req.app_data::<web::Data<AppState>>().cloned();
+                        let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                        let method = req.method().clone();
+                        let path = redact_query(&req.uri().to_string());
+                        let started = std::time::Instant::now();
+                        let fut = srv.call(req);
+                        async move {
+                            let res = fut.await?;
+                            let status = res.status();
+                            if let Some(state) = state {
+                                state
+                                    .metrics
+                                    .http_requests
+                                    .with_label_values(&[endpoint.as_str(), status.as_str()])
+                                    .inc();
+                            }
+                            tracing::debug!(%method, %path, status = status.as_u16(),
+                                micros = started.elapsed().as_micros() as u64, "request");
+                            Ok(res)
+                        }
+                    })
+                    .configure(crate::http::configure_api)
+            }
+        })
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(grace)
+        .listen(http_listener)?
+        .run();
+
+        let metrics = HttpServer::new(move || {
+            App::new().app_data(data.clone()).configure(crate::http::configure_metrics)
+        })
+        .workers(1)
+        .disable_signals()
+        .shutdown_timeout(grace)
+        .listen(metrics_listener)?
+        .run();
+
+        Ok(Self { http, metrics, http_addr, metrics_addr, state })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves (or a listener fails), then stops gracefully.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let http_handle = self.http.handle();
+        let metrics_handle = self.metrics.handle();
+        let mut http = tokio::spawn(self.http);
+        let mut metrics = tokio::spawn(self.metrics);
+        tracing::info!(http = %self.http_addr, metrics = %self.metrics_addr, "tocsin is serving");
+        let (mut http_done, mut metrics_done) = (false, false);
+        let early_exit = tokio::select! {
+            () = shutdown => None,
+            r = &mut http => { http_done = true; Some(("HTTP API", r)) }
+            r = &mut metrics => { metrics_done = true; Some(("metrics", r)) }
+        };
+        tokio::join!(http_handle.stop(true), metrics_handle.stop(true));
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs + 1);
+        let _ = tokio::time::timeout(grace, async {
+            if !http_done {
+                let _ = http.await;
+            }
+            if !metrics_done {
+                let _ = metrics.await;
+            }
+        })
+        .await;
+        self.state.store.close().await;
+        tracing::info!("tocsin stopped");
+        match early_exit {
+            None => Ok(()),
+            Some((what, Ok(Ok(())))) => anyhow::bail!("the {what} listener stopped unexpectedly"),
+            Some((what, Ok(Err(e)))) => Err(e).with_context(|| format!("the {what} listener failed")),
+            Some((what, Err(e))) => Err(e).with_context(|| format!("the {what} listener panicked")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_are_hidden() {
+        assert_eq!(redact_url("postgres://app:pw@db:5432/t"), "postgres://app:***@db:5432/t");
+        assert_eq!(redact_url("postgres://app@db/t"), "postgres://app@db/t");
+        assert_eq!(redact_url("sqlite://./data/tocsin.db"), "sqlite://./data/tocsin.db");
+    }
+}

@@ -1,0 +1,16 @@
+//! Shared state handed to every request handler and worker: cheap-to-clone handles only.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::crypto::DataKey;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub data_key: Arc<DataKey>,
+    pub metrics: Arc<Metrics>,
+}

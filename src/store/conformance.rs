@@ -1,0 +1,287 @@
+//! The storage contract, run against every engine: SQLite always, PostgreSQL when
+//! `TOCSIN_TEST_POSTGRES_URL` is set (each test then gets a fresh database of its own).
+
+use std::sync::Arc;
+
+use tocsin_sdk::protocol::{
+    hash_email, hash_phone, Capabilities, GatewayId, IdentityId, KeyPair, MessageId, Nonce,
+};
+
+use super::*;
+use crate::domain::AccountName;
+
+const NOW: i64 = 1_700_000_000_000;
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::open(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, dir)
+}
+
+/// A store on a brand-new PostgreSQL database, or `None` when no server is configured.
+async fn postgres_store() -> Option<Store> {
+    let url = super::testing::fresh_postgres_database().await?;
+    let store = Store::open(&url, 8).await.unwrap();
+    store.migrate().await.unwrap();
+    Some(store)
+}
+
+/// Runs `suite` on SQLite, and on PostgreSQL when available.
+macro_rules! on_every_backend {
+    ($($suite:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $suite() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$suite(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $suite() {
+                    let Some(store) = super::postgres_store().await else {
+                        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
+                        return;
+                    };
+                    super::$suite(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    migrations_are_idempotent,
+    accounts_and_ledger,
+    gateway_ids,
+    identities_and_lookups,
+    submit_charges_records_and_enqueues_once,
+    submit_without_credits_changes_nothing,
+    concurrent_debits_never_overdraw,
+    concurrent_retries_are_charged_once,
+);
+
+async fn account(store: &Store, name: &str, credits: i64) -> Account {
+    let a = store.create_account(&AccountName::parse(name).unwrap(), NOW).await.unwrap();
+    if credits > 0 {
+        store.add_credits(a.id, credits, "test", NOW).await.unwrap();
+    }
+    store.account(a.id).await.unwrap().unwrap()
+}
+
+async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> GatewayRecord {
+    let new = NewGateway {
+        id: GatewayId::random(),
+        account,
+        mode,
+        secret_hash: vec![7; 32],
+        secret_sealed: vec![8; 56],
+        public_key: KeyPair::generate().public,
+        private_sealed: (mode == GatewayMode::Basic).then(|| vec![9; 72]),
+        callback_url: None,
+    };
+    store.create_gateway(&new, NOW).await.unwrap()
+}
+
+fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
+    Submission {
+        gateway: gw.id,
+        charge: Charge { account: gw.account, amount: 1, reason: "text".into() },
+        idempotency_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        message: NewMessage {
+            message_id: MessageId::random(),
+            sender: *gw.id.as_identity(),
+            recipient: to,
+            flags: 1,
+            nonce: Nonce::random(),
+            body: vec![0xab; 48],
+            expires_at: NOW + 1000,
+        },
+    }
+}
+
+fn recipient() -> IdentityId {
+    IdentityId::parse("ECHOECHO").unwrap()
+}
+
+async fn migrations_are_idempotent(store: Store) {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+}
+
+async fn accounts_and_ledger(store: Store) {
+    let a = account(&store, "acme", 0).await;
+    assert_eq!(a.balance, 0);
+    let dup = store.create_account(&AccountName::parse("acme").unwrap(), NOW).await;
+    assert!(matches!(dup, Err(StoreError::AlreadyExists { .. })), "{dup:?}");
+    assert_eq!(store.add_credits(a.id, 50, "top-up", NOW).await.unwrap(), 50);
+    assert_eq!(store.add_credits(a.id, 25, "bonus", NOW + 1).await.unwrap(), 75);
+    let ledger = store.ledger(a.id, 10).await.unwrap();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!((ledger[0].delta, ledger[0].balance_after, ledger[0].reason.as_str()), (25, 75, "bonus"));
+    assert_eq!(store.ledger_sum(a.id).await.unwrap(), 75);
+    let missing = store.add_credits(AccountId(999_999), 1, "x", NOW).await;
+    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
+    let names: Vec<_> = store.list_accounts().await.unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, ["acme"]);
+    assert!(store.account_by_name(&AccountName::parse("nobody").unwrap()).await.unwrap().is_none());
+}
+
+async fn gateway_ids(store: Store) {
+    let a = account(&store, "bank", 0).await;
+    let basic = gateway(&store, a.id, GatewayMode::Basic).await;
+    let e2e = gateway(&store, a.id, GatewayMode::E2e).await;
+    let loaded = store.gateway(&basic.id).await.unwrap().unwrap();
+    assert_eq!(loaded.mode, GatewayMode::Basic);
+    assert_eq!(loaded.public_key, basic.public_key);
+    assert_eq!(loaded.private_sealed, Some(vec![9; 72]));
+    assert_eq!(store.gateway(&e2e.id).await.unwrap().unwrap().private_sealed, None);
+    let again = NewGateway {
+        id: basic.id,
+        account: a.id,
+        mode: GatewayMode::E2e,
+        secret_hash: vec![],
+        secret_sealed: vec![],
+        public_key: basic.public_key,
+        private_sealed: None,
+        callback_url: None,
+    };
+    assert!(matches!(store.create_gateway(&again, NOW).await, Err(StoreError::AlreadyExists { .. })));
+    store.set_callback_url(&e2e.id, Some("https://example.org/cb")).await.unwrap();
+    let listed = store.list_gateways(Some(a.id)).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let with_cb = listed.iter().find(|g| g.id == e2e.id).unwrap();
+    assert_eq!(with_cb.callback_url.as_deref(), Some("https://example.org/cb"));
+    store.set_callback_url(&e2e.id, None).await.unwrap();
+    assert_eq!(store.gateway(&e2e.id).await.unwrap().unwrap().callback_url, None);
+    let unknown = GatewayId::parse("*NOSUCH1").unwrap();
+    assert!(matches!(store.set_callback_url(&unknown, None).await, Err(StoreError::NotFound { .. })));
+}
+
+async fn identities_and_lookups(store: Store) {
+    let key = KeyPair::generate().public;
+    let new = NewIdentity {
+        id: IdentityId::parse("ABCD1234").unwrap(),
+        public_key: key,
+        phone_hash: Some(hash_phone("+41 79 123 45 67")),
+        email_hash: Some(hash_email("Alice@Example.org")),
+        capabilities: Capabilities::parse("text,file").unwrap(),
+    };
+    store.import_identity(&new, NOW).await.unwrap();
+    assert!(matches!(store.import_identity(&new, NOW).await, Err(StoreError::AlreadyExists { .. })));
+    let got = store.identity(&new.id).await.unwrap().unwrap();
+    assert_eq!((got.public_key, got.key_version, got.revoked), (key, 1, false));
+    assert_eq!(got.capabilities.to_string(), "text,file");
+    let by_phone = store.identity_by_phone_hash(&hash_phone("41791234567")).await.unwrap().unwrap();
+    assert_eq!(by_phone.id, new.id);
+    let by_email = store.identity_by_email_hash(&hash_email("alice@example.org")).await.unwrap().unwrap();
+    assert_eq!(by_email.id, new.id);
+    assert!(store.identity_by_phone_hash(&hash_phone("4411")).await.unwrap().is_none());
+    store.revoke_identity(&new.id).await.unwrap();
+    assert!(store.identity(&new.id).await.unwrap().unwrap().revoked);
+    assert!(store.identity_by_phone_hash(&hash_phone("41791234567")).await.unwrap().is_none());
+    assert_eq!(store.list_identities().await.unwrap().len(), 1);
+}
+
+async fn submit_charges_records_and_enqueues_once(store: Store) {
+    let a = account(&store, "ops", 5).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let first = submission(&gw, recipient(), &["hdr:abc", "nonce:1"]);
+    let id = first.message.message_id;
+    assert_eq!(store.submit(&first, NOW).await.unwrap(), SubmitOutcome::Accepted(id));
+    // A retry builds a new message ID, but either key identifies it as the same request.
+    let retry = submission(&gw, recipient(), &["hdr:abc"]);
+    assert_eq!(store.submit(&retry, NOW).await.unwrap(), SubmitOutcome::Duplicate(id));
+    let retry = submission(&gw, recipient(), &["nonce:1"]);
+    assert_eq!(store.submit(&retry, NOW).await.unwrap(), SubmitOutcome::Duplicate(id));
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 4);
+    let queued = store.queued_for(&recipient(), 10).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].message_id, id);
+    assert_eq!(queued[0].sender, *gw.id.as_identity());
+    assert_eq!((queued[0].flags, queued[0].body.as_slice()), (1, [0xab; 48].as_slice()));
+    let ledger = store.ledger(a.id, 10).await.unwrap();
+    assert_eq!(ledger[0].delta, -1);
+    assert_eq!(ledger[0].message_id.as_deref(), Some(id.as_bytes().as_slice()));
+    assert_eq!(store.ledger_sum(a.id).await.unwrap(), 4);
+    // Another gateway ID may use the same key text independently.
+    let other = gateway(&store, a.id, GatewayMode::E2e).await;
+    let theirs = submission(&other, recipient(), &["hdr:abc"]);
+    assert!(matches!(store.submit(&theirs, NOW).await.unwrap(), SubmitOutcome::Accepted(_)));
+}
+
+async fn submit_without_credits_changes_nothing(store: Store) {
+    let a = account(&store, "broke", 0).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let s = submission(&gw, recipient(), &["k1"]);
+    assert_eq!(store.submit(&s, NOW).await.unwrap(), SubmitOutcome::InsufficientCredits);
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+    assert!(store.ledger(a.id, 10).await.unwrap().is_empty());
+    // The refused request left no key behind: once paid for, the same retry goes through.
+    store.add_credits(a.id, 1, "top-up", NOW).await.unwrap();
+    let id = s.message.message_id;
+    assert_eq!(store.submit(&s, NOW).await.unwrap(), SubmitOutcome::Accepted(id));
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 0);
+}
+
+async fn concurrent_debits_never_overdraw(store: Store) {
+    let a = account(&store, "race", 100).await;
+    let gw = Arc::new(gateway(&store, a.id, GatewayMode::E2e).await);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (store, gw) = (store.clone(), gw.clone());
+            tokio::spawn(async move {
+                let key = format!("req-{i}");
+                store.submit(&submission(&gw, recipient(), &[key.as_str()]), NOW).await.unwrap()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            SubmitOutcome::Accepted(_) => accepted += 1,
+            SubmitOutcome::InsufficientCredits => refused += 1,
+            SubmitOutcome::Duplicate(_) => panic!("distinct keys must not collide"),
+        }
+    }
+    assert_eq!((accepted, refused), (100, 100));
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 0);
+    assert_eq!(store.ledger_sum(a.id).await.unwrap(), 0);
+    assert_eq!(store.queue_depth().await.unwrap(), 100);
+}
+
+async fn concurrent_retries_are_charged_once(store: Store) {
+    let a = account(&store, "retry", 10).await;
+    let gw = Arc::new(gateway(&store, a.id, GatewayMode::E2e).await);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, gw) = (store.clone(), gw.clone());
+            tokio::spawn(async move {
+                store.submit(&submission(&gw, recipient(), &["same-key"]), NOW).await.unwrap()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            SubmitOutcome::Accepted(id) => {
+                accepted += 1;
+                ids.push(id);
+            }
+            SubmitOutcome::Duplicate(id) => ids.push(id),
+            SubmitOutcome::InsufficientCredits => panic!("there are credits"),
+        }
+    }
+    assert_eq!(accepted, 1);
+    assert!(ids.iter().all(|id| *id == ids[0]), "every retry answers the first message ID");
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}

@@ -1,0 +1,39 @@
+//! Schema migrations, compiled into the binary so a fresh data directory needs no files.
+//!
+//! Each engine has its own folder of numbered SQL files; a new migration is a new file with
+//! the next number in *both* folders, listed in [`MIGRATIONS`].
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlSafeStr;
+
+use super::Backend;
+
+/// `(version, description, sqlite SQL, postgres SQL)`, in order.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("migrations/sqlite/0001_foundation.sql"),
+    include_str!("migrations/postgres/0001_foundation.sql"),
+)];
+
+pub(super) fn migrator(backend: Backend) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|&(version, description, sqlite, postgres)| {
+            let sql = match backend {
+                Backend::Sqlite => sqlite,
+                Backend::Postgres => postgres,
+            };
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}

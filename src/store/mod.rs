@@ -1,0 +1,176 @@
+//! Durable storage: one contract, two engines.
+//!
+//! Every table lives behind [`Store`]. The engine is picked by the URL: `sqlite:` (the embedded
+//! default, a WAL-mode file under the data directory) or `postgres:` (several nodes sharing one
+//! database). Both run the *same* SQL text through sqlx's `Any` driver; only the migrations
+//! differ (`BLOB` vs `BYTEA`, identity columns), so they live in one folder per engine.
+//!
+//! Invariants the rest of the server relies on:
+//! * an account's `balance` equals the sum of its ledger rows and never goes negative;
+//! * a paid submission (debit + ledger row + queued message + idempotency keys) is one
+//!   transaction — all of it is durable or none of it is (see [`queue`]);
+//! * on SQLite every write goes through a single connection, so writers queue in-process
+//!   instead of failing with `SQLITE_BUSY`; reads use a separate pool.
+
+mod accounts;
+mod gateways;
+mod identities;
+mod migrations;
+mod queue;
+mod rows;
+
+#[cfg(test)]
+mod conformance;
+#[doc(hidden)]
+pub mod testing;
+
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+
+pub use accounts::{Account, AccountId, LedgerEntry};
+pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
+pub use identities::{IdentityRecord, NewIdentity};
+pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What went wrong in the store. Callers map these to their own outcomes; the text is for logs.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
+    UnsupportedUrl(String),
+    #[error("{what} already exists")]
+    AlreadyExists { what: String },
+    #[error("{what} not found")]
+    NotFound { what: String },
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        Self::NotFound { what: what.into() }
+    }
+
+    pub(crate) fn exists(what: impl Into<String>) -> Self {
+        Self::AlreadyExists { what: what.into() }
+    }
+}
+
+/// True when `err` is a unique or primary-key violation (the row already exists).
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// Pool for statements that write. One connection on SQLite (a single writer).
+    write: AnyPool,
+    /// Pool for read-only statements.
+    read: AnyPool,
+    backend: Backend,
+}
+
+/// How long a SQLite connection waits for a lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+
+impl Store {
+    /// Opens the database at `url`, creating a SQLite file (and its directory) if missing.
+    /// Does not run migrations; call [`Store::migrate`].
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let max_connections = max_connections.max(1);
+        if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            }
+            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Database(sqlx::Error::Configuration(
+                        format!("cannot create directory {}: {e}", dir.display()).into(),
+                    ))
+                })?;
+            }
+            let url = if url.contains('?') {
+                url.to_owned()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            let write = sqlite_pool(1).connect(&url).await?;
+            // WAL is a property of the file; set it once, before readers open it.
+            write.execute("PRAGMA journal_mode = WAL").await?;
+            let read = sqlite_pool(max_connections).connect(&url).await?;
+            Ok(Self { write, read, backend: Backend::Sqlite })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(url)
+                .await?;
+            Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    /// Applies every pending migration of this engine.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::migrator(self.backend).run(&self.write).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Cheap liveness probe used by `/health`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Closes both pools, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // FULL: a commit is on disk (WAL fsynced) before we answer the client.
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+                )))
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+/// Reads a column that holds 0/1 as a bool.
+fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}

@@ -1,0 +1,195 @@
+//! The paid submission and the message queue.
+//!
+//! [`Store::submit`] is the one place where money and messages meet. In one transaction it
+//! claims the idempotency keys, debits the account, writes the ledger row and enqueues the
+//! message. The statement order matters:
+//! 1. idempotency keys first (`INSERT … ON CONFLICT DO NOTHING`): a retry finds the key taken
+//!    and gets the original message ID without paying again. On PostgreSQL a concurrent
+//!    retry blocks on the key until the first transaction ends, so both answer alike.
+//! 2. the guarded debit (`UPDATE … WHERE balance >= $1`): no row means 402, and the
+//!    transaction is rolled back, so the keys claimed in step 1 vanish with it.
+//! 3. ledger row and queued message.
+//!
+//! Every statement is a write, so on SQLite the transaction holds the write lock from its
+//! first statement and never has to upgrade a read snapshot.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
+
+use super::rows::{identity_id, message_id, nonce};
+use super::{AccountId, Store, StoreError};
+
+/// Credits to take for a submission, and the ledger reason to record.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub account: AccountId,
+    pub amount: i64,
+    pub reason: String,
+}
+
+/// A message to put on a recipient's queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message_id: MessageId,
+    pub sender: IdentityId,
+    pub recipient: IdentityId,
+    /// Header flags of the chat protocol (push, no-queue, no-ack, …).
+    pub flags: u8,
+    pub nonce: Nonce,
+    /// The NaCl box, as it will be delivered.
+    pub body: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// Everything one paid send commits at once.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub gateway: GatewayId,
+    pub charge: Charge,
+    /// Keys under which a retry of this request is recognised (e.g. the `Idempotency-Key`
+    /// header, and the recipient + nonce pair).
+    pub idempotency_keys: Vec<String>,
+    pub message: NewMessage,
+}
+
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitOutcome {
+    /// Committed: charged, recorded and queued.
+    Accepted(MessageId),
+    /// A retry of an earlier request: nothing charged or queued, this is the first answer.
+    Duplicate(MessageId),
+    /// The balance cannot cover the charge: nothing charged or queued.
+    InsufficientCredits,
+}
+
+/// A message waiting on a recipient's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    pub seq: i64,
+    pub message_id: MessageId,
+    pub sender: IdentityId,
+    pub recipient: IdentityId,
+    pub flags: u8,
+    pub nonce: Nonce,
+    pub body: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError> {
+    let flags: i64 = row.try_get("flags")?;
+    Ok(QueuedMessage {
+        seq: row.try_get("seq")?,
+        message_id: message_id(row, "message_id")?,
+        sender: identity_id(row, "sender")?,
+        recipient: identity_id(row, "recipient")?,
+        flags: u8::try_from(flags).map_err(|_| StoreError::Corrupt(format!("flags {flags}")))?,
+        nonce: nonce(row, "nonce")?,
+        body: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+impl Store {
+    /// Charges, records and enqueues one message atomically (see the module docs).
+    pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
+        let msg = &s.message;
+        let mut tx = self.write.begin().await?;
+        for key in &s.idempotency_keys {
+            let claimed = sqlx::query(
+                "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (gateway_id, idem_key) DO NOTHING",
+            )
+            .bind(s.gateway.as_str())
+            .bind(key.as_str())
+            .bind(msg.message_id.as_bytes().to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if claimed == 0 {
+                tx.rollback().await?;
+                return self.earlier_answer(&s.gateway, key).await;
+            }
+        }
+        if s.charge.amount > 0 {
+            let Some(row) = sqlx::query(
+                "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
+                 RETURNING balance",
+            )
+            .bind(s.charge.amount)
+            .bind(s.charge.account.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                tx.rollback().await?;
+                return Ok(SubmitOutcome::InsufficientCredits);
+            };
+            let balance: i64 = row.try_get("balance")?;
+            sqlx::query(
+                "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(s.charge.account.0)
+            .bind(-s.charge.amount)
+            .bind(balance)
+            .bind(s.charge.reason.as_str())
+            .bind(msg.message_id.as_bytes().to_vec())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
+             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(msg.message_id.as_bytes().to_vec())
+        .bind(msg.sender.as_str())
+        .bind(msg.recipient.as_str())
+        .bind(i64::from(msg.flags))
+        .bind(msg.nonce.as_bytes().to_vec())
+        .bind(msg.body.clone())
+        .bind(now)
+        .bind(msg.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SubmitOutcome::Accepted(msg.message_id))
+    }
+
+    async fn earlier_answer(&self, gateway: &GatewayId, key: &str) -> Result<SubmitOutcome, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id FROM idempotency_keys WHERE gateway_id = $1 AND idem_key = $2",
+        )
+        .bind(gateway.as_str())
+        .bind(key)
+        .fetch_one(&self.write)
+        .await?;
+        Ok(SubmitOutcome::Duplicate(message_id(&row, "message_id")?))
+    }
+
+    /// The oldest `limit` messages queued for `recipient`, in arrival order.
+    pub async fn queued_for(&self, recipient: &IdentityId, limit: i64) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, message_id, sender, recipient, flags, nonce, body, created_at, expires_at \
+             FROM queued_messages WHERE recipient = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(recipient.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(queued_from_row).collect()
+    }
+
+    /// Number of messages waiting in every queue.
+    pub async fn queue_depth(&self) -> Result<i64, StoreError> {
+        let depth: i64 = sqlx::query("SELECT COUNT(*) AS depth FROM queued_messages")
+            .fetch_one(&self.read)
+            .await?
+            .try_get("depth")?;
+        Ok(depth)
+    }
+}

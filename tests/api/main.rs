@@ -1,0 +1,4 @@
+//! End-to-end tests: the real server on port 0, spoken to over HTTP.
+
+mod helpers;
+mod ops;
