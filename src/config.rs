@@ -87,7 +87,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 impl Settings {
@@ -99,8 +102,11 @@ impl Settings {
 
     /// Loads the layers with `vars` standing in for the environment (tests).
     pub fn load_from(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let config_dir = vars.get("TOCSIN_CONFIG_DIR").map_or("config", String::as_str);
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        let config_dir = vars
+            .get("TOCSIN_CONFIG_DIR")
+            .map_or("config", String::as_str);
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
         if let Some(env) = vars.get("TOCSIN_ENV").filter(|e| !e.is_empty()) {
             let path = Path::new(config_dir).join(format!("{env}.toml"));
             if !path.is_file() {
@@ -125,7 +131,10 @@ impl Settings {
     fn resolve_files(&mut self) -> Result<(), ConfigError> {
         if !self.storage.url_file.is_empty() {
             let text = std::fs::read_to_string(&self.storage.url_file).map_err(|e| {
-                invalid("storage.url_file", format!("cannot read {}: {e}", self.storage.url_file))
+                invalid(
+                    "storage.url_file",
+                    format!("cannot read {}: {e}", self.storage.url_file),
+                )
             })?;
             self.storage.url = text.trim().to_owned();
         }
@@ -159,7 +168,10 @@ impl Settings {
     /// The database URL to open: the configured one, or the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         if self.storage.url.is_empty() {
-            format!("sqlite://{}", self.storage.data_dir.join("tocsin.db").display())
+            format!(
+                "sqlite://{}",
+                self.storage.data_dir.join("tocsin.db").display()
+            )
         } else {
             self.storage.url.clone()
         }
@@ -180,7 +192,10 @@ mod tests {
     use super::*;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let vars = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let vars = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::load_from(&vars)
     }
 
@@ -211,7 +226,11 @@ mod tests {
     #[test]
     fn environment_file_layer_applies_and_a_missing_one_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("staging.toml"), "[messages]\nttl_secs = 300\n").unwrap();
+        std::fs::write(
+            dir.path().join("staging.toml"),
+            "[messages]\nttl_secs = 300\n",
+        )
+        .unwrap();
         let d = dir.path().to_str().unwrap();
         let s = load(&[("TOCSIN_CONFIG_DIR", d), ("TOCSIN_ENV", "staging")]).unwrap();
         assert_eq!(s.messages.ttl_secs, 300);

@@ -43,7 +43,10 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => open_state(settings).await.map(|state| {
-            println!("database schema is up to date ({:?})", state.store.backend());
+            println!(
+                "database schema is up to date ({:?})",
+                state.store.backend()
+            );
         }),
         Command::Admin(cmd) => return run_admin(settings, cmd).await,
     };
@@ -58,7 +61,8 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
-    app.run_until_stopped(tocsin::shutdown::wait_for_signal()).await
+    app.run_until_stopped(tocsin::shutdown::wait_for_signal())
+        .await
 }
 
 async fn run_admin(settings: Settings, cmd: AdminCommand) -> ExitCode {

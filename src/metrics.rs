@@ -26,9 +26,17 @@ impl Metrics {
         )
         .expect("metric definition is valid");
         build_info.set(1);
-        registry.register(Box::new(http_requests.clone())).expect("registered once");
-        registry.register(Box::new(build_info.clone())).expect("registered once");
-        Self { registry, http_requests, build_info }
+        registry
+            .register(Box::new(http_requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(build_info.clone()))
+            .expect("registered once");
+        Self {
+            registry,
+            http_requests,
+            build_info,
+        }
     }
 
     /// The Prometheus text exposition of every metric.

@@ -117,7 +117,9 @@ impl Application {
         .run();
 
         let metrics = HttpServer::new(move || {
-            App::new().app_data(data.clone()).configure(crate::http::configure_metrics)
+            App::new()
+                .app_data(data.clone())
+                .configure(crate::http::configure_metrics)
         })
         .workers(1)
         .disable_signals()
@@ -125,7 +127,13 @@ impl Application {
         .listen(metrics_listener)?
         .run();
 
-        Ok(Self { http, metrics, http_addr, metrics_addr, state })
+        Ok(Self {
+            http,
+            metrics,
+            http_addr,
+            metrics_addr,
+            state,
+        })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
@@ -169,7 +177,9 @@ impl Application {
         match early_exit {
             None => Ok(()),
             Some((what, Ok(Ok(())))) => anyhow::bail!("the {what} listener stopped unexpectedly"),
-            Some((what, Ok(Err(e)))) => Err(e).with_context(|| format!("the {what} listener failed")),
+            Some((what, Ok(Err(e)))) => {
+                Err(e).with_context(|| format!("the {what} listener failed"))
+            }
             Some((what, Err(e))) => Err(e).with_context(|| format!("the {what} listener panicked")),
         }
     }
@@ -181,8 +191,14 @@ mod tests {
 
     #[test]
     fn database_passwords_are_hidden() {
-        assert_eq!(redact_url("postgres://app:pw@db:5432/t"), "postgres://app:***@db:5432/t");
+        assert_eq!(
+            redact_url("postgres://app:pw@db:5432/t"),
+            "postgres://app:***@db:5432/t"
+        );
         assert_eq!(redact_url("postgres://app@db/t"), "postgres://app@db/t");
-        assert_eq!(redact_url("sqlite://./data/tocsin.db"), "sqlite://./data/tocsin.db");
+        assert_eq!(
+            redact_url("sqlite://./data/tocsin.db"),
+            "sqlite://./data/tocsin.db"
+        );
     }
 }

@@ -62,11 +62,26 @@ pub enum GatewayCommand {
     Show { id: String },
 }
 
-pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> Result<(), AdminError> {
+pub async fn run(
+    state: &AppState,
+    cmd: GatewayCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     match cmd {
-        GatewayCommand::Create { account, mode, id, secret_file, private_key_file, public_key, callback_url } => {
+        GatewayCommand::Create {
+            account,
+            mode,
+            id,
+            secret_file,
+            private_key_file,
+            public_key,
+            callback_url,
+        } => {
             let account = find_account(state, &account).await?;
-            let callback_url = callback_url.as_deref().map(check_callback_url).transpose()?;
+            let callback_url = callback_url
+                .as_deref()
+                .map(check_callback_url)
+                .transpose()?;
             let secret = match &secret_file {
                 Some(path) => ApiSecret::parse(read_trimmed(path)?.as_str())
                     .map_err(|e| refuse(format!("--secret-file {}: {e}", path.display())))?,
@@ -78,8 +93,11 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                         return Err(refuse("--public-key is for e2e mode; in basic mode the server keeps the key pair (use --private-key-file to bring one)"));
                     }
                     let secret_key = match &private_key_file {
-                        Some(path) => SecretKey::parse(read_trimmed(path)?.as_str())
-                            .map_err(|e| refuse(format!("--private-key-file {}: {e}", path.display())))?,
+                        Some(path) => {
+                            SecretKey::parse(read_trimmed(path)?.as_str()).map_err(|e| {
+                                refuse(format!("--private-key-file {}: {e}", path.display()))
+                            })?
+                        }
                         None => SecretKey::generate(),
                     };
                     let public = secret_key.public_key();
@@ -91,7 +109,8 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                     }
                     match public_key {
                         Some(hex) => {
-                            let public = PublicKey::parse(&hex).map_err(|e| refuse(format!("--public-key: {e}")))?;
+                            let public = PublicKey::parse(&hex)
+                                .map_err(|e| refuse(format!("--public-key: {e}")))?;
                             (GatewayMode::E2e, public, None, false)
                         }
                         None => {
@@ -109,7 +128,9 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                 secret_sealed: state.data_key.seal(secret.expose().as_bytes()),
                 public_key: public,
                 private_sealed: match mode {
-                    GatewayMode::Basic => private.as_ref().map(|k| state.data_key.seal(k.as_bytes())),
+                    GatewayMode::Basic => {
+                        private.as_ref().map(|k| state.data_key.seal(k.as_bytes()))
+                    }
                     GatewayMode::E2e => None,
                 },
                 callback_url: callback_url.clone(),
@@ -117,14 +138,24 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
             let record = match id {
                 Some(id) => {
                     let id = GatewayId::parse(&id).map_err(|e| refuse(format!("--id: {e}")))?;
-                    state.store.create_gateway(&new(id), now_ms()).await.map_err(|e| match e {
-                        StoreError::AlreadyExists { .. } => refuse(format!("gateway ID {id} already exists")),
-                        other => other.into(),
-                    })?
+                    state
+                        .store
+                        .create_gateway(&new(id), now_ms())
+                        .await
+                        .map_err(|e| match e {
+                            StoreError::AlreadyExists { .. } => {
+                                refuse(format!("gateway ID {id} already exists"))
+                            }
+                            other => other.into(),
+                        })?
                 }
                 None => create_with_fresh_id(state, new).await?,
             };
-            writeln!(out, "created gateway ID {} ({} mode) for account {}", record.id, record.mode, account.name)?;
+            writeln!(
+                out,
+                "created gateway ID {} ({} mode) for account {}",
+                record.id, record.mode, account.name
+            )?;
             writeln!(out, "public key: {}", record.public_key)?;
             if secret_file.is_none() {
                 writeln!(out, "secret: {}", secret.expose())?;
@@ -133,7 +164,10 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                 writeln!(out, "private key: {}", private.to_hex().as_str())?;
             }
             if secret_file.is_none() || print_private {
-                writeln!(out, "(shown once: store it now, it cannot be displayed again)")?;
+                writeln!(
+                    out,
+                    "(shown once: store it now, it cannot be displayed again)"
+                )?;
             }
         }
         GatewayCommand::SetCallback { id, url, clear } => {
@@ -143,10 +177,14 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                 (None, true) => None,
                 _ => return Err(refuse("give the new callback URL, or --clear to remove it")),
             };
-            state.store.set_callback_url(&id, url.as_deref()).await.map_err(|e| match e {
-                StoreError::NotFound { .. } => refuse(format!("no gateway ID {id}")),
-                other => other.into(),
-            })?;
+            state
+                .store
+                .set_callback_url(&id, url.as_deref())
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => refuse(format!("no gateway ID {id}")),
+                    other => other.into(),
+                })?;
             match url {
                 Some(url) => writeln!(out, "callback URL of {id}: {url}")?,
                 None => writeln!(out, "callback URL of {id} removed")?,
@@ -158,18 +196,37 @@ pub async fn run(state: &AppState, cmd: GatewayCommand, out: &mut dyn Write) -> 
                 None => None,
             };
             for g in state.store.list_gateways(account).await? {
-                writeln!(out, "{} {:<5} {}", g.id, g.mode, g.callback_url.as_deref().unwrap_or("-"))?;
+                writeln!(
+                    out,
+                    "{} {:<5} {}",
+                    g.id,
+                    g.mode,
+                    g.callback_url.as_deref().unwrap_or("-")
+                )?;
             }
         }
         GatewayCommand::Show { id } => {
             let id = GatewayId::parse(&id).map_err(|e| refuse(format!("gateway ID: {e}")))?;
-            let g = state.store.gateway(&id).await?.ok_or_else(|| refuse(format!("no gateway ID {id}")))?;
-            let account = state.store.account(g.account).await?.map(|a| a.name).unwrap_or_default();
+            let g = state
+                .store
+                .gateway(&id)
+                .await?
+                .ok_or_else(|| refuse(format!("no gateway ID {id}")))?;
+            let account = state
+                .store
+                .account(g.account)
+                .await?
+                .map(|a| a.name)
+                .unwrap_or_default();
             writeln!(out, "gateway ID: {}", g.id)?;
             writeln!(out, "account: {account}")?;
             writeln!(out, "mode: {}", g.mode)?;
             writeln!(out, "public key: {}", g.public_key)?;
-            writeln!(out, "callback URL: {}", g.callback_url.as_deref().unwrap_or("-"))?;
+            writeln!(
+                out,
+                "callback URL: {}",
+                g.callback_url.as_deref().unwrap_or("-")
+            )?;
         }
     }
     Ok(())
@@ -181,12 +238,18 @@ async fn create_with_fresh_id(
     new: impl Fn(GatewayId) -> NewGateway,
 ) -> Result<crate::store::GatewayRecord, AdminError> {
     for _ in 0..16 {
-        match state.store.create_gateway(&new(GatewayId::random()), now_ms()).await {
+        match state
+            .store
+            .create_gateway(&new(GatewayId::random()), now_ms())
+            .await
+        {
             Err(StoreError::AlreadyExists { .. }) => continue,
             other => return Ok(other?),
         }
     }
-    Err(refuse("could not find a free gateway ID after 16 tries; give one with --id"))
+    Err(refuse(
+        "could not find a free gateway ID after 16 tries; give one with --id",
+    ))
 }
 
 fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, AdminError> {
@@ -199,13 +262,18 @@ fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, Ad
 pub(crate) fn check_callback_url(raw: &str) -> Result<String, AdminError> {
     let url = url::Url::parse(raw).map_err(|e| refuse(format!("callback URL {raw:?}: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(refuse(format!("callback URL must use http or https, not {}", url.scheme())));
+        return Err(refuse(format!(
+            "callback URL must use http or https, not {}",
+            url.scheme()
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("callback URL needs a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse("callback URL must not carry credentials; the MAC authenticates each request"));
+        return Err(refuse(
+            "callback URL must not carry credentials; the MAC authenticates each request",
+        ));
     }
     Ok(url.to_string())
 }

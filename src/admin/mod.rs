@@ -88,7 +88,11 @@ pub(crate) fn refuse(message: impl Into<String>) -> AdminError {
 }
 
 /// Runs one admin command.
-pub async fn run(state: &AppState, command: AdminCommand, out: &mut dyn Write) -> Result<(), AdminError> {
+pub async fn run(
+    state: &AppState,
+    command: AdminCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     match command {
         AdminCommand::Account(cmd) => account(state, cmd, out).await,
         AdminCommand::Credits(CreditsCommand::Add(add)) => credits_add(state, add, out).await,
@@ -100,21 +104,32 @@ pub async fn run(state: &AppState, command: AdminCommand, out: &mut dyn Write) -
 /// Looks an account up by name, refusing bad or unknown names.
 pub(crate) async fn find_account(state: &AppState, name: &str) -> Result<Account, AdminError> {
     let name = AccountName::parse(name).map_err(refuse)?;
-    state
-        .store
-        .account_by_name(&name)
-        .await?
-        .ok_or_else(|| refuse(format!("no account named {name}; create it with `tocsin admin account create {name}`")))
+    state.store.account_by_name(&name).await?.ok_or_else(|| {
+        refuse(format!(
+            "no account named {name}; create it with `tocsin admin account create {name}`"
+        ))
+    })
 }
 
-async fn account(state: &AppState, cmd: AccountCommand, out: &mut dyn Write) -> Result<(), AdminError> {
+async fn account(
+    state: &AppState,
+    cmd: AccountCommand,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     match cmd {
         AccountCommand::Create { name, credits } => {
             let name = AccountName::parse(&name).map_err(refuse)?;
-            let account = state.store.create_account(&name, now_ms()).await.map_err(|e| match e {
-                StoreError::AlreadyExists { .. } => refuse(format!("an account named {name} already exists")),
-                other => other.into(),
-            })?;
+            let account =
+                state
+                    .store
+                    .create_account(&name, now_ms())
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::AlreadyExists { .. } => {
+                            refuse(format!("an account named {name} already exists"))
+                        }
+                        other => other.into(),
+                    })?;
             writeln!(out, "created account {}", account.name)?;
             if let Some(credits) = credits {
                 let balance = state
@@ -127,7 +142,10 @@ async fn account(state: &AppState, cmd: AccountCommand, out: &mut dyn Write) -> 
         AccountCommand::List => {
             let accounts = state.store.list_accounts().await?;
             if accounts.is_empty() {
-                writeln!(out, "no accounts yet; create one with `tocsin admin account create NAME`")?;
+                writeln!(
+                    out,
+                    "no accounts yet; create one with `tocsin admin account create NAME`"
+                )?;
             }
             for a in accounts {
                 writeln!(out, "{:<32} balance {}", a.name, a.balance)?;
@@ -143,7 +161,11 @@ async fn account(state: &AppState, cmd: AccountCommand, out: &mut dyn Write) -> 
             let rows = state.store.ledger(account.id, i64::from(ledger)).await?;
             writeln!(out, "ledger (newest first):")?;
             for row in rows {
-                let message = row.message_id.as_deref().map(hex::encode).unwrap_or_default();
+                let message = row
+                    .message_id
+                    .as_deref()
+                    .map(hex::encode)
+                    .unwrap_or_default();
                 writeln!(
                     out,
                     "  #{:<6} {:>+8} -> {:<8} {:<16} {}",
@@ -155,7 +177,11 @@ async fn account(state: &AppState, cmd: AccountCommand, out: &mut dyn Write) -> 
     Ok(())
 }
 
-async fn credits_add(state: &AppState, add: CreditsAdd, out: &mut dyn Write) -> Result<(), AdminError> {
+async fn credits_add(
+    state: &AppState,
+    add: CreditsAdd,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
     let account = find_account(state, &add.account).await?;
     let reason = add.reason.trim();
     if reason.is_empty() || reason.len() > 200 {
@@ -165,6 +191,10 @@ async fn credits_add(state: &AppState, add: CreditsAdd, out: &mut dyn Write) -> 
         .store
         .add_credits(account.id, i64::from(add.amount), reason, now_ms())
         .await?;
-    writeln!(out, "added {} credits to {}; balance: {balance}", add.amount, account.name)?;
+    writeln!(
+        out,
+        "added {} credits to {}; balance: {balance}",
+        add.amount, account.name
+    )?;
     Ok(())
 }

@@ -27,7 +27,10 @@ const HASH_LABEL: &[u8] = b"tocsin data key: api secret hash v1";
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
     #[error("cannot read or create the data key {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("data key {path} is malformed: expected 64 hex characters")]
     Malformed { path: PathBuf },
     #[error("sealed value cannot be opened with this data key (wrong key file or corrupt row)")]
@@ -47,7 +50,8 @@ impl std::fmt::Debug for DataKey {
 }
 
 fn derive(master: &[u8; 32], label: &[u8]) -> Zeroizing<[u8; 32]> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(master).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(master).expect("HMAC takes any key length");
     mac.update(label);
     Zeroizing::new(mac.finalize().into_bytes().into())
 }
@@ -62,7 +66,10 @@ impl DataKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, DataKeyError> {
-        let io = |source| DataKeyError::Io { path: path.to_owned(), source };
+        let io = |source| DataKeyError::Io {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(io)?;
         }
@@ -70,8 +77,11 @@ impl DataKey {
             Ok(text) => {
                 let master = Zeroizing::new(text);
                 let mut bytes = Zeroizing::new([0u8; 32]);
-                hex::decode_to_slice(master.trim(), bytes.as_mut())
-                    .map_err(|_| DataKeyError::Malformed { path: path.to_owned() })?;
+                hex::decode_to_slice(master.trim(), bytes.as_mut()).map_err(|_| {
+                    DataKeyError::Malformed {
+                        path: path.to_owned(),
+                    }
+                })?;
                 Ok(Self::from_master(&bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -102,7 +112,10 @@ impl DataKey {
         }
         let (nonce, boxed) = sealed.split_at(24);
         let nonce = Nonce::from_slice(nonce).map_err(|_| DataKeyError::Open)?;
-        self.seal.open(&nonce, boxed).map(Zeroizing::new).map_err(|_| DataKeyError::Open)
+        self.seal
+            .open(&nonce, boxed)
+            .map(Zeroizing::new)
+            .map_err(|_| DataKeyError::Open)
     }
 
     /// Keyed hash of an API secret, as stored in `gateway_ids.secret_hash`.
@@ -122,12 +135,19 @@ impl DataKey {
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
 }
 
 #[cfg(not(unix))]
 fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -141,7 +161,10 @@ mod tests {
         let first = DataKey::load_or_create(&path).unwrap();
         let sealed = first.seal(b"basic-mode private key");
         let again = DataKey::load_or_create(&path).unwrap();
-        assert_eq!(again.open(&sealed).unwrap().as_slice(), b"basic-mode private key");
+        assert_eq!(
+            again.open(&sealed).unwrap().as_slice(),
+            b"basic-mode private key"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -158,7 +181,10 @@ mod tests {
         assert!(b.open(&a.seal(b"x")).is_err());
         assert!(a.verify_secret(&secret, &a.hash_secret(&secret)));
         assert!(!b.verify_secret(&secret, &a.hash_secret(&secret)));
-        assert!(!a.verify_secret(&ApiSecret::parse("abcdEFGH12345679").unwrap(), &a.hash_secret(&secret)));
+        assert!(!a.verify_secret(
+            &ApiSecret::parse("abcdEFGH12345679").unwrap(),
+            &a.hash_secret(&secret)
+        ));
         assert!(a.open(&[0; 10]).is_err());
     }
 

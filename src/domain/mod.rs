@@ -18,10 +18,9 @@ impl AccountName {
                 s.len()
             ));
         }
-        if let Some(bad) = s
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
-        {
+        if let Some(bad) = s.chars().find(|c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        }) {
             return Err(format!(
                 "account name may hold only a-z, 0-9, '.', '_' and '-'; {bad:?} is not allowed"
             ));

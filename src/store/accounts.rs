@@ -45,7 +45,11 @@ fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
 
 impl Store {
     /// Creates an account with a zero balance.
-    pub async fn create_account(&self, name: &AccountName, now: i64) -> Result<Account, StoreError> {
+    pub async fn create_account(
+        &self,
+        name: &AccountName,
+        now: i64,
+    ) -> Result<Account, StoreError> {
         let row = sqlx::query(
             "INSERT INTO accounts (name, balance, created_at) VALUES ($1, 0, $2) \
              RETURNING id, name, balance, created_at",
@@ -121,7 +125,11 @@ impl Store {
     }
 
     /// The newest `limit` ledger rows of an account, newest first.
-    pub async fn ledger(&self, account: AccountId, limit: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+    pub async fn ledger(
+        &self,
+        account: AccountId,
+        limit: i64,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, delta, balance_after, reason, message_id, created_at FROM ledger \
              WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
@@ -146,12 +154,13 @@ impl Store {
 
     /// Sum of every ledger row of an account (equals its balance).
     pub async fn ledger_sum(&self, account: AccountId) -> Result<i64, StoreError> {
-        let sum: Option<i64> =
-            sqlx::query("SELECT CAST(SUM(delta) AS BIGINT) AS total FROM ledger WHERE account_id = $1")
-                .bind(account.0)
-                .fetch_one(&self.read)
-                .await?
-                .try_get("total")?;
+        let sum: Option<i64> = sqlx::query(
+            "SELECT CAST(SUM(delta) AS BIGINT) AS total FROM ledger WHERE account_id = $1",
+        )
+        .bind(account.0)
+        .fetch_one(&self.read)
+        .await?
+        .try_get("total")?;
         Ok(sum.unwrap_or(0))
     }
 }

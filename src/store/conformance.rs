@@ -67,7 +67,10 @@ on_every_backend!(
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
-    let a = store.create_account(&AccountName::parse(name).unwrap(), NOW).await.unwrap();
+    let a = store
+        .create_account(&AccountName::parse(name).unwrap(), NOW)
+        .await
+        .unwrap();
     if credits > 0 {
         store.add_credits(a.id, credits, "test", NOW).await.unwrap();
     }
@@ -91,7 +94,11 @@ async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> Gatewa
 fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
     Submission {
         gateway: gw.id,
-        charge: Charge { account: gw.account, amount: 1, reason: "text".into() },
+        charge: Charge {
+            account: gw.account,
+            amount: 1,
+            reason: "text".into(),
+        },
         idempotency_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
         message: NewMessage {
             message_id: MessageId::random(),
@@ -118,19 +125,50 @@ async fn migrations_are_idempotent(store: Store) {
 async fn accounts_and_ledger(store: Store) {
     let a = account(&store, "acme", 0).await;
     assert_eq!(a.balance, 0);
-    let dup = store.create_account(&AccountName::parse("acme").unwrap(), NOW).await;
-    assert!(matches!(dup, Err(StoreError::AlreadyExists { .. })), "{dup:?}");
-    assert_eq!(store.add_credits(a.id, 50, "top-up", NOW).await.unwrap(), 50);
-    assert_eq!(store.add_credits(a.id, 25, "bonus", NOW + 1).await.unwrap(), 75);
+    let dup = store
+        .create_account(&AccountName::parse("acme").unwrap(), NOW)
+        .await;
+    assert!(
+        matches!(dup, Err(StoreError::AlreadyExists { .. })),
+        "{dup:?}"
+    );
+    assert_eq!(
+        store.add_credits(a.id, 50, "top-up", NOW).await.unwrap(),
+        50
+    );
+    assert_eq!(
+        store.add_credits(a.id, 25, "bonus", NOW + 1).await.unwrap(),
+        75
+    );
     let ledger = store.ledger(a.id, 10).await.unwrap();
     assert_eq!(ledger.len(), 2);
-    assert_eq!((ledger[0].delta, ledger[0].balance_after, ledger[0].reason.as_str()), (25, 75, "bonus"));
+    assert_eq!(
+        (
+            ledger[0].delta,
+            ledger[0].balance_after,
+            ledger[0].reason.as_str()
+        ),
+        (25, 75, "bonus")
+    );
     assert_eq!(store.ledger_sum(a.id).await.unwrap(), 75);
     let missing = store.add_credits(AccountId(999_999), 1, "x", NOW).await;
-    assert!(matches!(missing, Err(StoreError::NotFound { .. })), "{missing:?}");
-    let names: Vec<_> = store.list_accounts().await.unwrap().into_iter().map(|a| a.name).collect();
+    assert!(
+        matches!(missing, Err(StoreError::NotFound { .. })),
+        "{missing:?}"
+    );
+    let names: Vec<_> = store
+        .list_accounts()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
     assert_eq!(names, ["acme"]);
-    assert!(store.account_by_name(&AccountName::parse("nobody").unwrap()).await.unwrap().is_none());
+    assert!(store
+        .account_by_name(&AccountName::parse("nobody").unwrap())
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn gateway_ids(store: Store) {
@@ -141,7 +179,15 @@ async fn gateway_ids(store: Store) {
     assert_eq!(loaded.mode, GatewayMode::Basic);
     assert_eq!(loaded.public_key, basic.public_key);
     assert_eq!(loaded.private_sealed, Some(vec![9; 72]));
-    assert_eq!(store.gateway(&e2e.id).await.unwrap().unwrap().private_sealed, None);
+    assert_eq!(
+        store
+            .gateway(&e2e.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .private_sealed,
+        None
+    );
     let again = NewGateway {
         id: basic.id,
         account: a.id,
@@ -152,16 +198,31 @@ async fn gateway_ids(store: Store) {
         private_sealed: None,
         callback_url: None,
     };
-    assert!(matches!(store.create_gateway(&again, NOW).await, Err(StoreError::AlreadyExists { .. })));
-    store.set_callback_url(&e2e.id, Some("https://example.org/cb")).await.unwrap();
+    assert!(matches!(
+        store.create_gateway(&again, NOW).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
+    store
+        .set_callback_url(&e2e.id, Some("https://example.org/cb"))
+        .await
+        .unwrap();
     let listed = store.list_gateways(Some(a.id)).await.unwrap();
     assert_eq!(listed.len(), 2);
     let with_cb = listed.iter().find(|g| g.id == e2e.id).unwrap();
-    assert_eq!(with_cb.callback_url.as_deref(), Some("https://example.org/cb"));
+    assert_eq!(
+        with_cb.callback_url.as_deref(),
+        Some("https://example.org/cb")
+    );
     store.set_callback_url(&e2e.id, None).await.unwrap();
-    assert_eq!(store.gateway(&e2e.id).await.unwrap().unwrap().callback_url, None);
+    assert_eq!(
+        store.gateway(&e2e.id).await.unwrap().unwrap().callback_url,
+        None
+    );
     let unknown = GatewayId::parse("*NOSUCH1").unwrap();
-    assert!(matches!(store.set_callback_url(&unknown, None).await, Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        store.set_callback_url(&unknown, None).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn identities_and_lookups(store: Store) {
@@ -174,18 +235,40 @@ async fn identities_and_lookups(store: Store) {
         capabilities: Capabilities::parse("text,file").unwrap(),
     };
     store.import_identity(&new, NOW).await.unwrap();
-    assert!(matches!(store.import_identity(&new, NOW).await, Err(StoreError::AlreadyExists { .. })));
+    assert!(matches!(
+        store.import_identity(&new, NOW).await,
+        Err(StoreError::AlreadyExists { .. })
+    ));
     let got = store.identity(&new.id).await.unwrap().unwrap();
-    assert_eq!((got.public_key, got.key_version, got.revoked), (key, 1, false));
+    assert_eq!(
+        (got.public_key, got.key_version, got.revoked),
+        (key, 1, false)
+    );
     assert_eq!(got.capabilities.to_string(), "text,file");
-    let by_phone = store.identity_by_phone_hash(&hash_phone("41791234567")).await.unwrap().unwrap();
+    let by_phone = store
+        .identity_by_phone_hash(&hash_phone("41791234567"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_phone.id, new.id);
-    let by_email = store.identity_by_email_hash(&hash_email("alice@example.org")).await.unwrap().unwrap();
+    let by_email = store
+        .identity_by_email_hash(&hash_email("alice@example.org"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(by_email.id, new.id);
-    assert!(store.identity_by_phone_hash(&hash_phone("4411")).await.unwrap().is_none());
+    assert!(store
+        .identity_by_phone_hash(&hash_phone("4411"))
+        .await
+        .unwrap()
+        .is_none());
     store.revoke_identity(&new.id).await.unwrap();
     assert!(store.identity(&new.id).await.unwrap().unwrap().revoked);
-    assert!(store.identity_by_phone_hash(&hash_phone("41791234567")).await.unwrap().is_none());
+    assert!(store
+        .identity_by_phone_hash(&hash_phone("41791234567"))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(store.list_identities().await.unwrap().len(), 1);
 }
 
@@ -194,39 +277,63 @@ async fn submit_charges_records_and_enqueues_once(store: Store) {
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
     let first = submission(&gw, recipient(), &["hdr:abc", "nonce:1"]);
     let id = first.message.message_id;
-    assert_eq!(store.submit(&first, NOW).await.unwrap(), SubmitOutcome::Accepted(id));
+    assert_eq!(
+        store.submit(&first, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(id)
+    );
     // A retry builds a new message ID, but either key identifies it as the same request.
     let retry = submission(&gw, recipient(), &["hdr:abc"]);
-    assert_eq!(store.submit(&retry, NOW).await.unwrap(), SubmitOutcome::Duplicate(id));
+    assert_eq!(
+        store.submit(&retry, NOW).await.unwrap(),
+        SubmitOutcome::Duplicate(id)
+    );
     let retry = submission(&gw, recipient(), &["nonce:1"]);
-    assert_eq!(store.submit(&retry, NOW).await.unwrap(), SubmitOutcome::Duplicate(id));
+    assert_eq!(
+        store.submit(&retry, NOW).await.unwrap(),
+        SubmitOutcome::Duplicate(id)
+    );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 4);
     let queued = store.queued_for(&recipient(), 10).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].message_id, id);
     assert_eq!(queued[0].sender, *gw.id.as_identity());
-    assert_eq!((queued[0].flags, queued[0].body.as_slice()), (1, [0xab; 48].as_slice()));
+    assert_eq!(
+        (queued[0].flags, queued[0].body.as_slice()),
+        (1, [0xab; 48].as_slice())
+    );
     let ledger = store.ledger(a.id, 10).await.unwrap();
     assert_eq!(ledger[0].delta, -1);
-    assert_eq!(ledger[0].message_id.as_deref(), Some(id.as_bytes().as_slice()));
+    assert_eq!(
+        ledger[0].message_id.as_deref(),
+        Some(id.as_bytes().as_slice())
+    );
     assert_eq!(store.ledger_sum(a.id).await.unwrap(), 4);
     // Another gateway ID may use the same key text independently.
     let other = gateway(&store, a.id, GatewayMode::E2e).await;
     let theirs = submission(&other, recipient(), &["hdr:abc"]);
-    assert!(matches!(store.submit(&theirs, NOW).await.unwrap(), SubmitOutcome::Accepted(_)));
+    assert!(matches!(
+        store.submit(&theirs, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
 }
 
 async fn submit_without_credits_changes_nothing(store: Store) {
     let a = account(&store, "broke", 0).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
     let s = submission(&gw, recipient(), &["k1"]);
-    assert_eq!(store.submit(&s, NOW).await.unwrap(), SubmitOutcome::InsufficientCredits);
+    assert_eq!(
+        store.submit(&s, NOW).await.unwrap(),
+        SubmitOutcome::InsufficientCredits
+    );
     assert_eq!(store.queue_depth().await.unwrap(), 0);
     assert!(store.ledger(a.id, 10).await.unwrap().is_empty());
     // The refused request left no key behind: once paid for, the same retry goes through.
     store.add_credits(a.id, 1, "top-up", NOW).await.unwrap();
     let id = s.message.message_id;
-    assert_eq!(store.submit(&s, NOW).await.unwrap(), SubmitOutcome::Accepted(id));
+    assert_eq!(
+        store.submit(&s, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(id)
+    );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 0);
 }
 
@@ -238,7 +345,10 @@ async fn concurrent_debits_never_overdraw(store: Store) {
             let (store, gw) = (store.clone(), gw.clone());
             tokio::spawn(async move {
                 let key = format!("req-{i}");
-                store.submit(&submission(&gw, recipient(), &[key.as_str()]), NOW).await.unwrap()
+                store
+                    .submit(&submission(&gw, recipient(), &[key.as_str()]), NOW)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -264,7 +374,10 @@ async fn concurrent_retries_are_charged_once(store: Store) {
         .map(|_| {
             let (store, gw) = (store.clone(), gw.clone());
             tokio::spawn(async move {
-                store.submit(&submission(&gw, recipient(), &["same-key"]), NOW).await.unwrap()
+                store
+                    .submit(&submission(&gw, recipient(), &["same-key"]), NOW)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -281,7 +394,10 @@ async fn concurrent_retries_are_charged_once(store: Store) {
         }
     }
     assert_eq!(accepted, 1);
-    assert!(ids.iter().all(|id| *id == ids[0]), "every retry answers the first message ID");
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "every retry answers the first message ID"
+    );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
     assert_eq!(store.queue_depth().await.unwrap(), 1);
 }

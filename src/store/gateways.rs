@@ -92,7 +92,11 @@ fn gateway_from_row(row: &AnyRow) -> Result<GatewayRecord, StoreError> {
 }
 
 impl Store {
-    pub async fn create_gateway(&self, new: &NewGateway, now: i64) -> Result<GatewayRecord, StoreError> {
+    pub async fn create_gateway(
+        &self,
+        new: &NewGateway,
+        now: i64,
+    ) -> Result<GatewayRecord, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO gateway_ids ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING {COLUMNS}"
@@ -121,12 +125,18 @@ impl Store {
 
     pub async fn gateway(&self, id: &GatewayId) -> Result<Option<GatewayRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM gateway_ids WHERE id = $1"));
-        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.read).await?;
+        let row = sqlx::query(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
         row.as_ref().map(gateway_from_row).transpose()
     }
 
     /// Every gateway ID, or those of one account, ordered by ID.
-    pub async fn list_gateways(&self, account: Option<AccountId>) -> Result<Vec<GatewayRecord>, StoreError> {
+    pub async fn list_gateways(
+        &self,
+        account: Option<AccountId>,
+    ) -> Result<Vec<GatewayRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM gateway_ids WHERE ($1 = 0 OR account_id = $1) ORDER BY id"
         ));
@@ -138,7 +148,11 @@ impl Store {
     }
 
     /// Sets or clears the callback URL; the caller has validated it.
-    pub async fn set_callback_url(&self, id: &GatewayId, url: Option<&str>) -> Result<(), StoreError> {
+    pub async fn set_callback_url(
+        &self,
+        id: &GatewayId,
+        url: Option<&str>,
+    ) -> Result<(), StoreError> {
         let done = sqlx::query("UPDATE gateway_ids SET callback_url = $1 WHERE id = $2")
             .bind(url)
             .bind(id.as_str())

@@ -56,7 +56,11 @@ fn identity_from_row(row: &AnyRow) -> Result<IdentityRecord, StoreError> {
 
 impl Store {
     /// Adds an identity with key version 1.
-    pub async fn import_identity(&self, new: &NewIdentity, now: i64) -> Result<IdentityRecord, StoreError> {
+    pub async fn import_identity(
+        &self,
+        new: &NewIdentity,
+        now: i64,
+    ) -> Result<IdentityRecord, StoreError> {
         let mut tx = self.write.begin().await?;
         sqlx::query(
             "INSERT INTO identities (id, phone_hash, email_hash, capabilities, revoked, created_at) \
@@ -101,7 +105,10 @@ impl Store {
     /// The identity with its current key, revoked or not.
     pub async fn identity(&self, id: &IdentityId) -> Result<Option<IdentityRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_CURRENT} WHERE i.id = $1"));
-        let row = sqlx::query(sql).bind(id.as_str()).fetch_optional(&self.read).await?;
+        let row = sqlx::query(sql)
+            .bind(id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
@@ -112,16 +119,26 @@ impl Store {
     }
 
     /// The live (not revoked) identity linked to a phone hash.
-    pub async fn identity_by_phone_hash(&self, hash: &LookupHash) -> Result<Option<IdentityRecord>, StoreError> {
+    pub async fn identity_by_phone_hash(
+        &self,
+        hash: &LookupHash,
+    ) -> Result<Option<IdentityRecord>, StoreError> {
         self.identity_by_hash("i.phone_hash", hash).await
     }
 
     /// The live (not revoked) identity linked to an e-mail hash.
-    pub async fn identity_by_email_hash(&self, hash: &LookupHash) -> Result<Option<IdentityRecord>, StoreError> {
+    pub async fn identity_by_email_hash(
+        &self,
+        hash: &LookupHash,
+    ) -> Result<Option<IdentityRecord>, StoreError> {
         self.identity_by_hash("i.email_hash", hash).await
     }
 
-    async fn identity_by_hash(&self, column: &'static str, hash: &LookupHash) -> Result<Option<IdentityRecord>, StoreError> {
+    async fn identity_by_hash(
+        &self,
+        column: &'static str,
+        hash: &LookupHash,
+    ) -> Result<Option<IdentityRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "{SELECT_CURRENT} WHERE {column} = $1 AND i.revoked = 0 ORDER BY i.created_at LIMIT 1"
         ));

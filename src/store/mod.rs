@@ -99,7 +99,10 @@ impl Store {
             if path.is_empty() || path == ":memory:" {
                 return Err(StoreError::UnsupportedUrl(url.to_owned()));
             }
-            if let Some(dir) = Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(dir).map_err(|e| {
                     StoreError::Database(sqlx::Error::Configuration(
                         format!("cannot create directory {}: {e}", dir.display()).into(),
@@ -115,14 +118,22 @@ impl Store {
             // WAL is a property of the file; set it once, before readers open it.
             write.execute("PRAGMA journal_mode = WAL").await?;
             let read = sqlite_pool(max_connections).connect(&url).await?;
-            Ok(Self { write, read, backend: Backend::Sqlite })
+            Ok(Self {
+                write,
+                read,
+                backend: Backend::Sqlite,
+            })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            Ok(Self { write: pool.clone(), read: pool, backend: Backend::Postgres })
+            Ok(Self {
+                write: pool.clone(),
+                read: pool,
+                backend: Backend::Postgres,
+            })
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }

@@ -160,7 +160,11 @@ impl Store {
         Ok(SubmitOutcome::Accepted(msg.message_id))
     }
 
-    async fn earlier_answer(&self, gateway: &GatewayId, key: &str) -> Result<SubmitOutcome, StoreError> {
+    async fn earlier_answer(
+        &self,
+        gateway: &GatewayId,
+        key: &str,
+    ) -> Result<SubmitOutcome, StoreError> {
         let row = sqlx::query(
             "SELECT message_id FROM idempotency_keys WHERE gateway_id = $1 AND idem_key = $2",
         )
@@ -172,7 +176,11 @@ impl Store {
     }
 
     /// The oldest `limit` messages queued for `recipient`, in arrival order.
-    pub async fn queued_for(&self, recipient: &IdentityId, limit: i64) -> Result<Vec<QueuedMessage>, StoreError> {
+    pub async fn queued_for(
+        &self,
+        recipient: &IdentityId,
+        limit: i64,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, message_id, sender, recipient, flags, nonce, body, created_at, expires_at \
              FROM queued_messages WHERE recipient = $1 ORDER BY seq LIMIT $2",

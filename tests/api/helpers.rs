@@ -26,7 +26,10 @@ pub fn test_settings(dir: &std::path::Path, extra: &[(&str, String)]) -> Setting
         ("TOCSIN__SERVER__METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ("TOCSIN__SERVER__WORKERS".into(), "2".into()),
         ("TOCSIN__SERVER__SHUTDOWN_GRACE_SECS".into(), "2".into()),
-        ("TOCSIN__STORAGE__DATA_DIR".into(), dir.display().to_string()),
+        (
+            "TOCSIN__STORAGE__DATA_DIR".into(),
+            dir.display().to_string(),
+        ),
     ]);
     vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     Settings::load_from(&vars).expect("test settings are valid")
@@ -38,7 +41,9 @@ pub async fn spawn_app() -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let settings = test_settings(dir.path(), &[]);
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
     let (http, metrics, state) = (app.http_addr(), app.metrics_addr(), app.state().clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let finished = tokio::spawn(app.run_until_stopped(async {
