@@ -17,6 +17,7 @@
 //! [`admin`] is the operator's command line.
 
 pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod crypto;
 pub mod domain;

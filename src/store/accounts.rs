@@ -124,6 +124,44 @@ impl Store {
         Ok(balance)
     }
 
+    /// Takes `amount` (> 0) credits for an operation that queues nothing (a paid lookup).
+    /// Returns the new balance, or `None` when the balance cannot cover it (nothing taken).
+    pub async fn charge(
+        &self,
+        account: AccountId,
+        amount: i64,
+        reason: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let Some(row) = sqlx::query(
+            "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
+             RETURNING balance",
+        )
+        .bind(amount)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let balance: i64 = row.try_get("balance")?;
+        sqlx::query(
+            "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
+             VALUES ($1, $2, $3, $4, NULL, $5)",
+        )
+        .bind(account.0)
+        .bind(-amount)
+        .bind(balance)
+        .bind(reason)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(balance))
+    }
+
     /// The newest `limit` ledger rows of an account, newest first.
     pub async fn ledger(
         &self,

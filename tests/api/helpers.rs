@@ -5,8 +5,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use tocsin::config::Settings;
+use tocsin::domain::{now_ms, AccountName};
 use tocsin::startup::Application;
 use tocsin::state::AppState;
+use tocsin::store::{AccountId, GatewayMode, NewGateway, NewIdentity};
+use tocsin_sdk::protocol::{
+    hash_email, hash_phone, ApiSecret, Capabilities, GatewayId, IdentityId, KeyPair, MessageId,
+};
 use tokio::sync::oneshot;
 
 pub struct TestApp {
@@ -36,11 +41,16 @@ pub fn test_settings(dir: &std::path::Path, extra: &[(&str, String)]) -> Setting
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Like [`spawn_app`], with extra `TOCSIN__…` settings.
+pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     // reqwest is built without a bundled TLS provider; the test client only speaks plain
     // HTTP to loopback, but building a client still needs one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path(), &[]);
+    let settings = test_settings(dir.path(), extra);
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -75,5 +85,113 @@ impl TestApp {
             let _ = stop.send(());
         }
         self.finished.take().unwrap().await.unwrap()
+    }
+}
+
+/// A gateway ID seeded for a test, with the secret a client would hold.
+pub struct TestGateway {
+    pub id: GatewayId,
+    pub secret: String,
+    pub account: AccountId,
+    pub keys: KeyPair,
+}
+
+impl TestGateway {
+    /// `from=…&secret=…` for a query string or form body.
+    pub fn credentials(&self) -> String {
+        format!(
+            "from={}&secret={}",
+            urlencode(self.id.as_str()),
+            self.secret
+        )
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// Seeds an account holding `credits` and a gateway ID in `mode`.
+    pub async fn gateway(&self, mode: GatewayMode, credits: i64) -> TestGateway {
+        let store = &self.state.store;
+        let name = format!("acct-{}", MessageId::random());
+        let account = store
+            .create_account(&AccountName::parse(&name).unwrap(), now_ms())
+            .await
+            .unwrap();
+        if credits > 0 {
+            store
+                .add_credits(account.id, credits, "test", now_ms())
+                .await
+                .unwrap();
+        }
+        let secret = ApiSecret::generate();
+        let keys = KeyPair::generate();
+        let new = NewGateway {
+            id: GatewayId::random(),
+            account: account.id,
+            mode,
+            secret_hash: self.state.data_key.hash_secret(&secret).to_vec(),
+            secret_sealed: self.state.data_key.seal(secret.expose().as_bytes()),
+            public_key: keys.public,
+            private_sealed: (mode == GatewayMode::Basic)
+                .then(|| self.state.data_key.seal(keys.secret.as_bytes())),
+            callback_url: None,
+        };
+        let record = store.create_gateway(&new, now_ms()).await.unwrap();
+        TestGateway {
+            id: record.id,
+            secret: secret.expose().to_owned(),
+            account: account.id,
+            keys,
+        }
+    }
+
+    /// Imports a recipient identity; returns its key pair.
+    pub async fn identity(&self, id: &str, phone: Option<&str>, email: Option<&str>) -> KeyPair {
+        let keys = KeyPair::generate();
+        let new = NewIdentity {
+            id: IdentityId::parse(id).unwrap(),
+            public_key: keys.public,
+            phone_hash: phone.map(hash_phone),
+            email_hash: email.map(hash_email),
+            capabilities: Capabilities::parse("text,image,file").unwrap(),
+        };
+        self.state
+            .store
+            .import_identity(&new, now_ms())
+            .await
+            .unwrap();
+        keys
+    }
+
+    /// GET `path` with the gateway's credentials in the query; returns status and body.
+    pub async fn get_as(&self, gw: &TestGateway, path: &str) -> (u16, String) {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let res = self
+            .client
+            .get(self.url(&format!("{path}{sep}{}", gw.credentials())))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
+    pub async fn balance(&self, gw: &TestGateway) -> i64 {
+        self.state
+            .store
+            .account(gw.account)
+            .await
+            .unwrap()
+            .unwrap()
+            .balance
     }
 }

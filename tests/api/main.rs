@@ -1,4 +1,5 @@
 //! End-to-end tests: the real server on port 0, spoken to over HTTP.
 
+mod directory;
 mod helpers;
 mod ops;

@@ -1,0 +1,72 @@
+//! The one place where outcomes become HTTP statuses (spec gateway-api.md §2.11).
+//!
+//! Bodies are a short plain-text reason without a trailing newline; SDKs go by the status
+//! alone. Internal causes are logged here, once, and never sent to the client.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: malformed input, unknown recipient for a send, ID in the wrong mode.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: unknown gateway ID or wrong secret (the two are indistinguishable).
+    #[error("invalid credentials")]
+    Unauthorized,
+    /// 402: the balance cannot cover the request.
+    #[error("not enough credits")]
+    NoCredits,
+    /// 404: no such identity, hash, or blob.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 413: text, box or blob over its limit.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 429: a rate limit was reached; retry after this many seconds.
+    #[error("rate limit reached")]
+    RateLimited { retry_after_secs: u64 },
+    /// 500: anything that is not the client's fault.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        Self::BadRequest(reason.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NoCredits => StatusCode::PAYMENT_REQUIRED,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let Self::Internal(cause) = self {
+            tracing::error!("request failed: {cause:#}");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        if let Self::RateLimited { retry_after_secs } = self {
+            res.insert_header(("Retry-After", retry_after_secs.to_string()));
+        }
+        res.content_type("text/plain; charset=utf-8")
+            .body(self.to_string())
+    }
+}
