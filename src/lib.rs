@@ -27,4 +27,5 @@ pub mod shutdown;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod submit;
 pub mod telemetry;

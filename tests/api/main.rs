@@ -3,3 +3,4 @@
 mod directory;
 mod helpers;
 mod ops;
+mod send;

@@ -21,6 +21,7 @@
 //! | `hash` | [`LookupHash`], phone and e-mail hashing |
 //! | `callback` | the callback MAC |
 //! | `capabilities` | [`Capabilities`] |
+//! | `flags` | [`MessageFlags`] of the chat protocol's message header |
 //! | [`e2e`] | the padded plaintext inside a box and the message types |
 
 mod blob_id;
@@ -29,6 +30,7 @@ mod capabilities;
 pub(crate) mod codec;
 pub mod e2e;
 mod error;
+mod flags;
 mod hash;
 mod ids;
 mod message_id;
@@ -46,6 +48,7 @@ pub use e2e::{
     MSG_IMAGE, MSG_LOCATION, MSG_TEXT,
 };
 pub use error::ParseError;
+pub use flags::MessageFlags;
 pub use hash::{hash_email, hash_phone, normalize_email, normalize_phone, LookupHash};
 pub use ids::{GatewayId, IdentityId};
 pub use message_id::MessageId;

@@ -1,0 +1,70 @@
+//! The one "send a message" use case. Every way in (send_simple, send_e2e, bulk) ends here,
+//! so charging, idempotency and queueing behave the same for all of them.
+
+use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
+
+use crate::auth::Authenticated;
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::{Charge, NewMessage, StoreError, Submission, SubmitOutcome};
+
+/// A sealed message ready to queue.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub to: IdentityId,
+    pub nonce: Nonce,
+    pub sealed: Vec<u8>,
+    pub flags: u8,
+    /// Credits to charge, and the ledger reason.
+    pub price: u32,
+    pub reason: &'static str,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("not enough credits")]
+    NoCredits,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
+/// answers the first message ID without charging or queueing again.
+#[tracing::instrument(skip_all, fields(gateway_id = %who.gateway().id, to = %msg.to))]
+pub async fn submit(
+    state: &AppState,
+    who: &Authenticated,
+    msg: Outgoing,
+    idempotency_key: Option<&str>,
+) -> Result<MessageId, SubmitError> {
+    let gateway = who.gateway();
+    let now = now_ms();
+    let ttl_ms =
+        i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let mut keys = vec![format!("nonce:{}:{}", msg.to, msg.nonce)];
+    if let Some(key) = idempotency_key {
+        keys.push(format!("header:{key}"));
+    }
+    let submission = Submission {
+        gateway: gateway.id,
+        charge: Charge {
+            account: gateway.account,
+            amount: i64::from(msg.price),
+            reason: msg.reason.to_owned(),
+        },
+        idempotency_keys: keys,
+        message: NewMessage {
+            message_id: MessageId::random(),
+            sender: *gateway.id.as_identity(),
+            recipient: msg.to,
+            flags: msg.flags,
+            nonce: msg.nonce,
+            body: msg.sealed,
+            expires_at: now.saturating_add(ttl_ms),
+        },
+    };
+    match state.store.submit(&submission, now).await? {
+        SubmitOutcome::Accepted(id) | SubmitOutcome::Duplicate(id) => Ok(id),
+        SubmitOutcome::InsufficientCredits => Err(SubmitError::NoCredits),
+    }
+}
