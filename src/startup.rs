@@ -11,11 +11,15 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::redact_query;
+
+/// Basic-mode shared keys kept in memory: 32 bytes each plus map overhead, so about
+/// 10 MiB at most, and one X25519 saved per message to a recipient already seen.
+const SHARED_KEY_CACHE_ENTRIES: usize = 100_000;
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -40,6 +44,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         store,
         data_key: Arc::new(data_key),
         metrics: Arc::new(Metrics::new()),
+        shared_keys: Arc::new(SharedKeyCache::new(SHARED_KEY_CACHE_ENTRIES)),
     })
 }
 

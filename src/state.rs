@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::Settings;
-use crate::crypto::DataKey;
+use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -13,4 +13,6 @@ pub struct AppState {
     pub store: Store,
     pub data_key: Arc<DataKey>,
     pub metrics: Arc<Metrics>,
+    /// Basic-mode shared keys per (gateway ID, recipient key).
+    pub shared_keys: Arc<SharedKeyCache>,
 }

@@ -21,6 +21,7 @@ use params::Params;
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT))
         .route("/health", web::get().to(ops::health))
+        .route("/send_simple", web::post().to(send::send_simple))
         .route("/send_e2e", web::post().to(send::send_e2e))
         .route("/credits", web::get().to(credits::credits))
         .route("/pubkeys/{id}", web::get().to(keys::pubkey))

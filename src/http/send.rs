@@ -1,7 +1,10 @@
+//! `POST /send_simple` (spec §2.1): the server seals a text with the gateway ID's key.
 //! `POST /send_e2e` (spec §2.2): relay a box the customer sealed.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use tocsin_sdk::protocol::{IdentityId, MessageFlags, Nonce};
+use tocsin_sdk::protocol::{
+    hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, Nonce, PublicKey,
+};
 
 use super::error::ApiError;
 use super::params::Params;
@@ -9,6 +12,9 @@ use super::{authed, plain};
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing, SubmitError};
+
+/// Largest text accepted by `send_simple`, in UTF-8 bytes.
+pub const MAX_TEXT_BYTES: usize = 3500;
 
 /// Largest box accepted, in bytes (8000 hex characters).
 pub const MAX_BOX_BYTES: usize = 4000;
@@ -37,14 +43,49 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// A live identity that can receive, or 400 (spec: unknown IDs are a 400 when sending).
-async fn recipient(state: &AppState, raw: Option<&str>) -> Result<IdentityId, ApiError> {
+/// A live identity that can receive, with its key, or 400 (spec: unknown IDs are a 400
+/// when sending).
+async fn recipient(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<(IdentityId, PublicKey), ApiError> {
     let id = raw
         .and_then(|r| IdentityId::parse(r).ok())
         .ok_or_else(|| ApiError::bad_request("recipient ID is invalid"))?;
     match state.store.identity(&id).await? {
-        Some(record) if !record.revoked => Ok(id),
+        Some(record) if !record.revoked => Ok((id, record.public_key)),
         _ => Err(ApiError::bad_request("recipient ID is unknown")),
+    }
+}
+
+/// `send_simple` names its recipient by exactly one of `to`, `phone` and `email`; the
+/// latter two resolve through the directory (404 when nobody matches).
+async fn simple_recipient(
+    state: &AppState,
+    params: &Params,
+) -> Result<(IdentityId, PublicKey), ApiError> {
+    const NO_MATCH: ApiError = ApiError::NotFound("phone or e-mail could not be resolved to an ID");
+    match (params.get("to"), params.get("phone"), params.get("email")) {
+        (Some(to), None, None) => recipient(state, Some(to)).await,
+        (None, Some(phone), None) => {
+            let record = state
+                .store
+                .identity_by_phone_hash(&hash_phone(phone))
+                .await?
+                .ok_or(NO_MATCH)?;
+            Ok((record.id, record.public_key))
+        }
+        (None, None, Some(email)) => {
+            let record = state
+                .store
+                .identity_by_email_hash(&hash_email(email))
+                .await?
+                .ok_or(NO_MATCH)?;
+            Ok((record.id, record.public_key))
+        }
+        _ => Err(ApiError::bad_request(
+            "give exactly one of to, phone and email",
+        )),
     }
 }
 
@@ -89,7 +130,7 @@ pub async fn send_e2e(
         )));
     }
     let sealed = hex::decode(box_hex).map_err(|_| ApiError::bad_request("box is not hex"))?;
-    let to = recipient(&state, params.get("to")).await?;
+    let (to, _) = recipient(&state, params.get("to")).await?;
     let msg = Outgoing {
         to,
         nonce,
@@ -97,6 +138,46 @@ pub async fn send_e2e(
         flags: flags(&params),
         price: state.settings.prices.text,
         reason: "send_e2e",
+    };
+    let id = submit(&state, &who, msg, key).await?;
+    Ok(plain(id.to_string()))
+}
+
+pub async fn send_simple(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: Params,
+) -> Result<HttpResponse, ApiError> {
+    let who = authed(&state, &params).await?;
+    if who.gateway().mode != GatewayMode::Basic {
+        return Err(ApiError::bad_request(
+            "this gateway ID is not set up for basic mode",
+        ));
+    }
+    let key = idempotency_key(&req)?;
+    let text = params
+        .get("text")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("text is missing"))?;
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "text over {MAX_TEXT_BYTES} bytes"
+        )));
+    }
+    let (to, public_key) = simple_recipient(&state, &params).await?;
+    let shared = state
+        .shared_keys
+        .get(who.gateway(), &state.data_key, &public_key)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let nonce = Nonce::random();
+    let sealed = shared.seal(&nonce, &E2eMessage::Text(text.to_owned()).to_padded());
+    let msg = Outgoing {
+        to,
+        nonce,
+        sealed,
+        flags: flags(&params),
+        price: state.settings.prices.text,
+        reason: "send_simple",
     };
     let id = submit(&state, &who, msg, key).await?;
     Ok(plain(id.to_string()))

@@ -4,3 +4,4 @@ mod directory;
 mod helpers;
 mod ops;
 mod send;
+mod send_simple;
