@@ -30,7 +30,7 @@ fn e2e_form(gw: &TestGateway, to: &str, nonce: &Nonce, sealed: &[u8]) -> String 
 async fn queued(app: &TestApp, to: &str) -> Vec<tocsin::store::QueuedMessage> {
     app.state
         .store
-        .queued_for(&IdentityId::parse(to).unwrap(), 100)
+        .queued_for(&IdentityId::parse(to).unwrap(), 10_000)
         .await
         .unwrap()
 }
@@ -173,4 +173,35 @@ async fn flags_follow_the_optional_fields() {
         queued(&app, "ALICE123").await[0].flags,
         MessageFlags::NO_RECEIPTS
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_parallel_sends_against_500_credits_accept_exactly_500() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 500).await;
+    app.identity("ALICE123", None, None).await;
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (client, url) = (app.client.clone(), app.url("/send_e2e"));
+            let form = e2e_form(&gw, "ALICE123", &Nonce::random(), &[5; 64]);
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(form)
+                    .send()
+                    .await
+                    .unwrap();
+                res.status().as_u16()
+            })
+        })
+        .collect();
+    let mut by_status = std::collections::BTreeMap::new();
+    for task in tasks {
+        *by_status.entry(task.await.unwrap()).or_insert(0) += 1;
+    }
+    assert_eq!(by_status, [(200, 500), (402, 500)].into_iter().collect());
+    assert_eq!(app.balance(&gw).await, 0);
+    assert_eq!(app.state.store.ledger_sum(gw.account).await.unwrap(), 0);
+    assert_eq!(queued(&app, "ALICE123").await.len(), 500);
 }
