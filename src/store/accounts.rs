@@ -5,6 +5,7 @@
 //! guarded `UPDATE … WHERE balance >= $1` make an overdraft impossible under any concurrency.
 
 use sqlx::any::AnyRow;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::{is_unique_violation, Store, StoreError};
@@ -109,17 +110,14 @@ impl Store {
         .await?
         .ok_or_else(|| StoreError::not_found(format!("account #{}", account.0)))?
         .try_get("balance")?;
-        sqlx::query(
-            "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(account.0)
-        .bind(amount)
-        .bind(balance)
-        .bind(reason)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        let entry = LedgerRow {
+            account,
+            delta: amount,
+            balance_after: balance,
+            reason,
+            message_id: None,
+        };
+        entry.insert(&mut tx, now).await?;
         tx.commit().await?;
         Ok(balance)
     }
@@ -134,32 +132,12 @@ impl Store {
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
         let mut tx = self.write.begin().await?;
-        let Some(row) = sqlx::query(
-            "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
-             RETURNING balance",
-        )
-        .bind(amount)
-        .bind(account.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
-        let balance: i64 = row.try_get("balance")?;
-        sqlx::query(
-            "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5)",
-        )
-        .bind(account.0)
-        .bind(-amount)
-        .bind(balance)
-        .bind(reason)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(balance))
+        let balance = debit(&mut tx, account, amount, reason, None, now).await?;
+        match balance {
+            Some(_) => tx.commit().await?,
+            None => tx.rollback().await?,
+        }
+        Ok(balance)
     }
 
     /// The newest `limit` ledger rows of an account, newest first.
@@ -201,4 +179,65 @@ impl Store {
         .try_get("total")?;
         Ok(sum.unwrap_or(0))
     }
+}
+
+/// A ledger row to write inside the transaction that moves the balance.
+struct LedgerRow<'a> {
+    account: AccountId,
+    delta: i64,
+    balance_after: i64,
+    reason: &'a str,
+    message_id: Option<&'a [u8]>,
+}
+
+impl LedgerRow<'_> {
+    async fn insert(&self, conn: &mut AnyConnection, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(self.account.0)
+        .bind(self.delta)
+        .bind(self.balance_after)
+        .bind(self.reason)
+        .bind(self.message_id.map(<[u8]>::to_vec))
+        .bind(now)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+}
+
+/// The guarded debit: takes `amount` and records the ledger row, or returns `None` (and
+/// changes nothing) when the balance cannot cover it. The caller owns the transaction and
+/// must roll it back on `None` if it wrote anything before.
+pub(super) async fn debit(
+    conn: &mut AnyConnection,
+    account: AccountId,
+    amount: i64,
+    reason: &str,
+    message_id: Option<&[u8]>,
+    now: i64,
+) -> Result<Option<i64>, StoreError> {
+    let Some(row) = sqlx::query(
+        "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
+         RETURNING balance",
+    )
+    .bind(amount)
+    .bind(account.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let balance_after: i64 = row.try_get("balance")?;
+    let entry = LedgerRow {
+        account,
+        delta: -amount,
+        balance_after,
+        reason,
+        message_id,
+    };
+    entry.insert(conn, now).await?;
+    Ok(Some(balance_after))
 }

@@ -17,6 +17,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
+use super::accounts::debit;
 use super::rows::{identity_id, message_id, nonce};
 use super::{AccountId, Store, StoreError};
 
@@ -116,31 +117,21 @@ impl Store {
             }
         }
         if s.charge.amount > 0 {
-            let Some(row) = sqlx::query(
-                "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
-                 RETURNING balance",
+            let id = msg.message_id.as_bytes();
+            let charge = &s.charge;
+            let paid = debit(
+                &mut tx,
+                charge.account,
+                charge.amount,
+                &charge.reason,
+                Some(id),
+                now,
             )
-            .bind(s.charge.amount)
-            .bind(s.charge.account.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            else {
+            .await?;
+            if paid.is_none() {
                 tx.rollback().await?;
                 return Ok(SubmitOutcome::InsufficientCredits);
-            };
-            let balance: i64 = row.try_get("balance")?;
-            sqlx::query(
-                "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(s.charge.account.0)
-            .bind(-s.charge.amount)
-            .bind(balance)
-            .bind(s.charge.reason.as_str())
-            .bind(msg.message_id.as_bytes().to_vec())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            }
         }
         sqlx::query(
             "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
