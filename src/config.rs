@@ -24,6 +24,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub messages: MessageSettings,
     pub prices: Prices,
+    pub ratelimit: RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +65,17 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct MessageSettings {
     pub ttl_secs: u64,
+}
+
+/// Request budgets; a rate of 0 disables that limiter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub per_ip_per_second: u32,
+    pub per_ip_burst: u32,
+    pub per_gateway_per_second: u32,
+    pub per_gateway_burst: u32,
+    pub auth_failures_per_minute: u32,
 }
 
 /// Credits per operation (whole numbers, never negative).
@@ -158,6 +170,12 @@ impl Settings {
         }
         if self.messages.ttl_secs == 0 {
             return Err(invalid("messages.ttl_secs", "must be at least 1 second"));
+        }
+        if self.ratelimit.auth_failures_per_minute == 0 {
+            return Err(invalid(
+                "ratelimit.auth_failures_per_minute",
+                "must be at least 1 (failed logins are always limited)",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(invalid("log.level", format!("not a valid filter: {e}")));

@@ -23,6 +23,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod metrics;
+pub mod ratelimit;
 pub mod shutdown;
 pub mod startup;
 pub mod state;

@@ -1,13 +1,15 @@
 //! Prometheus metrics, owned by `AppState` (no global registry). Label values are bounded:
 //! route patterns and status codes, never IDs.
 
-use prometheus::{Encoder, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// Requests answered, by route pattern and status code.
     pub http_requests: IntCounterVec,
+    /// Requests whose credentials were refused.
+    pub auth_failures: IntCounter,
     /// 1 while the server runs; carries the version as a label.
     pub build_info: IntGauge,
 }
@@ -25,7 +27,15 @@ impl Metrics {
                 .const_label("version", env!("CARGO_PKG_VERSION")),
         )
         .expect("metric definition is valid");
+        let auth_failures = IntCounter::new(
+            "tocsin_auth_failures_total",
+            "API requests whose gateway ID and secret were refused",
+        )
+        .expect("metric definition is valid");
         build_info.set(1);
+        registry
+            .register(Box::new(auth_failures.clone()))
+            .expect("registered once");
         registry
             .register(Box::new(http_requests.clone()))
             .expect("registered once");
@@ -35,6 +45,7 @@ impl Metrics {
         Self {
             registry,
             http_requests,
+            auth_failures,
             build_info,
         }
     }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::state::AppState;
 use crate::store::Store;
 use crate::telemetry::redact_query;
@@ -39,7 +40,9 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     store.migrate().await.context("migrating the database")?;
     let key_path = settings.data_key_path();
     let data_key = DataKey::load_or_create(&key_path)?;
+    let limits = Arc::new(RateLimits::new(&settings.ratelimit));
     Ok(AppState {
+        limits,
         settings: Arc::new(settings),
         store,
         data_key: Arc::new(data_key),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -15,4 +16,5 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Basic-mode shared keys per (gateway ID, recipient key).
     pub shared_keys: Arc<SharedKeyCache>,
+    pub limits: Arc<RateLimits>,
 }

@@ -39,6 +39,14 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::ratelimit::Limited> for ApiError {
+    fn from(l: crate::ratelimit::Limited) -> Self {
+        Self::RateLimited {
+            retry_after_secs: l.retry_after_secs,
+        }
+    }
+}
+
 impl ApiError {
     pub fn bad_request(reason: impl Into<String>) -> Self {
         Self::BadRequest(reason.into())

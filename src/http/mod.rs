@@ -43,14 +43,32 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
     cfg.route("/metrics", web::get().to(ops::metrics));
 }
 
-/// Authenticates the caller from `from`/`secret` in the query or form body.
+/// Admits and authenticates the caller: the per-IP limit, the failed-login block for this
+/// (ID, IP) pair, `from`/`secret` from the query or form body, then the per-ID limit.
 async fn authed(state: &AppState, params: &Params) -> Result<Authenticated, ApiError> {
-    authenticate(state, params.get("from"), params.get("secret"))
-        .await
-        .map_err(|e| match e {
-            AuthError::Rejected => ApiError::Unauthorized,
-            AuthError::Store(e) => e.into(),
-        })
+    let limits = &state.limits;
+    let from = params.get("from");
+    let attempt = from.zip(params.client_ip());
+    if let Some(ip) = params.client_ip() {
+        limits.check_ip(ip)?;
+    }
+    if let Some((from, ip)) = attempt {
+        limits.check_not_blocked(from, ip)?;
+    }
+    match authenticate(state, from, params.get("secret")).await {
+        Ok(who) => {
+            limits.check_gateway(&who.gateway().id)?;
+            Ok(who)
+        }
+        Err(AuthError::Rejected) => {
+            state.metrics.auth_failures.inc();
+            if let Some((from, ip)) = attempt {
+                limits.record_failure(from, ip)?;
+            }
+            Err(ApiError::Unauthorized)
+        }
+        Err(AuthError::Store(e)) => Err(e.into()),
+    }
 }
 
 /// Charges the configured lookup price, if any (402 when the balance cannot cover it).

@@ -3,5 +3,6 @@
 mod directory;
 mod helpers;
 mod ops;
+mod ratelimit;
 mod send;
 mod send_simple;

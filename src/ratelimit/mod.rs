@@ -1,0 +1,245 @@
+//! Rate limits (GCRA token buckets from `governor`), kept per node.
+//!
+//! Three keyed limiters:
+//! * per client IP, checked before authentication (cheap flood guard);
+//! * per gateway ID, checked after authentication;
+//! * per (claimed gateway ID, client IP) for *failed* authentications. When it runs dry the
+//!   pair is blocked until the bucket refills: further attempts from that address get 429
+//!   without their secret being checked at all, so a guess cannot succeed while blocked.
+//!   The real sender, coming from another address, is not affected.
+//!
+//! In a multi-node deployment each node enforces its own share, so the effective limit is
+//! roughly the configured one times the number of nodes.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock, Reference};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
+use tocsin_sdk::protocol::GatewayId;
+
+use crate::config::RateLimitSettings;
+
+type Keyed<K, C> = RateLimiter<K, DashMapStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
+/// Refused: retry after this long (whole seconds, at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after_secs: u64,
+}
+
+impl Limited {
+    fn after(wait: Duration) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Self {
+            retry_after_secs: secs.max(1),
+        }
+    }
+}
+
+/// How many blocked (ID, IP) pairs to remember before expired ones are swept.
+const BLOCKED_SWEEP_AT: usize = 10_000;
+
+type FailureKey = (String, IpAddr);
+
+pub struct RateLimits<C: Clock = DefaultClock> {
+    per_ip: Option<Keyed<IpAddr, C>>,
+    per_gateway: Option<Keyed<GatewayId, C>>,
+    failures: Keyed<FailureKey, C>,
+    blocked: Mutex<HashMap<FailureKey, C::Instant>>,
+    clock: C,
+}
+
+impl<C: Clock> std::fmt::Debug for RateLimits<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimits").finish_non_exhaustive()
+    }
+}
+
+fn quota(per_second: u32, burst: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(per_second)?;
+    let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+fn keyed<K: Hash + Eq + Clone, C: Clock + Clone>(quota: Quota, clock: &C) -> Keyed<K, C> {
+    RateLimiter::dashmap_with_clock(quota, clock.clone())
+}
+
+impl RateLimits<DefaultClock> {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        Self::with_clock(settings, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimits<C> {
+    /// Builds the limiters on `clock` (tests pass a `FakeRelativeClock`).
+    pub fn with_clock(settings: &RateLimitSettings, clock: C) -> Self {
+        let failures_per_minute =
+            NonZeroU32::new(settings.auth_failures_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            per_ip: quota(settings.per_ip_per_second, settings.per_ip_burst)
+                .map(|q| keyed(q, &clock)),
+            per_gateway: quota(settings.per_gateway_per_second, settings.per_gateway_burst)
+                .map(|q| keyed(q, &clock)),
+            failures: keyed(Quota::per_minute(failures_per_minute), &clock),
+            blocked: Mutex::new(HashMap::new()),
+            clock,
+        }
+    }
+
+    fn check<K: Hash + Eq + Clone>(
+        &self,
+        limiter: Option<&Keyed<K, C>>,
+        key: &K,
+    ) -> Result<(), Limited> {
+        match limiter.map(|l| l.check_key(key)) {
+            Some(Err(not_until)) => Err(Limited::after(not_until.wait_time_from(self.clock.now()))),
+            _ => Ok(()),
+        }
+    }
+
+    /// One request from `ip`.
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.check(self.per_ip.as_ref(), &ip)
+    }
+
+    /// One request by an authenticated gateway ID.
+    pub fn check_gateway(&self, id: &GatewayId) -> Result<(), Limited> {
+        self.check(self.per_gateway.as_ref(), id)
+    }
+
+    /// Whether `from` may try a secret from `ip` now (no earlier failures blocked it).
+    pub fn check_not_blocked(&self, from: &str, ip: IpAddr) -> Result<(), Limited> {
+        let now = self.clock.now();
+        let key = (from.to_owned(), ip);
+        let mut blocked = self.lock_blocked();
+        match blocked.get(&key) {
+            Some(until) if *until > now => Err(Limited::after(until.duration_since(now).into())),
+            Some(_) => {
+                blocked.remove(&key);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Records a failed authentication; `Err` once the pair's budget is spent (it is then
+    /// blocked until the bucket refills).
+    pub fn record_failure(&self, from: &str, ip: IpAddr) -> Result<(), Limited> {
+        let key = (from.to_owned(), ip);
+        let Err(not_until) = self.failures.check_key(&key) else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let until = not_until.earliest_possible();
+        let mut blocked = self.lock_blocked();
+        if blocked.len() >= BLOCKED_SWEEP_AT {
+            blocked.retain(|_, t| *t > now);
+        }
+        blocked.insert(key, until);
+        Err(Limited::after(until.duration_since(now).into()))
+    }
+
+    fn lock_blocked(&self) -> std::sync::MutexGuard<'_, HashMap<FailureKey, C::Instant>> {
+        self.blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use governor::clock::FakeRelativeClock;
+
+    use super::*;
+
+    fn settings() -> RateLimitSettings {
+        RateLimitSettings {
+            per_ip_per_second: 2,
+            per_ip_burst: 4,
+            per_gateway_per_second: 1,
+            per_gateway_burst: 3,
+            auth_failures_per_minute: 5,
+        }
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
+    #[test]
+    fn per_gateway_bucket_empties_after_its_burst_and_refills_with_time() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(&settings(), clock.clone());
+        let id = GatewayId::parse("*ALERTS1").unwrap();
+        for _ in 0..3 {
+            limits.check_gateway(&id).unwrap();
+        }
+        assert_eq!(
+            limits.check_gateway(&id),
+            Err(Limited {
+                retry_after_secs: 1
+            })
+        );
+        clock.advance(Duration::from_secs(1));
+        limits.check_gateway(&id).unwrap();
+        // Another gateway ID has its own bucket.
+        limits
+            .check_gateway(&GatewayId::parse("*OTHER12").unwrap())
+            .unwrap();
+    }
+
+    #[test]
+    fn per_ip_limit_is_per_address_and_zero_disables_it() {
+        let limits = RateLimits::with_clock(&settings(), FakeRelativeClock::default());
+        for _ in 0..4 {
+            limits.check_ip(A).unwrap();
+        }
+        assert!(limits.check_ip(A).is_err());
+        limits.check_ip(B).unwrap();
+        let off = RateLimitSettings {
+            per_ip_per_second: 0,
+            ..settings()
+        };
+        let limits = RateLimits::with_clock(&off, FakeRelativeClock::default());
+        for _ in 0..1000 {
+            limits.check_ip(A).unwrap();
+        }
+    }
+
+    #[test]
+    fn failed_logins_block_the_pair_within_ten_attempts_but_not_other_addresses() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(&settings(), clock.clone());
+        let mut attempts = 0;
+        while limits.check_not_blocked("*ALERTS1", A).is_ok() {
+            attempts += 1;
+            assert!(
+                attempts <= 10,
+                "a brute force must be stopped within 10 attempts"
+            );
+            let _ = limits.record_failure("*ALERTS1", A);
+        }
+        assert_eq!(attempts, 6, "five failures pass, the sixth blocks");
+        let blocked = limits.check_not_blocked("*ALERTS1", A).unwrap_err();
+        assert_eq!(
+            blocked.retry_after_secs, 12,
+            "5 per minute: one attempt back every 12 s"
+        );
+        limits.check_not_blocked("*ALERTS1", B).unwrap();
+        limits.check_not_blocked("*OTHER12", A).unwrap();
+        clock.advance(Duration::from_secs(12));
+        limits.check_not_blocked("*ALERTS1", A).unwrap();
+        assert!(
+            limits.record_failure("*ALERTS1", A).is_ok(),
+            "one refilled attempt"
+        );
+        assert!(limits.record_failure("*ALERTS1", A).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! Rate limits over HTTP: 429 with Retry-After, and a brute force stopped without locking
+//! the real sender out.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use tocsin::store::GatewayMode;
+
+use crate::helpers::{spawn_app_with, urlencode, TestApp};
+
+async fn credits(
+    app: &TestApp,
+    client: &reqwest::Client,
+    from: &str,
+    secret: &str,
+) -> reqwest::Response {
+    let url = app.url(&format!(
+        "/credits?from={}&secret={secret}",
+        urlencode(from)
+    ));
+    client.get(url).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_brute_force_is_stopped_within_ten_attempts_but_the_sender_elsewhere_goes_on() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::E2e, 7).await;
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let res = credits(&app, &app.client, gw.id.as_str(), &format!("Guess{i:07}")).await;
+        statuses.push(res.status().as_u16());
+        if res.status() == 429 {
+            let retry: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&retry), "Retry-After {retry}");
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
+    // Blocked means blocked: even the right secret is not checked from this address.
+    assert_eq!(
+        credits(&app, &app.client, gw.id.as_str(), &gw.secret)
+            .await
+            .status(),
+        429
+    );
+    // The real sender on another address is not locked out.
+    let elsewhere = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .build()
+        .unwrap();
+    let res = credits(&app, &elsewhere, gw.id.as_str(), &gw.secret).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.text().await.unwrap(), "7");
+    let metrics = app
+        .client
+        .get(app.metrics_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tocsin_auth_failures_total 6"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_gateway_id_over_its_budget_gets_429_with_retry_after() {
+    let app = spawn_app_with(&[
+        ("TOCSIN__RATELIMIT__PER_GATEWAY_PER_SECOND", "1".into()),
+        ("TOCSIN__RATELIMIT__PER_GATEWAY_BURST", "3".into()),
+    ])
+    .await;
+    let gw = app.gateway(GatewayMode::E2e, 1).await;
+    let other = app.gateway(GatewayMode::E2e, 1).await;
+    for _ in 0..3 {
+        assert_eq!(app.get_as(&gw, "/credits").await.0, 200);
+    }
+    let res = credits(&app, &app.client, gw.id.as_str(), &gw.secret).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert_eq!(res.text().await.unwrap(), "rate limit reached");
+    assert_eq!(
+        app.get_as(&other, "/credits").await.0,
+        200,
+        "each ID has its own budget"
+    );
+}
+
+#[tokio::test]
+async fn a_client_address_over_its_budget_gets_429_before_authentication() {
+    let app = spawn_app_with(&[
+        ("TOCSIN__RATELIMIT__PER_IP_PER_SECOND", "1".into()),
+        ("TOCSIN__RATELIMIT__PER_IP_BURST", "2".into()),
+    ])
+    .await;
+    let gw = app.gateway(GatewayMode::E2e, 1).await;
+    assert_eq!(app.get_as(&gw, "/credits").await.0, 200);
+    assert_eq!(app.get_as(&gw, "/credits").await.0, 200);
+    assert_eq!(app.get_as(&gw, "/credits").await.0, 429);
+    let res = credits(&app, &app.client, "*NOSUCH1", "whatever1").await;
+    assert_eq!(res.status(), 429, "unauthenticated floods are cut off too");
+}
