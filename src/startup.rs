@@ -22,6 +22,9 @@ use crate::telemetry::redact_query;
 /// 10 MiB at most, and one X25519 saved per message to a recipient already seen.
 const SHARED_KEY_CACHE_ENTRIES: usize = 100_000;
 
+/// How often idle rate-limit buckets are forgotten.
+const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+
 /// A built, bound, not yet running server.
 pub struct Application {
     http: Server,
@@ -162,6 +165,16 @@ impl Application {
         let metrics_handle = self.metrics.handle();
         let mut http = tokio::spawn(self.http);
         let mut metrics = tokio::spawn(self.metrics);
+        let sweeper = tokio::spawn({
+            let limits = self.state.limits.clone();
+            async move {
+                let mut every = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
+                loop {
+                    every.tick().await;
+                    limits.sweep();
+                }
+            }
+        });
         tracing::info!(http = %self.http_addr, metrics = %self.metrics_addr, "tocsin is serving");
         let (mut http_done, mut metrics_done) = (false, false);
         let early_exit = tokio::select! {
@@ -180,6 +193,7 @@ impl Application {
             }
         })
         .await;
+        sweeper.abort();
         self.state.store.close().await;
         tracing::info!("tocsin stopped");
         match early_exit {

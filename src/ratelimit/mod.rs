@@ -147,6 +147,20 @@ impl<C: Clock + Clone> RateLimits<C> {
         Err(Limited::after(until.duration_since(now).into()))
     }
 
+    /// Forgets buckets that are full again and blocks that have expired, so memory follows
+    /// the recently active keys rather than every key ever seen.
+    pub fn sweep(&self) {
+        if let Some(l) = &self.per_ip {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.per_gateway {
+            l.retain_recent();
+        }
+        self.failures.retain_recent();
+        let now = self.clock.now();
+        self.lock_blocked().retain(|_, until| *until > now);
+    }
+
     fn lock_blocked(&self) -> std::sync::MutexGuard<'_, HashMap<FailureKey, C::Instant>> {
         self.blocked
             .lock()
@@ -234,7 +248,17 @@ mod tests {
         );
         limits.check_not_blocked("*ALERTS1", B).unwrap();
         limits.check_not_blocked("*OTHER12", A).unwrap();
+        limits.sweep();
+        assert!(
+            limits.check_not_blocked("*ALERTS1", A).is_err(),
+            "a sweep keeps live blocks"
+        );
         clock.advance(Duration::from_secs(12));
+        limits.sweep();
+        assert!(
+            limits.lock_blocked().is_empty(),
+            "a sweep drops expired blocks"
+        );
         limits.check_not_blocked("*ALERTS1", A).unwrap();
         assert!(
             limits.record_failure("*ALERTS1", A).is_ok(),
