@@ -1,52 +1,111 @@
 //! Prometheus metrics, owned by `AppState` (no global registry). Label values are bounded:
-//! route patterns and status codes, never IDs.
+//! route patterns, status codes, modes and ledger reasons — never IDs.
 
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     /// Requests answered, by route pattern and status code.
     pub http_requests: IntCounterVec,
+    /// Time to answer, by route pattern.
+    pub http_latency: HistogramVec,
     /// Requests whose credentials were refused.
     pub auth_failures: IntCounter,
+    /// Messages committed to a queue, by gateway mode (`basic`, `e2e`).
+    pub messages_accepted: IntCounterVec,
+    /// Credits taken, by ledger reason (`send_simple`, `send_e2e`, lookups, …).
+    pub credits_debited: IntCounterVec,
+    /// Messages waiting in every queue; refreshed on each scrape.
+    pub queue_depth: IntGauge,
     /// 1 while the server runs; carries the version as a label.
     pub build_info: IntGauge,
 }
 
+/// Creates a metric and registers it; the definitions are constants, so failure is a bug.
+fn register<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: prometheus::Result<M>,
+) -> M {
+    let metric = metric.expect("metric definition is valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("each metric is registered once");
+    metric
+}
+
 impl Metrics {
     pub fn new() -> Self {
-        let registry = Registry::new();
-        let http_requests = IntCounterVec::new(
-            Opts::new("tocsin_http_requests_total", "HTTP requests answered"),
-            &["endpoint", "status"],
-        )
-        .expect("metric definition is valid");
-        let build_info = IntGauge::with_opts(
-            Opts::new("tocsin_build_info", "Tocsin build information")
-                .const_label("version", env!("CARGO_PKG_VERSION")),
-        )
-        .expect("metric definition is valid");
-        let auth_failures = IntCounter::new(
-            "tocsin_auth_failures_total",
-            "API requests whose gateway ID and secret were refused",
-        )
-        .expect("metric definition is valid");
+        let r = Registry::new();
+        let build_info = register(
+            &r,
+            IntGauge::with_opts(
+                Opts::new("tocsin_build_info", "Tocsin build information")
+                    .const_label("version", env!("CARGO_PKG_VERSION")),
+            ),
+        );
         build_info.set(1);
-        registry
-            .register(Box::new(auth_failures.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(http_requests.clone()))
-            .expect("registered once");
-        registry
-            .register(Box::new(build_info.clone()))
-            .expect("registered once");
         Self {
-            registry,
-            http_requests,
-            auth_failures,
+            http_requests: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("tocsin_http_requests_total", "HTTP requests answered"),
+                    &["endpoint", "status"],
+                ),
+            ),
+            http_latency: register(
+                &r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "tocsin_http_request_duration_seconds",
+                        "Time to answer an HTTP request",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ]),
+                    &["endpoint"],
+                ),
+            ),
+            auth_failures: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_auth_failures_total",
+                    "API requests whose gateway ID and secret were refused",
+                ),
+            ),
+            messages_accepted: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_messages_accepted_total",
+                        "Messages durably queued, by gateway mode",
+                    ),
+                    &["mode"],
+                ),
+            ),
+            credits_debited: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_credits_debited_total",
+                        "Credits taken, by ledger reason",
+                    ),
+                    &["reason"],
+                ),
+            ),
+            queue_depth: register(
+                &r,
+                IntGauge::new(
+                    "tocsin_queue_depth",
+                    "Messages waiting for their recipients' devices",
+                ),
+            ),
             build_info,
+            registry: r,
         }
     }
 

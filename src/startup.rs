@@ -109,6 +109,11 @@ impl Application {
                             if let Some(state) = state {
                                 state
                                     .metrics
+                                    .http_latency
+                                    .with_label_values(&[endpoint.as_str()])
+                                    .observe(started.elapsed().as_secs_f64());
+                                state
+                                    .metrics
                                     .http_requests
                                     .with_label_values(&[endpoint.as_str(), status.as_str()])
                                     .inc();

@@ -41,6 +41,7 @@ pub async fn submit(
     let now = now_ms();
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let (msg_reason, msg_price) = (msg.reason, msg.price);
     let mut keys = vec![format!("nonce:{}:{}", msg.to, msg.nonce)];
     if let Some(key) = idempotency_key {
         keys.push(format!("header:{key}"));
@@ -64,7 +65,19 @@ pub async fn submit(
         },
     };
     match state.store.submit(&submission, now).await? {
-        SubmitOutcome::Accepted(id) | SubmitOutcome::Duplicate(id) => Ok(id),
+        SubmitOutcome::Accepted(id) => {
+            let metrics = &state.metrics;
+            metrics
+                .messages_accepted
+                .with_label_values(&[gateway.mode.as_str()])
+                .inc();
+            metrics
+                .credits_debited
+                .with_label_values(&[msg_reason])
+                .inc_by(u64::from(msg_price));
+            Ok(id)
+        }
+        SubmitOutcome::Duplicate(id) => Ok(id),
         SubmitOutcome::InsufficientCredits => Err(SubmitError::NoCredits),
     }
 }

@@ -70,3 +70,53 @@ async fn shutdown_stops_accepting_connections() {
         "listener must be closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn metrics_report_accepted_messages_credits_queue_depth_and_latency() {
+    use tocsin::store::GatewayMode;
+    let app = spawn_app().await;
+    app.identity("ALICE123", None, None).await;
+    let basic = app.gateway(GatewayMode::Basic, 5).await;
+    let e2e = app.gateway(GatewayMode::E2e, 5).await;
+    let post = |body: String, path: &'static str| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let simple = post(
+        format!("{}&to=ALICE123&text=hi", basic.credentials()),
+        "/send_simple",
+    );
+    assert_eq!(simple.await.unwrap().status(), 200);
+    let nonce = tocsin_sdk::protocol::Nonce::random();
+    let boxed = post(
+        format!("{}&to=ALICE123&nonce={nonce}&box=00ff", e2e.credentials()),
+        "/send_e2e",
+    );
+    assert_eq!(boxed.await.unwrap().status(), 200);
+    let body = app
+        .client
+        .get(app.metrics_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        r#"tocsin_messages_accepted_total{mode="basic"} 1"#,
+        r#"tocsin_messages_accepted_total{mode="e2e"} 1"#,
+        r#"tocsin_credits_debited_total{reason="send_simple"} 1"#,
+        r#"tocsin_credits_debited_total{reason="send_e2e"} 1"#,
+        "tocsin_queue_depth 2",
+        r#"tocsin_http_request_duration_seconds_count{endpoint="/send_e2e"} 1"#,
+    ] {
+        assert!(body.contains(line), "missing {line:?} in\n{body}");
+    }
+    assert!(
+        !body.contains(basic.id.as_str()) && !body.contains("ALICE123"),
+        "no IDs in labels"
+    );
+}
