@@ -1,6 +1,7 @@
 //! The HTTP edge: route tables for the API listener and the metrics listener, and the few
 //! helpers every handler shares. Handlers parse, call one stage, and render.
 
+mod bulk;
 mod credits;
 pub mod error;
 mod keys;
@@ -17,13 +18,37 @@ use crate::state::AppState;
 use error::ApiError;
 use params::Params;
 
+/// Largest JSON body: 1000 bulk messages with 4000-byte boxes in base64 fit in 8 MiB.
+const BULK_JSON_LIMIT: usize = 8 * 1024 * 1024;
+
+/// A JSON body that is too large (413) or not the expected shape (400).
+fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::TooLarge(format!("JSON body over {BULK_JSON_LIMIT} bytes")).into()
+        }
+        other => ApiError::bad_request(format!("malformed JSON body: {other}")).into(),
+    }
+}
+
 /// Routes of the public listener.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(BULK_JSON_LIMIT)
+                .error_handler(json_error),
+        )
         .route("/health", web::get().to(ops::health))
         .route("/send_simple", web::post().to(send::send_simple))
         .route("/send_e2e", web::post().to(send::send_e2e))
         .route("/credits", web::get().to(credits::credits))
+        .route("/pubkeys/bulk", web::post().to(bulk::pubkeys))
+        .route("/lookup/bulk", web::post().to(bulk::lookup))
         .route("/pubkeys/{id}", web::get().to(keys::pubkey))
         .route("/capabilities/{id}", web::get().to(keys::capabilities))
         .route("/lookup/phone/{value}", web::get().to(lookup::by_phone))
@@ -77,7 +102,18 @@ async fn charge_lookup(
     who: &Authenticated,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let price = i64::from(state.settings.prices.lookup);
+    charge_lookups(state, who, 1, reason).await
+}
+
+/// Charges the lookup price `count` times in one ledger row.
+async fn charge_lookups(
+    state: &AppState,
+    who: &Authenticated,
+    count: usize,
+    reason: &str,
+) -> Result<(), ApiError> {
+    let count = i64::try_from(count).unwrap_or(i64::MAX);
+    let price = i64::from(state.settings.prices.lookup).saturating_mul(count);
     if price == 0 {
         return Ok(());
     }
@@ -86,7 +122,14 @@ async fn charge_lookup(
         .charge(who.gateway().account, price, reason, now_ms())
         .await?
     {
-        Some(_) => Ok(()),
+        Some(_) => {
+            state
+                .metrics
+                .credits_debited
+                .with_label_values(&[reason])
+                .inc_by(price.unsigned_abs());
+            Ok(())
+        }
         None => Err(ApiError::NoCredits),
     }
 }

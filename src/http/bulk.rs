@@ -1,0 +1,125 @@
+//! `POST /pubkeys/bulk` and `POST /lookup/bulk` (spec §2.5, §2.6): credentials in the
+//! query, a JSON body, a JSON array of the matches only.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use tocsin_sdk::protocol::{IdentityId, LookupHash};
+
+use super::error::ApiError;
+use super::params::Params;
+use super::{authed, charge_lookups};
+use crate::state::AppState;
+use crate::store::IdentityRecord;
+
+/// Most items one bulk request may carry.
+pub const MAX_BULK_ITEMS: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct IdentitiesBody {
+    identities: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct KeyEntry {
+    identity: String,
+    public_key: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HashesBody {
+    phone_hashes: Vec<String>,
+    email_hashes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LookupEntry {
+    identity: String,
+    public_key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phone_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_hash: Option<String>,
+}
+
+fn check_count(n: usize) -> Result<(), ApiError> {
+    if n > MAX_BULK_ITEMS {
+        return Err(ApiError::TooLarge(format!(
+            "more than {MAX_BULK_ITEMS} items in one request"
+        )));
+    }
+    Ok(())
+}
+
+fn live(record: Option<IdentityRecord>) -> Option<IdentityRecord> {
+    record.filter(|r| !r.revoked)
+}
+
+pub async fn pubkeys(
+    state: web::Data<AppState>,
+    params: Params,
+    body: web::Json<IdentitiesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authed(&state, &params).await?;
+    check_count(body.identities.len())?;
+    let mut found = Vec::new();
+    for raw in &body.identities {
+        let Ok(id) = IdentityId::parse(raw) else {
+            continue;
+        };
+        if let Some(record) = live(state.store.identity(&id).await?) {
+            found.push(KeyEntry {
+                identity: record.id.to_string(),
+                public_key: record.public_key.to_string(),
+            });
+        }
+    }
+    charge_lookups(&state, &who, found.len(), "bulk pubkey lookup").await?;
+    Ok(HttpResponse::Ok().json(found))
+}
+
+fn parse_hashes(raw: &[String]) -> Result<Vec<LookupHash>, ApiError> {
+    raw.iter()
+        .map(|h| {
+            LookupHash::parse(h).map_err(|_| {
+                ApiError::bad_request("hash length is wrong: expected 64 hex characters")
+            })
+        })
+        .collect()
+}
+
+pub async fn lookup(
+    state: web::Data<AppState>,
+    params: Params,
+    body: web::Json<HashesBody>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authed(&state, &params).await?;
+    check_count(body.phone_hashes.len() + body.email_hashes.len())?;
+    let phones = parse_hashes(&body.phone_hashes)?;
+    let emails = parse_hashes(&body.email_hashes)?;
+    let mut found = Vec::new();
+    for hash in phones {
+        if let Some(r) = live(state.store.identity_by_phone_hash(&hash).await?) {
+            found.push(LookupEntry {
+                identity: r.id.to_string(),
+                public_key: r.public_key.to_string(),
+                phone_hash: Some(hash.to_string()),
+                email_hash: None,
+            });
+        }
+    }
+    for hash in emails {
+        if let Some(r) = live(state.store.identity_by_email_hash(&hash).await?) {
+            found.push(LookupEntry {
+                identity: r.id.to_string(),
+                public_key: r.public_key.to_string(),
+                phone_hash: None,
+                email_hash: Some(hash.to_string()),
+            });
+        }
+    }
+    charge_lookups(&state, &who, found.len(), "bulk id lookup").await?;
+    Ok(HttpResponse::Ok().json(found))
+}

@@ -1,0 +1,105 @@
+//! `POST /pubkeys/bulk` and `POST /lookup/bulk`: JSON in, the matches out.
+
+use serde_json::{json, Value};
+use tocsin::store::GatewayMode;
+
+use crate::helpers::{spawn_app, TestApp, TestGateway};
+
+async fn post_json(app: &TestApp, gw: &TestGateway, path: &str, body: &Value) -> (u16, Value) {
+    let url = app.url(&format!("{path}?{}", gw.credentials()));
+    let res = app.client.post(url).json(body).send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn pubkeys_bulk_answers_known_live_identities_only() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    app.identity("REVOKED1", None, None).await;
+    app.state
+        .store
+        .revoke_identity(&"REVOKED1".parse().unwrap())
+        .await
+        .unwrap();
+    let body = json!({"identities": ["ALICE123", "NOSUCHID", "REVOKED1", "bad"]});
+    let (status, answer) = post_json(&app, &gw, "/pubkeys/bulk", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!([{"identity": "ALICE123", "publicKey": alice.public.to_string()}])
+    );
+}
+
+#[tokio::test]
+async fn lookup_bulk_matches_phone_and_email_hashes() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let carol = app
+        .identity("CAROL123", Some("41791234567"), Some("test@threema.ch"))
+        .await;
+    let phone = "ad398f4d7ebe63c6550a486cc6e07f9baa09bd9d8b3d8cb9d9be106d35a7fdbc";
+    let email = "1ea093239cc5f0e1b6ec81b866265b921f26dc4033025410063309f4d1a8ee2c";
+    let unknown = "0".repeat(64);
+    let body = json!({"phoneHashes": [phone.to_uppercase(), unknown], "emailHashes": [email]});
+    let (status, answer) = post_json(&app, &gw, "/lookup/bulk", &body).await;
+    assert_eq!(status, 200);
+    let key = carol.public.to_string();
+    assert_eq!(
+        answer,
+        json!([
+            {"identity": "CAROL123", "publicKey": key, "phoneHash": phone},
+            {"identity": "CAROL123", "publicKey": key, "emailHash": email},
+        ])
+    );
+    let (status, _) = post_json(&app, &gw, "/lookup/bulk", &json!({"phoneHashes": ["abcd"]})).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn bulk_limits_and_malformed_bodies() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let ids: Vec<String> = (0..1000).map(|i| format!("ID{i:06}")).collect();
+    assert_eq!(
+        post_json(&app, &gw, "/pubkeys/bulk", &json!({"identities": ids}))
+            .await
+            .0,
+        200
+    );
+    let ids: Vec<String> = (0..1001).map(|i| format!("ID{i:06}")).collect();
+    assert_eq!(
+        post_json(&app, &gw, "/pubkeys/bulk", &json!({"identities": ids}))
+            .await
+            .0,
+        413
+    );
+    assert_eq!(
+        post_json(&app, &gw, "/pubkeys/bulk", &json!({"nope": 1}))
+            .await
+            .0,
+        400
+    );
+    let res = app
+        .client
+        .post(app.url(&format!("/pubkeys/bulk?{}", gw.credentials())))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let no_creds = app
+        .client
+        .post(app.url("/pubkeys/bulk"))
+        .json(&json!({"identities": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_creds.status(), 401);
+}
