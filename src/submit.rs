@@ -11,6 +11,9 @@ use crate::store::{Charge, NewMessage, StoreError, Submission, SubmitOutcome};
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
+    /// The ID the recipient will see; usually [`MessageId::random`], shared by every
+    /// message of a bulk request sent with `sameMessageId`.
+    pub message_id: MessageId,
     pub to: IdentityId,
     pub nonce: Nonce,
     pub sealed: Vec<u8>,
@@ -55,7 +58,7 @@ pub async fn submit(
         },
         idempotency_keys: keys,
         message: NewMessage {
-            message_id: MessageId::random(),
+            message_id: msg.message_id,
             sender: *gateway.id.as_identity(),
             recipient: msg.to,
             flags: msg.flags,

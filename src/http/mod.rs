@@ -9,6 +9,7 @@ mod lookup;
 mod ops;
 pub mod params;
 mod send;
+mod send_bulk;
 
 use actix_web::{web, HttpResponse};
 
@@ -46,6 +47,7 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .route("/health", web::get().to(ops::health))
         .route("/send_simple", web::post().to(send::send_simple))
         .route("/send_e2e", web::post().to(send::send_e2e))
+        .route("/send_e2e_bulk", web::post().to(send_bulk::send_e2e_bulk))
         .route("/credits", web::get().to(credits::credits))
         .route("/pubkeys/bulk", web::post().to(bulk::pubkeys))
         .route("/lookup/bulk", web::post().to(bulk::lookup))

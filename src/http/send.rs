@@ -3,7 +3,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use tocsin_sdk::protocol::{
-    hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, Nonce, PublicKey,
+    hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, MessageId, Nonce, PublicKey,
 };
 
 use super::error::ApiError;
@@ -29,7 +29,7 @@ impl From<SubmitError> for ApiError {
 }
 
 /// The `Idempotency-Key` header, if present: 1–255 visible ASCII characters.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
@@ -45,7 +45,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
 
 /// A live identity that can receive, with its key, or 400 (spec: unknown IDs are a 400
 /// when sending).
-async fn recipient(
+pub(super) async fn recipient(
     state: &AppState,
     raw: Option<&str>,
 ) -> Result<(IdentityId, PublicKey), ApiError> {
@@ -89,19 +89,28 @@ async fn simple_recipient(
     }
 }
 
-/// Header flags from the optional form fields.
-fn flags(params: &Params) -> u8 {
+/// Header flags from the optional fields of a send request.
+pub(super) fn header_flags(no_push: bool, no_receipts: bool, group: bool) -> u8 {
     let mut flags = MessageFlags::default();
-    if !params.flag("noPush") {
+    if !no_push {
         flags = flags.with(MessageFlags::PUSH);
     }
-    if params.flag("noDeliveryReceipts") {
+    if no_receipts {
         flags = flags.with(MessageFlags::NO_RECEIPTS);
     }
-    if params.flag("group") {
+    if group {
         flags = flags.with(MessageFlags::GROUP);
     }
     flags.0
+}
+
+/// Header flags from the optional form fields.
+fn flags(params: &Params) -> u8 {
+    header_flags(
+        params.flag("noPush"),
+        params.flag("noDeliveryReceipts"),
+        params.flag("group"),
+    )
 }
 
 pub async fn send_e2e(
@@ -132,6 +141,7 @@ pub async fn send_e2e(
     let sealed = hex::decode(box_hex).map_err(|_| ApiError::bad_request("box is not hex"))?;
     let (to, _) = recipient(&state, params.get("to")).await?;
     let msg = Outgoing {
+        message_id: MessageId::random(),
         to,
         nonce,
         sealed,
@@ -172,6 +182,7 @@ pub async fn send_simple(
     let nonce = Nonce::random();
     let sealed = shared.seal(&nonce, &E2eMessage::Text(text.to_owned()).to_padded());
     let msg = Outgoing {
+        message_id: MessageId::random(),
         to,
         nonce,
         sealed,

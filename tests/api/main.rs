@@ -6,4 +6,5 @@ mod helpers;
 mod ops;
 mod ratelimit;
 mod send;
+mod send_bulk;
 mod send_simple;

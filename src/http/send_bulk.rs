@@ -1,0 +1,126 @@
+//! `POST /send_e2e_bulk` (spec §2.3): up to 1000 sealed messages in one JSON request.
+//!
+//! Every element is handled like a `send_e2e` of its own (same checks, same charge, same
+//! idempotency by recipient and nonce) and gets its own result; one bad element never
+//! fails the others. With `sameMessageId=1` all accepted messages share one message ID.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use tocsin_sdk::protocol::{MessageId, Nonce};
+
+use super::authed;
+use super::bulk::MAX_BULK_ITEMS;
+use super::error::ApiError;
+use super::params::Params;
+use super::send::{header_flags, idempotency_key, recipient, MAX_BOX_BYTES};
+use crate::auth::Authenticated;
+use crate::state::AppState;
+use crate::store::GatewayMode;
+use crate::submit::{submit, Outgoing};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkMessage {
+    to: String,
+    nonce: String,
+    #[serde(rename = "box")]
+    sealed: String,
+    #[serde(default)]
+    no_delivery_receipts: bool,
+    #[serde(default)]
+    no_push: bool,
+    #[serde(default)]
+    group: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum BulkResult {
+    Accepted {
+        #[serde(rename = "messageId")]
+        message_id: String,
+    },
+    Failed {
+        #[serde(rename = "errorCode")]
+        error_code: u16,
+    },
+}
+
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+async fn send_one(
+    state: &AppState,
+    who: &Authenticated,
+    item: &BulkMessage,
+    message_id: MessageId,
+    key: Option<&str>,
+) -> Result<MessageId, ApiError> {
+    let nonce = decode_base64(&item.nonce)
+        .and_then(|bytes| Nonce::from_slice(&bytes).ok())
+        .ok_or_else(|| ApiError::bad_request("nonce must be 24 bytes in base64"))?;
+    let sealed =
+        decode_base64(&item.sealed).ok_or_else(|| ApiError::bad_request("box is not base64"))?;
+    if sealed.is_empty() {
+        return Err(ApiError::bad_request("box is empty"));
+    }
+    if sealed.len() > MAX_BOX_BYTES {
+        return Err(ApiError::TooLarge(format!(
+            "box over {MAX_BOX_BYTES} bytes"
+        )));
+    }
+    let (to, _) = recipient(state, Some(&item.to)).await?;
+    let msg = Outgoing {
+        message_id,
+        to,
+        nonce,
+        sealed,
+        flags: header_flags(item.no_push, item.no_delivery_receipts, item.group),
+        price: state.settings.prices.text,
+        reason: "send_e2e",
+    };
+    Ok(submit(state, who, msg, key).await?)
+}
+
+pub async fn send_e2e_bulk(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    params: Params,
+    body: web::Json<Vec<BulkMessage>>,
+) -> Result<HttpResponse, ApiError> {
+    let who = authed(&state, &params).await?;
+    if who.gateway().mode != GatewayMode::E2e {
+        return Err(ApiError::bad_request(
+            "this gateway ID is not set up for end-to-end mode",
+        ));
+    }
+    if body.len() > MAX_BULK_ITEMS {
+        return Err(ApiError::TooLarge(format!(
+            "more than {MAX_BULK_ITEMS} messages in one request"
+        )));
+    }
+    let key = idempotency_key(&req)?;
+    let shared_id = params.flag("sameMessageId").then(MessageId::random);
+    let mut results = Vec::with_capacity(body.len());
+    for (index, item) in body.iter().enumerate() {
+        let item_key = key.map(|k| format!("{k}#{index}"));
+        let id = shared_id.unwrap_or_else(MessageId::random);
+        results.push(
+            match send_one(&state, &who, item, id, item_key.as_deref()).await {
+                Ok(id) => BulkResult::Accepted {
+                    message_id: id.to_string(),
+                },
+                Err(ApiError::Internal(cause)) => {
+                    tracing::error!("bulk element {index} failed: {cause:#}");
+                    BulkResult::Failed { error_code: 500 }
+                }
+                Err(e) => BulkResult::Failed {
+                    error_code: actix_web::ResponseError::status_code(&e).as_u16(),
+                },
+            },
+        );
+    }
+    Ok(HttpResponse::Ok().json(results))
+}
