@@ -25,6 +25,7 @@ pub struct Settings {
     pub messages: MessageSettings,
     pub prices: Prices,
     pub ratelimit: RateLimitSettings,
+    pub blobs: BlobSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +65,14 @@ pub struct LogSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MessageSettings {
+    pub ttl_secs: u64,
+}
+
+/// Limits for uploaded blobs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobSettings {
+    pub max_bytes: u64,
     pub ttl_secs: u64,
 }
 
@@ -170,6 +179,12 @@ impl Settings {
         }
         if self.messages.ttl_secs == 0 {
             return Err(invalid("messages.ttl_secs", "must be at least 1 second"));
+        }
+        if self.blobs.max_bytes == 0 {
+            return Err(invalid("blobs.max_bytes", "must be at least 1 byte"));
+        }
+        if self.blobs.ttl_secs == 0 {
+            return Err(invalid("blobs.ttl_secs", "must be at least 1 second"));
         }
         if self.ratelimit.auth_failures_per_minute == 0 {
             return Err(invalid(

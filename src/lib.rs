@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -10,6 +10,7 @@ use actix_web::dev::{Server, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
+use crate::blobs::FsBlobStore;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
@@ -44,7 +45,9 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let key_path = settings.data_key_path();
     let data_key = DataKey::load_or_create(&key_path)?;
     let limits = Arc::new(RateLimits::new(&settings.ratelimit));
+    let blobs = Arc::new(FsBlobStore::new(settings.storage.data_dir.join("blobs")));
     Ok(AppState {
+        blobs,
         limits,
         settings: Arc::new(settings),
         store,

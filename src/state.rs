@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::blobs::FsBlobStore;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
@@ -17,4 +18,6 @@ pub struct AppState {
     /// Basic-mode shared keys per (gateway ID, recipient key).
     pub shared_keys: Arc<SharedKeyCache>,
     pub limits: Arc<RateLimits>,
+    /// Blob bytes (metadata is in `store`).
+    pub blobs: Arc<FsBlobStore>,
 }

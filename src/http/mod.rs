@@ -1,6 +1,7 @@
 //! The HTTP edge: route tables for the API listener and the metrics listener, and the few
 //! helpers every handler shares. Handlers parse, call one stage, and render.
 
+mod blobs;
 mod bulk;
 mod credits;
 pub mod error;
@@ -49,6 +50,8 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
         .route("/send_e2e", web::post().to(send::send_e2e))
         .route("/send_e2e_bulk", web::post().to(send_bulk::send_e2e_bulk))
         .route("/credits", web::get().to(credits::credits))
+        .route("/upload_blob", web::post().to(blobs::upload))
+        .route("/blobs/{id}", web::get().to(blobs::download))
         .route("/pubkeys/bulk", web::post().to(bulk::pubkeys))
         .route("/lookup/bulk", web::post().to(bulk::lookup))
         .route("/pubkeys/{id}", web::get().to(keys::pubkey))

@@ -13,6 +13,7 @@
 //!   instead of failing with `SQLITE_BUSY`; reads use a separate pool.
 
 mod accounts;
+mod blobs;
 mod gateways;
 mod identities;
 mod migrations;
@@ -31,6 +32,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};
 
 pub use accounts::{Account, AccountId, LedgerEntry};
+pub use blobs::{BlobRecord, NewBlob};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use identities::{IdentityRecord, NewIdentity};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real server on port 0, spoken to over HTTP.
 
+mod blobs;
 mod bulk_lookup;
 mod directory;
 mod helpers;

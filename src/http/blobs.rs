@@ -1,0 +1,162 @@
+//! `POST /upload_blob` and `GET /blobs/{id}` (spec §2.9, §2.10).
+//!
+//! The upload is streamed to a temporary file and the size cap is enforced while reading,
+//! so an oversized upload is refused without ever being held in memory. The charge and the
+//! metadata row are one transaction after the bytes are safely stored; a refused charge
+//! removes the bytes again.
+
+use actix_multipart::{Field, Multipart};
+use actix_web::{web, HttpResponse};
+use futures_util::StreamExt;
+use tocsin_sdk::protocol::BlobId;
+
+use super::error::ApiError;
+use super::params::Params;
+use super::{authed, plain};
+use crate::blobs::{BlobStore, BlobUpload, FsUpload};
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::NewBlob;
+
+/// Bytes of other multipart fields tolerated next to the blob (SDKs may add text fields).
+const OTHER_FIELDS_LIMIT: u64 = 64 * 1024;
+
+fn internal(e: impl Into<anyhow::Error>) -> ApiError {
+    ApiError::Internal(e.into())
+}
+
+fn malformed(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("malformed multipart body: {e}"))
+}
+
+/// Streams one field into `upload`; returns its size.
+async fn receive(field: &mut Field, upload: &mut FsUpload, max: u64) -> Result<u64, ApiError> {
+    let mut size = 0u64;
+    while let Some(chunk) = field.next().await {
+        let chunk = chunk.map_err(malformed)?;
+        size += chunk.len() as u64;
+        if size > max {
+            return Err(ApiError::TooLarge(format!("blob over {max} bytes")));
+        }
+        upload.write(&chunk).await.map_err(internal)?;
+    }
+    Ok(size)
+}
+
+/// Reads and discards a field that is not the blob, within a small budget.
+async fn skip(field: &mut Field, budget: &mut u64) -> Result<(), ApiError> {
+    while let Some(chunk) = field.next().await {
+        let len = chunk.map_err(malformed)?.len() as u64;
+        *budget = budget
+            .checked_sub(len)
+            .ok_or_else(|| ApiError::TooLarge("too much data besides the blob".into()))?;
+    }
+    Ok(())
+}
+
+/// Finds the part named `blob` (file part or plain field, any content type) and stores it.
+async fn store_blob_part(
+    state: &AppState,
+    multipart: &mut Multipart,
+) -> Result<(FsUpload, u64), ApiError> {
+    let max = state.settings.blobs.max_bytes;
+    let mut budget = OTHER_FIELDS_LIMIT;
+    let mut stored: Option<(FsUpload, u64)> = None;
+    while let Some(field) = multipart.next().await {
+        let mut field = field.map_err(malformed)?;
+        if field.name() != Some("blob") || stored.is_some() {
+            if let Err(e) = skip(&mut field, &mut budget).await {
+                if let Some((upload, _)) = stored {
+                    upload.abort().await;
+                }
+                return Err(e);
+            }
+            continue;
+        }
+        let mut upload = state.blobs.begin().await.map_err(internal)?;
+        match receive(&mut field, &mut upload, max).await {
+            Ok(size) => stored = Some((upload, size)),
+            Err(e) => {
+                upload.abort().await;
+                return Err(e);
+            }
+        }
+    }
+    stored.ok_or_else(|| ApiError::bad_request("multipart part \"blob\" is missing"))
+}
+
+pub async fn upload(
+    state: web::Data<AppState>,
+    params: Params,
+    mut multipart: Multipart,
+) -> Result<HttpResponse, ApiError> {
+    let who = authed(&state, &params).await?;
+    let account = who.gateway().account;
+    let price = i64::from(state.settings.prices.blob);
+    // Refuse early rather than after receiving 20 MiB; the charge itself comes later.
+    let balance = state.store.account(account).await?.map_or(0, |a| a.balance);
+    if balance < price {
+        return Err(ApiError::NoCredits);
+    }
+    let (upload, size) = store_blob_part(&state, &mut multipart).await?;
+    if size == 0 {
+        upload.abort().await;
+        return Err(ApiError::bad_request("blob is empty"));
+    }
+    let id = BlobId::random();
+    upload.commit(&id).await.map_err(internal)?;
+    let now = now_ms();
+    let ttl_ms =
+        i64::try_from(state.settings.blobs.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let blob = NewBlob {
+        id,
+        account,
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        persist: params.flag("persist"),
+        expires_at: now.saturating_add(ttl_ms),
+    };
+    let recorded = state.store.record_blob(&blob, price, now).await;
+    if !matches!(recorded, Ok(true)) {
+        if let Err(e) = state.blobs.delete(&id).await {
+            tracing::warn!(blob = %id, "cannot remove unrecorded blob: {e}");
+        }
+    }
+    match recorded? {
+        true => {
+            state
+                .metrics
+                .credits_debited
+                .with_label_values(&["upload_blob"])
+                .inc_by(price.unsigned_abs());
+            Ok(plain(id.to_string()))
+        }
+        false => Err(ApiError::NoCredits),
+    }
+}
+
+pub async fn download(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    params: Params,
+) -> Result<HttpResponse, ApiError> {
+    const UNKNOWN: ApiError = ApiError::NotFound("no such blob");
+    authed(&state, &params).await?;
+    let id = BlobId::parse(&id).map_err(|_| UNKNOWN)?;
+    let record = state
+        .store
+        .blob(&id)
+        .await?
+        .filter(|b| b.expires_at > now_ms())
+        .ok_or(UNKNOWN)?;
+    let file = state
+        .blobs
+        .open(&id)
+        .await
+        .map_err(internal)?
+        .ok_or(UNKNOWN)?;
+    let length = u64::try_from(record.size).unwrap_or_default();
+    Ok(HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .no_chunking(length)
+        .streaming(tokio_util::io::ReaderStream::new(file)))
+}

@@ -1,0 +1,161 @@
+//! `POST /upload_blob` (the four multipart shapes SDKs send) and `GET /blobs/{id}`.
+
+use tocsin::store::GatewayMode;
+use tocsin_sdk::protocol::BlobId;
+
+use crate::helpers::{spawn_app, TestApp, TestGateway};
+
+const BOUNDARY: &str = "tocsin-test-boundary";
+
+/// A multipart body with one part named `blob`, headed by `part_headers`.
+fn multipart(part_headers: &str, data: &[u8], extra_text_field: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    if extra_text_field {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}\r\n{part_headers}\r\n\r\n").as_bytes());
+    body.extend_from_slice(data);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+const PYTHON: &str = "Content-Disposition: form-data; name=\"blob\"; filename=\"blob\"\r\nContent-Type: application/octet-stream";
+const RUST: &str =
+    "Content-Disposition: form-data; name=\"blob\"\r\nContent-Type: application/octet-stream";
+const PHP: &str = "Content-Disposition: form-data; name=\"blob\"";
+const JAVA: &str = "Content-Disposition: form-data; name=\"blob\"; filename=\"blob.file\"";
+
+async fn upload(app: &TestApp, gw: &TestGateway, query: &str, body: Vec<u8>) -> (u16, String) {
+    let res = app
+        .client
+        .post(app.url(&format!("/upload_blob?{}{query}", gw.credentials())))
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn download(app: &TestApp, gw: &TestGateway, id: &str) -> (u16, Vec<u8>, Option<String>) {
+    let res = app
+        .client
+        .get(app.url(&format!("/blobs/{id}?{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (
+        res.status().as_u16(),
+        res.bytes().await.unwrap().to_vec(),
+        content_type,
+    )
+}
+
+#[tokio::test]
+async fn every_sdk_multipart_shape_uploads_and_downloads_byte_for_byte() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let reader = app.gateway(GatewayMode::E2e, 0).await;
+    for (i, headers) in [PYTHON, RUST, PHP, JAVA].into_iter().enumerate() {
+        let data: Vec<u8> = (0..5000u32).map(|n| (n * 7 + i as u32) as u8).collect();
+        let (status, id) = upload(&app, &gw, "", multipart(headers, &data, i == 1)).await;
+        assert_eq!(status, 200, "{headers}: {id}");
+        assert_eq!(id.len(), 32);
+        BlobId::parse(&id).unwrap();
+        // Anyone authenticated may download, even with no credits left.
+        let (status, bytes, content_type) = download(&app, &reader, &id).await;
+        assert_eq!(status, 200);
+        assert_eq!(bytes, data);
+        assert_eq!(content_type.as_deref(), Some("application/octet-stream"));
+    }
+    assert_eq!(app.balance(&gw).await, 6, "one credit per blob");
+}
+
+#[tokio::test]
+async fn twenty_mib_exactly_is_accepted_and_one_byte_more_is_413() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let limit = 20 * 1024 * 1024;
+    let (status, id) = upload(
+        &app,
+        &gw,
+        "&persist=1",
+        multipart(RUST, &vec![0x5a; limit], false),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let record = app
+        .state
+        .store
+        .blob(&BlobId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((record.size, record.persist), (limit as i64, true));
+    let (status, _) = upload(
+        &app,
+        &gw,
+        "",
+        multipart(RUST, &vec![0x5a; limit + 1], false),
+    )
+    .await;
+    assert_eq!(status, 413);
+    assert_eq!(app.balance(&gw).await, 9);
+    let tmp = app.state.settings.storage.data_dir.join("blobs/tmp");
+    assert_eq!(
+        std::fs::read_dir(tmp).unwrap().count(),
+        0,
+        "the refused upload left no file"
+    );
+}
+
+#[tokio::test]
+async fn empty_missing_unpaid_and_unknown_blobs() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    assert_eq!(
+        upload(&app, &gw, "", multipart(RUST, b"", false)).await.0,
+        400
+    );
+    let wrong_name = multipart(
+        "Content-Disposition: form-data; name=\"file\"",
+        b"abc",
+        false,
+    );
+    assert_eq!(upload(&app, &gw, "", wrong_name).await.0, 400);
+    let not_multipart = app
+        .client
+        .post(app.url(&format!("/upload_blob?{}", gw.credentials())))
+        .body("raw")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_multipart.status(), 400);
+    let broke = app.gateway(GatewayMode::E2e, 0).await;
+    assert_eq!(
+        upload(&app, &broke, "", multipart(RUST, b"abc", false))
+            .await
+            .0,
+        402
+    );
+    assert_eq!(app.balance(&gw).await, 10);
+    for id in [
+        "0123456789abcdef0123456789abcdef",
+        "0123456789abcde",
+        "0123456789abcdef",
+    ] {
+        assert_eq!(download(&app, &gw, id).await.0, 404, "{id}");
+    }
+}
