@@ -12,7 +12,8 @@ pub mod params;
 mod send;
 mod send_bulk;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::Method;
+use actix_web::{web, HttpResponse, Route};
 
 use crate::auth::{authenticate, AuthError, Authenticated};
 use crate::domain::now_ms;
@@ -37,6 +38,68 @@ fn json_error(
     }
 }
 
+/// The OpenAPI 3 document of the public listener, served at `/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// Every route of the public listener. The OpenAPI document lists exactly these; a test
+/// compares the two.
+fn api_routes() -> Vec<(Method, &'static str, Route)> {
+    vec![
+        (Method::GET, "/health", web::get().to(ops::health)),
+        (Method::GET, "/openapi.json", web::get().to(ops::openapi)),
+        (
+            Method::POST,
+            "/send_simple",
+            web::post().to(send::send_simple),
+        ),
+        (Method::POST, "/send_e2e", web::post().to(send::send_e2e)),
+        (
+            Method::POST,
+            "/send_e2e_bulk",
+            web::post().to(send_bulk::send_e2e_bulk),
+        ),
+        (Method::GET, "/credits", web::get().to(credits::credits)),
+        (Method::POST, "/upload_blob", web::post().to(blobs::upload)),
+        (Method::GET, "/blobs/{id}", web::get().to(blobs::download)),
+        (Method::POST, "/pubkeys/bulk", web::post().to(bulk::pubkeys)),
+        (Method::POST, "/lookup/bulk", web::post().to(bulk::lookup)),
+        (Method::GET, "/pubkeys/{id}", web::get().to(keys::pubkey)),
+        (
+            Method::GET,
+            "/capabilities/{id}",
+            web::get().to(keys::capabilities),
+        ),
+        (
+            Method::GET,
+            "/lookup/phone/{value}",
+            web::get().to(lookup::by_phone),
+        ),
+        (
+            Method::GET,
+            "/lookup/phone_hash/{value}",
+            web::get().to(lookup::by_phone_hash),
+        ),
+        (
+            Method::GET,
+            "/lookup/email/{value}",
+            web::get().to(lookup::by_email),
+        ),
+        (
+            Method::GET,
+            "/lookup/email_hash/{value}",
+            web::get().to(lookup::by_email_hash),
+        ),
+    ]
+}
+
+/// `(method, path)` of every public route, for checking the OpenAPI document.
+pub fn api_route_list() -> Vec<(Method, &'static str)> {
+    api_routes()
+        .into_iter()
+        .map(|(method, path, _)| (method, path))
+        .collect()
+}
+
 /// Routes of the public listener.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT))
@@ -44,28 +107,10 @@ pub fn configure_api(cfg: &mut web::ServiceConfig) {
             web::JsonConfig::default()
                 .limit(BULK_JSON_LIMIT)
                 .error_handler(json_error),
-        )
-        .route("/health", web::get().to(ops::health))
-        .route("/send_simple", web::post().to(send::send_simple))
-        .route("/send_e2e", web::post().to(send::send_e2e))
-        .route("/send_e2e_bulk", web::post().to(send_bulk::send_e2e_bulk))
-        .route("/credits", web::get().to(credits::credits))
-        .route("/upload_blob", web::post().to(blobs::upload))
-        .route("/blobs/{id}", web::get().to(blobs::download))
-        .route("/pubkeys/bulk", web::post().to(bulk::pubkeys))
-        .route("/lookup/bulk", web::post().to(bulk::lookup))
-        .route("/pubkeys/{id}", web::get().to(keys::pubkey))
-        .route("/capabilities/{id}", web::get().to(keys::capabilities))
-        .route("/lookup/phone/{value}", web::get().to(lookup::by_phone))
-        .route(
-            "/lookup/phone_hash/{value}",
-            web::get().to(lookup::by_phone_hash),
-        )
-        .route("/lookup/email/{value}", web::get().to(lookup::by_email))
-        .route(
-            "/lookup/email_hash/{value}",
-            web::get().to(lookup::by_email_hash),
         );
+    for (_, path, route) in api_routes() {
+        cfg.route(path, route);
+    }
 }
 
 /// Routes of the metrics listener (bind it to a private address).

@@ -28,3 +28,10 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
+
+/// `GET /openapi.json`: the API description, for tools and client generators.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(super::OPENAPI_JSON)
+}

@@ -4,6 +4,7 @@ mod blobs;
 mod bulk_lookup;
 mod directory;
 mod helpers;
+mod openapi;
 mod ops;
 mod ratelimit;
 mod send;
