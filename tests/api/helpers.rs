@@ -50,7 +50,14 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     // HTTP to loopback, but building a client still needs one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(dir.path(), extra);
+    let mut extra = extra.to_vec();
+    if crate::ON_POSTGRES {
+        match tocsin::store::testing::fresh_postgres_database().await {
+            Some(url) => extra.push(("TOCSIN__STORAGE__URL", url)),
+            None => eprintln!("TOCSIN_TEST_POSTGRES_URL not set: running on SQLite instead"),
+        }
+    }
+    let settings = test_settings(dir.path(), &extra);
     let app = Application::build(settings)
         .await
         .expect("application builds");
