@@ -16,7 +16,25 @@ pub const MAX_BULK_ITEMS: usize = 1000;
 
 #[derive(Debug, Deserialize)]
 pub struct IdentitiesBody {
-    identities: Vec<String>,
+    identities: Vec<WireIdentity>,
+}
+
+/// An identity ID in a JSON body: normally a string, but one published SDK serialises its
+/// ID type as an array of the 8 ASCII bytes. Both are accepted.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum WireIdentity {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl WireIdentity {
+    fn parse(&self) -> Option<IdentityId> {
+        match self {
+            Self::Text(s) => IdentityId::parse(s).ok(),
+            Self::Bytes(b) => IdentityId::from_bytes(b).ok(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -66,7 +84,7 @@ pub async fn pubkeys(
     check_count(body.identities.len())?;
     let mut found = Vec::new();
     for raw in &body.identities {
-        let Ok(id) = IdentityId::parse(raw) else {
+        let Some(id) = raw.parse() else {
             continue;
         };
         if let Some(record) = live(state.store.identity(&id).await?) {

@@ -26,12 +26,14 @@ pub struct BulkMessage {
     nonce: String,
     #[serde(rename = "box")]
     sealed: String,
+    // Flags may be absent, a boolean, or `null` (one published SDK always sends
+    // `"group": null`); absent and null both mean "not set".
     #[serde(default)]
-    no_delivery_receipts: bool,
+    no_delivery_receipts: Option<bool>,
     #[serde(default)]
-    no_push: bool,
+    no_push: Option<bool>,
     #[serde(default)]
-    group: bool,
+    group: Option<bool>,
 }
 
 #[derive(Debug, Serialize)]
@@ -77,7 +79,11 @@ async fn send_one(
         to,
         nonce,
         sealed,
-        flags: header_flags(item.no_push, item.no_delivery_receipts, item.group),
+        flags: header_flags(
+            item.no_push.unwrap_or(false),
+            item.no_delivery_receipts.unwrap_or(false),
+            item.group.unwrap_or(false),
+        ),
         price: state.settings.prices.text,
         reason: "send_e2e",
     };

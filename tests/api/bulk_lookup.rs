@@ -103,3 +103,23 @@ async fn bulk_limits_and_malformed_bodies() {
         .unwrap();
     assert_eq!(no_creds.status(), 401);
 }
+
+#[tokio::test]
+async fn pubkeys_bulk_accepts_ids_as_byte_arrays_too() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let as_bytes: Vec<u8> = b"ALICE123".to_vec();
+    let (status, answer) = post_json(
+        &app,
+        &gw,
+        "/pubkeys/bulk",
+        &json!({"identities": [as_bytes]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer,
+        json!([{"identity": "ALICE123", "publicKey": alice.public.to_string()}])
+    );
+}

@@ -99,3 +99,23 @@ async fn limits_mode_and_body_errors() {
     assert_eq!(bulk(&app, &basic, "", &json!([])).await.0, 400);
     assert_eq!(bulk(&app, &gw, "", &json!([])).await, (200, json!([])));
 }
+
+#[tokio::test]
+async fn null_flags_mean_not_set() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let mut element = item("ALICE123", &[1; 40]);
+    element["group"] = Value::Null;
+    element["noPush"] = json!(true);
+    let (status, answer) = bulk(&app, &gw, "", &json!([element])).await;
+    assert_eq!(status, 200);
+    assert!(answer[0]["messageId"].is_string(), "{answer}");
+    let queued = app
+        .state
+        .store
+        .queued_for(&IdentityId::parse("ALICE123").unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(queued[0].flags, 0, "no push, no group");
+}
