@@ -9,6 +9,7 @@ use tocsin_sdk::protocol::{
 use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
+use crate::auth::Authenticated;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing, SubmitError};
@@ -89,6 +90,20 @@ async fn simple_recipient(
     }
 }
 
+/// Refuses (400) a gateway ID set up for the other mode (spec §2.1, §2.2).
+pub(super) fn require_mode(who: &Authenticated, mode: GatewayMode) -> Result<(), ApiError> {
+    if who.gateway().mode == mode {
+        return Ok(());
+    }
+    let name = match mode {
+        GatewayMode::Basic => "basic",
+        GatewayMode::E2e => "end-to-end",
+    };
+    Err(ApiError::bad_request(format!(
+        "this gateway ID is not set up for {name} mode"
+    )))
+}
+
 /// Header flags from the optional fields of a send request.
 pub(super) fn header_flags(no_push: bool, no_receipts: bool, group: bool) -> u8 {
     let mut flags = MessageFlags::default();
@@ -119,11 +134,7 @@ pub async fn send_e2e(
     params: Params,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
-    if who.gateway().mode != GatewayMode::E2e {
-        return Err(ApiError::bad_request(
-            "this gateway ID is not set up for end-to-end mode",
-        ));
-    }
+    require_mode(&who, GatewayMode::E2e)?;
     let key = idempotency_key(&req)?;
     let nonce = params
         .get("nonce")
@@ -159,11 +170,7 @@ pub async fn send_simple(
     params: Params,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
-    if who.gateway().mode != GatewayMode::Basic {
-        return Err(ApiError::bad_request(
-            "this gateway ID is not set up for basic mode",
-        ));
-    }
+    require_mode(&who, GatewayMode::Basic)?;
     let key = idempotency_key(&req)?;
     let text = params
         .get("text")

@@ -13,7 +13,7 @@ use super::authed;
 use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
 use super::params::Params;
-use super::send::{header_flags, idempotency_key, recipient, MAX_BOX_BYTES};
+use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
 use crate::auth::Authenticated;
 use crate::state::AppState;
 use crate::store::GatewayMode;
@@ -97,11 +97,7 @@ pub async fn send_e2e_bulk(
     body: web::Json<Vec<BulkMessage>>,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
-    if who.gateway().mode != GatewayMode::E2e {
-        return Err(ApiError::bad_request(
-            "this gateway ID is not set up for end-to-end mode",
-        ));
-    }
+    require_mode(&who, GatewayMode::E2e)?;
     if body.len() > MAX_BULK_ITEMS {
         return Err(ApiError::TooLarge(format!(
             "more than {MAX_BULK_ITEMS} messages in one request"
