@@ -20,6 +20,10 @@
 //!   capabilities), the callback MAC, lookup hashing, and the E2E plaintext format.
 //! * [`crypto`]: `crypto_box` and `crypto_secretbox` compatible with libsodium, plus the
 //!   fixed-nonce blob encryption of file messages.
+//! * `client` (cargo feature `client`, on by default): an async HTTP client of the
+//!   gateway API, and `E2eClient` for sealing, sending and opening end-to-end messages.
+//! * `cli` (cargo feature `cli`): the `tocsin-cli` command line, kept in the library so
+//!   that its binary is a one-line `main`.
 //!
 //! # Invariants
 //!
@@ -44,5 +48,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod crypto;
 pub mod protocol;

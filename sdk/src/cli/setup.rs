@@ -1,0 +1,91 @@
+//! Where the CLI's credentials come from, and the clients built from them.
+//!
+//! A file given by flag wins over the environment variable. Secret text read from either
+//! place is held in buffers that are wiped on drop, and error messages name the source
+//! (variable or path) but never repeat what was read.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::Failure;
+use crate::client::{Client, ClientBuilder, E2eClient, Error};
+use crate::protocol::{ApiSecret, GatewayId, SecretKey};
+
+/// The global options, after clap.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub base_url: String,
+    pub from: Option<GatewayId>,
+    pub secret_file: Option<PathBuf>,
+    pub private_key_file: Option<PathBuf>,
+    pub timeout: u64,
+}
+
+/// Reads a credential from `file` if given, else from the environment variable `var`;
+/// returns the text and a description of where it came from.
+fn read_credential(
+    file: Option<&Path>,
+    var: &str,
+    missing: &str,
+) -> Result<(Zeroizing<String>, String), Failure> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        return Ok((text, path.display().to_string()));
+    }
+    match std::env::var(var).map(Zeroizing::new) {
+        Ok(text) if !text.trim().is_empty() => Ok((text, var.to_owned())),
+        _ => Err(Failure::usage(missing)),
+    }
+}
+
+impl Settings {
+    /// The API secret from `--secret-file` or `TOCSIN_SECRET`.
+    fn secret(&self) -> Result<ApiSecret, Failure> {
+        let (text, source) = read_credential(
+            self.secret_file.as_deref(),
+            "TOCSIN_SECRET",
+            "no API secret: set TOCSIN_SECRET or pass --secret-file PATH",
+        )?;
+        ApiSecret::parse(text.trim()).map_err(|e| Failure::usage(format!("{source}: {e}")))
+    }
+
+    /// The gateway's private key from `--private-key-file` or `TOCSIN_PRIVATE_KEY`. In a
+    /// file written by `keygen --out`, the first non-empty line is the key.
+    pub(crate) fn private_key(&self) -> Result<SecretKey, Failure> {
+        let (text, source) = read_credential(
+            self.private_key_file.as_deref(),
+            "TOCSIN_PRIVATE_KEY",
+            "no private key: set TOCSIN_PRIVATE_KEY or pass --private-key-file PATH",
+        )?;
+        let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+        SecretKey::parse(line.unwrap_or_default())
+            .map_err(|e| Failure::usage(format!("{source}: {e}")))
+    }
+
+    /// A client for the configured gateway ID and server.
+    pub(crate) fn client(&self) -> Result<Client, Failure> {
+        let from = self.from.ok_or_else(|| {
+            Failure::usage("no gateway ID: pass --from '*YOURID' or set TOCSIN_GATEWAY_ID")
+        })?;
+        ClientBuilder::new(from, self.secret()?)
+            .base_url(self.base_url.as_str())
+            .timeout(Duration::from_secs(self.timeout.max(1)))
+            .build()
+            .map_err(|e| match e {
+                Error::Invalid(reason) => {
+                    Failure::usage(format!("--base-url or TOCSIN_BASE_URL: {reason}"))
+                }
+                other => Failure::from(other),
+            })
+    }
+
+    /// A client that can also seal and open end-to-end messages.
+    pub(crate) fn e2e_client(&self) -> Result<E2eClient, Failure> {
+        let client = self.client()?;
+        Ok(E2eClient::new(client, self.private_key()?))
+    }
+}
