@@ -1,8 +1,9 @@
 //! Wire compatibility: the published `threema-gateway` SDK, pointed at our server with
 //! nothing changed but its endpoint, drives every endpoint family.
 
-/// `spawn_app` runs on SQLite here.
-pub const ON_POSTGRES: bool = false;
+/// The server runs on a fresh PostgreSQL database when `TOCSIN_TEST_POSTGRES_URL` is set
+/// (the raw-HTTP suite covers SQLite), on SQLite otherwise.
+pub const ON_POSTGRES: bool = true;
 
 #[allow(dead_code)] // shared harness: this suite uses only part of it
 #[path = "api/helpers.rs"]

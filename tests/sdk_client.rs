@@ -1,9 +1,11 @@
-//! The SDK's HTTP client against the real server (port 0, fresh SQLite per test): every
+//! The SDK's HTTP client against the real server (port 0; a fresh PostgreSQL database per
+//! test when `TOCSIN_TEST_POSTGRES_URL` is set, else a fresh SQLite file): every
 //! method with its success and its error statuses, the E2E helpers end to end, the
 //! status table against the server's, and transport errors free of the secret.
 
-/// Whether `spawn_app` puts the server on a fresh PostgreSQL database.
-pub const ON_POSTGRES: bool = false;
+/// Whether `spawn_app` puts the server on a fresh PostgreSQL database (when one is
+/// configured; the raw-HTTP suite covers SQLite).
+pub const ON_POSTGRES: bool = true;
 
 // The shared harness has helpers these tests do not call.
 #[allow(dead_code)]
