@@ -31,6 +31,13 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// Idempotency keys are stored as digests: the nonce of a delivered message must not
+/// outlive its box anywhere in the store, and customers' keys stay opaque.
+fn key_digest(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
 /// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
 /// answers the first message ID without charging or queueing again.
 #[tracing::instrument(skip_all, fields(gateway_id = %who.gateway().id, to = %msg.to))]
@@ -45,9 +52,9 @@ pub async fn submit(
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let (msg_reason, msg_price) = (msg.reason, msg.price);
-    let mut keys = vec![format!("nonce:{}:{}", msg.to, msg.nonce)];
+    let mut keys = vec![key_digest(&format!("nonce:{}:{}", msg.to, msg.nonce))];
     if let Some(key) = idempotency_key {
-        keys.push(format!("header:{key}"));
+        keys.push(key_digest(&format!("header:{key}")));
     }
     let submission = Submission {
         gateway: gateway.id,

@@ -64,6 +64,10 @@ on_every_backend!(
     submit_without_credits_changes_nothing,
     concurrent_debits_never_overdraw,
     concurrent_retries_are_charged_once,
+    every_device_receives_and_the_last_ack_deletes,
+    resends_are_queued_once,
+    expired_messages_leave_an_event,
+    concurrent_acks_delete_exactly_once,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -400,4 +404,219 @@ async fn concurrent_retries_are_charged_once(store: Store) {
     );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
     assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
+
+fn direct(from: &str, to: &str, expires_at: i64) -> NewMessage {
+    NewMessage {
+        message_id: MessageId::random(),
+        sender: IdentityId::parse(from).unwrap(),
+        recipient: IdentityId::parse(to).unwrap(),
+        flags: 1,
+        nonce: Nonce::random(),
+        body: vec![0xcd; 40],
+        expires_at,
+    }
+}
+
+/// Puts `id` into the directory (devices belong to identities).
+async fn import(store: &Store, id: &str) -> IdentityId {
+    let new = NewIdentity {
+        id: IdentityId::parse(id).unwrap(),
+        public_key: KeyPair::generate().public,
+        phone_hash: None,
+        email_hash: None,
+        capabilities: Capabilities::default_for_device(),
+    };
+    store.import_identity(&new, NOW).await.unwrap().id
+}
+
+fn ids(messages: &[QueuedMessage]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.message_id).collect()
+}
+
+async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
+    let to = import(&store, "ALICE123").await;
+    let early = direct("BOB45678", "ALICE123", NOW + 1000);
+    assert!(store.enqueue_direct(&early, NOW).await.unwrap());
+    // The first device inherits what was waiting; a later one starts from its arrival.
+    let a = store.register_device(&to, 1, NOW).await.unwrap();
+    let b = store.register_device(&to, u64::MAX, NOW).await.unwrap();
+    assert_eq!(
+        store.register_device(&to, 1, NOW + 5).await.unwrap(),
+        a,
+        "idempotent"
+    );
+    let late = direct("BOB45678", "ALICE123", NOW + 1000);
+    assert!(store.enqueue_direct(&late, NOW).await.unwrap());
+    assert_eq!(
+        ids(&store.pending_for_device(&a, 0, 10).await.unwrap()),
+        [early.message_id, late.message_id]
+    );
+    assert_eq!(
+        ids(&store.pending_for_device(&b, 0, 10).await.unwrap()),
+        [late.message_id]
+    );
+
+    let sender = early.sender;
+    let done = store
+        .ack_message(&a, &sender, &early.message_id, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        done,
+        AckOutcome {
+            matched: true,
+            deleted: true
+        },
+        "b was never responsible"
+    );
+    let half = store
+        .ack_message(&a, &sender, &late.message_id, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        half,
+        AckOutcome {
+            matched: true,
+            deleted: false
+        }
+    );
+    assert!(store
+        .pending_for_device(&a, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ids(&store.pending_for_device(&b, 0, 10).await.unwrap()),
+        [late.message_id]
+    );
+    let again = store
+        .ack_message(&a, &sender, &late.message_id, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        AckOutcome {
+            matched: true,
+            deleted: false
+        },
+        "a repeated ack changes nothing"
+    );
+    let last = store
+        .ack_message(&b, &sender, &late.message_id, NOW + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        last,
+        AckOutcome {
+            matched: true,
+            deleted: true
+        }
+    );
+    assert_eq!(
+        store.queue_depth().await.unwrap(),
+        0,
+        "no box or nonce remains"
+    );
+    let gone = store
+        .ack_message(&b, &sender, &late.message_id, NOW + 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        gone,
+        AckOutcome {
+            matched: false,
+            deleted: false
+        }
+    );
+    let events = store
+        .message_events(&sender, &late.message_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        events,
+        [("queued".to_owned(), NOW), ("delivered".to_owned(), NOW)]
+    );
+}
+
+async fn resends_are_queued_once(store: Store) {
+    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    assert!(store.enqueue_direct(&m, NOW).await.unwrap());
+    let resend = NewMessage {
+        nonce: Nonce::random(),
+        ..m.clone()
+    };
+    assert!(!store.enqueue_direct(&resend, NOW).await.unwrap());
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+    // The same ID from another sender, or to another recipient, is a different message.
+    assert!(store
+        .enqueue_direct(
+            &NewMessage {
+                sender: IdentityId::parse("CAROL123").unwrap(),
+                ..m.clone()
+            },
+            NOW
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .enqueue_direct(
+            &NewMessage {
+                recipient: IdentityId::parse("CAROL123").unwrap(),
+                ..m
+            },
+            NOW
+        )
+        .await
+        .unwrap());
+}
+
+async fn expired_messages_leave_an_event(store: Store) {
+    let old = direct("BOB45678", "ALICE123", NOW + 10);
+    let fresh = direct("BOB45678", "ALICE123", NOW + 1000);
+    store.enqueue_direct(&old, NOW).await.unwrap();
+    store.enqueue_direct(&fresh, NOW).await.unwrap();
+    assert_eq!(store.expire_messages(NOW + 9).await.unwrap(), 0);
+    assert_eq!(store.expire_messages(NOW + 10).await.unwrap(), 1);
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+    let events = store
+        .message_events(&old.sender, &old.message_id)
+        .await
+        .unwrap();
+    assert_eq!(events.last().unwrap(), &("expired".to_owned(), NOW + 10));
+}
+
+async fn concurrent_acks_delete_exactly_once(store: Store) {
+    let to = import(&store, "ALICE123").await;
+    let devices: Vec<_> =
+        futures_util::future::join_all((1..=4).map(|d| store.register_device(&to, d, NOW)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+    for _ in 0..10 {
+        let m = direct("BOB45678", "ALICE123", NOW + 1000);
+        store.enqueue_direct(&m, NOW).await.unwrap();
+        let acks = devices.iter().map(|d| {
+            let store = store.clone();
+            let d = *d;
+            tokio::spawn(async move {
+                store
+                    .ack_message(&d, &m.sender, &m.message_id, NOW)
+                    .await
+                    .unwrap()
+            })
+        });
+        let outcomes: Vec<AckOutcome> = futures_util::future::join_all(acks)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| o.deleted).count(),
+            1,
+            "{outcomes:?}"
+        );
+    }
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
 }

@@ -11,12 +11,20 @@ use sqlx::SqlSafeStr;
 use super::Backend;
 
 /// `(version, description, sqlite SQL, postgres SQL)`, in order.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("migrations/sqlite/0001_foundation.sql"),
-    include_str!("migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "foundation",
+        include_str!("migrations/sqlite/0001_foundation.sql"),
+        include_str!("migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "device queue",
+        include_str!("migrations/sqlite/0002_device_queue.sql"),
+        include_str!("migrations/postgres/0002_device_queue.sql"),
+    ),
+];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {
     let migrations = MIGRATIONS

@@ -14,6 +14,7 @@
 
 mod accounts;
 mod blobs;
+mod delivery;
 mod gateways;
 mod identities;
 mod migrations;
@@ -33,6 +34,7 @@ use sqlx::{AnyPool, Executor};
 
 pub use accounts::{Account, AccountId, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
+pub use delivery::{AckOutcome, Device};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use identities::{IdentityRecord, NewIdentity};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};

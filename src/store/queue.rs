@@ -14,7 +14,7 @@
 //! first statement and never has to upgrade a read snapshot.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::accounts::debit;
@@ -79,7 +79,7 @@ pub struct QueuedMessage {
     pub expires_at: i64,
 }
 
-fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError> {
+pub(super) fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError> {
     let flags: i64 = row.try_get("flags")?;
     Ok(QueuedMessage {
         seq: row.try_get("seq")?,
@@ -133,22 +133,23 @@ impl Store {
                 return Ok(SubmitOutcome::InsufficientCredits);
             }
         }
-        sqlx::query(
-            "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(msg.message_id.as_bytes().to_vec())
-        .bind(msg.sender.as_str())
-        .bind(msg.recipient.as_str())
-        .bind(i64::from(msg.flags))
-        .bind(msg.nonce.as_bytes().to_vec())
-        .bind(msg.body.clone())
-        .bind(now)
-        .bind(msg.expires_at)
-        .execute(&mut *tx)
-        .await?;
+        if !insert_message(&mut tx, msg, now).await? {
+            // The same message ID is already queued for this recipient (a bulk request
+            // with a shared ID naming one recipient twice): the first one stands.
+            tx.rollback().await?;
+            return Ok(SubmitOutcome::Duplicate(msg.message_id));
+        }
         tx.commit().await?;
         Ok(SubmitOutcome::Accepted(msg.message_id))
+    }
+
+    /// Queues a message a device sent to another identity: no charge, and a resend of
+    /// the same (recipient, sender, message ID) is recognised. Returns whether it is new.
+    pub async fn enqueue_direct(&self, msg: &NewMessage, now: i64) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let new = insert_message(&mut tx, msg, now).await?;
+        tx.commit().await?;
+        Ok(new)
     }
 
     async fn earlier_answer(
@@ -191,4 +192,65 @@ impl Store {
             .try_get("depth")?;
         Ok(depth)
     }
+}
+
+/// Inserts a queued message and its `queued` status event; `false` when (recipient,
+/// sender, message ID) is already queued.
+async fn insert_message(
+    conn: &mut AnyConnection,
+    msg: &NewMessage,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
+         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (recipient, sender, message_id) DO NOTHING",
+    )
+    .bind(msg.message_id.as_bytes().to_vec())
+    .bind(msg.sender.as_str())
+    .bind(msg.recipient.as_str())
+    .bind(i64::from(msg.flags))
+    .bind(msg.nonce.as_bytes().to_vec())
+    .bind(msg.body.clone())
+    .bind(now)
+    .bind(msg.expires_at)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    record_event(
+        conn,
+        &msg.sender,
+        &msg.message_id,
+        &msg.recipient,
+        "queued",
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Appends a status event (metadata only: who, which message, what, when).
+pub(super) async fn record_event(
+    conn: &mut AnyConnection,
+    sender: &IdentityId,
+    message_id: &MessageId,
+    recipient: &IdentityId,
+    event: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(sender.as_str())
+    .bind(message_id.as_bytes().to_vec())
+    .bind(recipient.as_str())
+    .bind(event)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

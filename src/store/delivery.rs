@@ -1,0 +1,245 @@
+//! Per-device delivery: which device still owes an acknowledgement for which message.
+//!
+//! Every device of an identity receives every message queued for that identity. A device
+//! is responsible for the messages queued after it registered; the first device of an
+//! identity also takes over everything already waiting (`registered_after_seq = 0`). A
+//! message is deleted, box and nonce with it, as soon as every responsible device has
+//! acknowledged it; only its status events (metadata) remain. Undelivered messages expire.
+
+use sqlx::Row;
+use tocsin_sdk::protocol::{IdentityId, MessageId};
+
+use super::queue::record_event;
+use super::{Backend, QueuedMessage, Store, StoreError};
+
+/// A device as the queue knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Device {
+    pub identity: IdentityId,
+    /// The csp-device-id from the login extension (0 when the client sent none).
+    pub device_id: u64,
+    /// The device receives messages with a larger `seq` than this.
+    pub registered_after_seq: i64,
+}
+
+/// What an acknowledgement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AckOutcome {
+    /// A queued message matched (false for a repeated or unknown ack: harmless).
+    pub matched: bool,
+    /// That was the last outstanding device: the message is gone from the store.
+    pub deleted: bool,
+}
+
+/// Device IDs are u64 on the wire and BIGINT in the database; keep the bit pattern.
+fn db_device_id(id: u64) -> i64 {
+    i64::from_ne_bytes(id.to_ne_bytes())
+}
+
+impl Store {
+    /// Registers a device on login (idempotent) and returns it.
+    pub async fn register_device(
+        &self,
+        identity: &IdentityId,
+        device_id: u64,
+        now: i64,
+    ) -> Result<Device, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let existing = sqlx::query(
+            "UPDATE devices SET last_seen_at = $1 WHERE identity_id = $2 AND device_id = $3 \
+             RETURNING registered_after_seq",
+        )
+        .bind(now)
+        .bind(identity.as_str())
+        .bind(db_device_id(device_id))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let registered_after_seq = match existing {
+            Some(row) => row.try_get("registered_after_seq")?,
+            None => {
+                // The first device inherits the waiting queue; later ones start from now.
+                let after: i64 = sqlx::query(
+                    "SELECT CASE WHEN EXISTS (SELECT 1 FROM devices WHERE identity_id = $1) \
+                     THEN (SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM queued_messages) \
+                     ELSE 0 END AS after_seq",
+                )
+                .bind(identity.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("after_seq")?;
+                sqlx::query(
+                    "INSERT INTO devices (identity_id, device_id, created_at, last_seen_at, \
+                     registered_after_seq) VALUES ($1, $2, $3, $3, $4)",
+                )
+                .bind(identity.as_str())
+                .bind(db_device_id(device_id))
+                .bind(now)
+                .bind(after)
+                .execute(&mut *tx)
+                .await?;
+                after
+            }
+        };
+        tx.commit().await?;
+        Ok(Device {
+            identity: *identity,
+            device_id,
+            registered_after_seq,
+        })
+    }
+
+    /// The next `limit` messages this device has not acknowledged, after `after_seq`, in
+    /// queue order.
+    pub async fn pending_for_device(
+        &self,
+        device: &Device,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<QueuedMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT q.seq, q.message_id, q.sender, q.recipient, q.flags, q.nonce, q.body, \
+             q.created_at, q.expires_at FROM queued_messages q \
+             WHERE q.recipient = $1 AND q.seq > $2 AND q.seq > $3 AND NOT EXISTS \
+             (SELECT 1 FROM message_acks a WHERE a.seq = q.seq AND a.device_id = $4) \
+             ORDER BY q.seq LIMIT $5",
+        )
+        .bind(device.identity.as_str())
+        .bind(device.registered_after_seq)
+        .bind(after_seq)
+        .bind(db_device_id(device.device_id))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(super::queue::queued_from_row).collect()
+    }
+
+    /// Records that `device` has the message (sender, message ID); deletes the message
+    /// once every responsible device has it.
+    pub async fn ack_message(
+        &self,
+        device: &Device,
+        sender: &IdentityId,
+        message_id: &MessageId,
+        now: i64,
+    ) -> Result<AckOutcome, StoreError> {
+        let lock = match self.backend {
+            // Two devices acking at once must not both miss the other's ack.
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.write.begin().await?;
+        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT seq FROM queued_messages WHERE recipient = $1 AND sender = $2 \
+             AND message_id = $3{lock}"
+        )))
+        .bind(device.identity.as_str())
+        .bind(sender.as_str())
+        .bind(message_id.as_bytes().to_vec())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = found else {
+            tx.commit().await?;
+            return Ok(AckOutcome {
+                matched: false,
+                deleted: false,
+            });
+        };
+        let seq: i64 = row.try_get("seq")?;
+        let first = sqlx::query(
+            "INSERT INTO message_acks (seq, device_id, acked_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (seq, device_id) DO NOTHING",
+        )
+        .bind(seq)
+        .bind(db_device_id(device.device_id))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let acks: i64 = sqlx::query("SELECT COUNT(*) AS n FROM message_acks WHERE seq = $1")
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
+        if first && acks == 1 {
+            record_event(
+                &mut tx,
+                sender,
+                message_id,
+                &device.identity,
+                "delivered",
+                now,
+            )
+            .await?;
+        }
+        let deleted = sqlx::query(
+            "DELETE FROM queued_messages WHERE seq = $1 AND NOT EXISTS \
+             (SELECT 1 FROM devices d WHERE d.identity_id = $2 AND d.registered_after_seq < $1 \
+              AND NOT EXISTS (SELECT 1 FROM message_acks a WHERE a.seq = $1 \
+                              AND a.device_id = d.device_id))",
+        )
+        .bind(seq)
+        .bind(device.identity.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if deleted {
+            sqlx::query("DELETE FROM message_acks WHERE seq = $1")
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(AckOutcome {
+            matched: true,
+            deleted,
+        })
+    }
+
+    /// Deletes every message whose TTL has passed, recording an `expired` event for each;
+    /// returns how many expired.
+    pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+             SELECT sender, message_id, recipient, 'expired', $1 FROM queued_messages \
+             WHERE expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM message_acks WHERE seq IN \
+             (SELECT seq FROM queued_messages WHERE expires_at <= $1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let expired = sqlx::query("DELETE FROM queued_messages WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    /// The status events of one message, oldest first: `(event, unix ms)`.
+    pub async fn message_events(
+        &self,
+        sender: &IdentityId,
+        message_id: &MessageId,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT event, at FROM message_events WHERE sender = $1 AND message_id = $2 ORDER BY id",
+        )
+        .bind(sender.as_str())
+        .bind(message_id.as_bytes().to_vec())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("event")?, r.try_get("at")?)))
+            .collect()
+    }
+}

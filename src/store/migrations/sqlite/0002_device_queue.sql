@@ -1,0 +1,27 @@
+-- Per-device delivery. A message waits in queued_messages until every device of its
+-- recipient that is responsible for it has acknowledged it. A device is responsible for
+-- the messages queued after it registered (registered_after_seq); the first device of an
+-- identity is responsible for everything already waiting.
+
+ALTER TABLE devices ADD COLUMN registered_after_seq INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE message_acks (
+    seq         INTEGER NOT NULL,
+    device_id   INTEGER NOT NULL,
+    acked_at    INTEGER NOT NULL,
+    PRIMARY KEY (seq, device_id)
+);
+
+-- A resend after a lost server ack must not queue the message twice.
+CREATE UNIQUE INDEX queued_messages_unique ON queued_messages (recipient, sender, message_id);
+
+-- What the sender may learn about a message after its box is gone: metadata only.
+CREATE TABLE message_events (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender      TEXT    NOT NULL,
+    message_id  BLOB    NOT NULL,
+    recipient   TEXT    NOT NULL,
+    event       TEXT    NOT NULL CHECK (event IN ('queued', 'delivered', 'read', 'acknowledged', 'declined', 'expired')),
+    at          INTEGER NOT NULL
+);
+CREATE INDEX message_events_by_message ON message_events (sender, message_id);
