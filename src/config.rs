@@ -26,6 +26,8 @@ pub struct Settings {
     pub prices: Prices,
     pub ratelimit: RateLimitSettings,
     pub blobs: BlobSettings,
+    pub directory: DirectorySettings,
+    pub chat: ChatSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +68,24 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct MessageSettings {
     pub ttl_secs: u64,
+}
+
+/// Identity creation by devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectorySettings {
+    pub enrollment_token: String,
+    pub enrollment_token_file: String,
+    pub identities_per_ip_per_hour: u32,
+}
+
+/// The chat server devices connect to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatSettings {
+    pub server_key_file: String,
+    pub idle_timeout_secs: u64,
+    pub send_buffer: usize,
 }
 
 /// Limits for uploaded blobs.
@@ -150,6 +170,16 @@ impl Settings {
 
     /// Replaces `*_file` indirections with the files' contents.
     fn resolve_files(&mut self) -> Result<(), ConfigError> {
+        if !self.directory.enrollment_token_file.is_empty() {
+            let path = &self.directory.enrollment_token_file;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(
+                    "directory.enrollment_token_file",
+                    format!("cannot read {path}: {e}"),
+                )
+            })?;
+            self.directory.enrollment_token = text.trim().to_owned();
+        }
         if !self.storage.url_file.is_empty() {
             let text = std::fs::read_to_string(&self.storage.url_file).map_err(|e| {
                 invalid(
@@ -180,6 +210,15 @@ impl Settings {
         if self.messages.ttl_secs == 0 {
             return Err(invalid("messages.ttl_secs", "must be at least 1 second"));
         }
+        if !(30..=600).contains(&self.chat.idle_timeout_secs) {
+            return Err(invalid(
+                "chat.idle_timeout_secs",
+                "must be between 30 and 600 seconds",
+            ));
+        }
+        if self.chat.send_buffer == 0 {
+            return Err(invalid("chat.send_buffer", "must be at least 1"));
+        }
         if self.blobs.max_bytes == 0 {
             return Err(invalid("blobs.max_bytes", "must be at least 1 byte"));
         }
@@ -207,6 +246,15 @@ impl Settings {
             )
         } else {
             self.storage.url.clone()
+        }
+    }
+
+    /// Where the chat server's long-term key lives.
+    pub fn server_key_path(&self) -> PathBuf {
+        if self.chat.server_key_file.is_empty() {
+            self.storage.data_dir.join("server.key")
+        } else {
+            PathBuf::from(&self.chat.server_key_file)
         }
     }
 

@@ -44,9 +44,16 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     store.migrate().await.context("migrating the database")?;
     let key_path = settings.data_key_path();
     let data_key = DataKey::load_or_create(&key_path)?;
-    let limits = Arc::new(RateLimits::new(&settings.ratelimit));
+    let limits = Arc::new(
+        RateLimits::new(&settings.ratelimit)
+            .with_identity_quota(settings.directory.identities_per_ip_per_hour),
+    );
     let blobs = Arc::new(FsBlobStore::new(settings.storage.data_dir.join("blobs")));
+    let server_key = Arc::new(crate::crypto::server_key::load_or_create(
+        &settings.server_key_path(),
+    )?);
     Ok(AppState {
+        server_key,
         blobs,
         limits,
         settings: Arc::new(settings),

@@ -8,6 +8,7 @@ use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
+use tocsin_sdk::protocol::KeyPair;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -20,4 +21,6 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// Blob bytes (metadata is in `store`).
     pub blobs: Arc<FsBlobStore>,
+    /// The chat server's long-term key pair (devices pin its public key).
+    pub server_key: Arc<KeyPair>,
 }

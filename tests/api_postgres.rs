@@ -12,6 +12,8 @@ mod bulk_lookup;
 mod directory;
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "api/identities.rs"]
+mod identities;
 #[path = "api/openapi.rs"]
 mod openapi;
 #[path = "api/ops.rs"]

@@ -268,6 +268,11 @@ fn admin_round_trip(env: &Env) {
         "yes"
     );
     assert!(env.ok(&["identity", "list"]).contains("ALICE123"));
+
+    // The chat server's key: created once, then the same on every call.
+    let key = env.ok(&["server-key"]);
+    assert_eq!(key.trim().len(), 64, "{key}");
+    assert_eq!(env.ok(&["server-key"]), key);
 }
 
 #[test]

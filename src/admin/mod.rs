@@ -31,6 +31,8 @@ pub enum AdminCommand {
     /// Import, list, show and revoke recipient identities.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// Print the chat server's public key, for devices to pin.
+    ServerKey,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +100,10 @@ pub async fn run(
         AdminCommand::Credits(CreditsCommand::Add(add)) => credits_add(state, add, out).await,
         AdminCommand::Gateway(cmd) => gateway::run(state, cmd, out).await,
         AdminCommand::Identity(cmd) => identity::run(state, cmd, out).await,
+        AdminCommand::ServerKey => {
+            writeln!(out, "{}", state.server_key.public)?;
+            Ok(())
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod at_rest;
 pub mod keystore;
+pub mod server_key;
 
 pub use at_rest::{DataKey, DataKeyError};
 pub use keystore::{KeystoreError, SharedKeyCache};

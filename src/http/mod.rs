@@ -4,6 +4,7 @@
 mod blobs;
 mod bulk;
 mod credits;
+mod directory;
 pub mod error;
 mod keys;
 mod lookup;
@@ -88,6 +89,21 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             Method::GET,
             "/lookup/email_hash/{value}",
             web::get().to(lookup::by_email_hash),
+        ),
+        (
+            Method::POST,
+            "/api/v1/identities",
+            web::post().to(directory::create),
+        ),
+        (
+            Method::GET,
+            "/api/v1/identities/{id}",
+            web::get().to(directory::show),
+        ),
+        (
+            Method::GET,
+            "/api/v1/server",
+            web::get().to(directory::server),
         ),
     ]
 }

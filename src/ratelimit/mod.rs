@@ -52,6 +52,7 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     per_ip: Option<Keyed<IpAddr, C>>,
     per_gateway: Option<Keyed<GatewayId, C>>,
     failures: Keyed<FailureKey, C>,
+    identity_creation: Option<Keyed<IpAddr, C>>,
     blocked: Mutex<HashMap<FailureKey, C::Instant>>,
     clock: C,
 }
@@ -89,9 +90,23 @@ impl<C: Clock + Clone> RateLimits<C> {
             per_gateway: quota(settings.per_gateway_per_second, settings.per_gateway_burst)
                 .map(|q| keyed(q, &clock)),
             failures: keyed(Quota::per_minute(failures_per_minute), &clock),
+            identity_creation: None,
             blocked: Mutex::new(HashMap::new()),
             clock,
         }
+    }
+
+    /// Limits identity creation per client IP to `per_hour` (0 = unlimited).
+    #[must_use]
+    pub fn with_identity_quota(mut self, per_hour: u32) -> Self {
+        self.identity_creation =
+            NonZeroU32::new(per_hour).map(|n| keyed(Quota::per_hour(n), &self.clock));
+        self
+    }
+
+    /// One identity creation from `ip`.
+    pub fn check_identity_creation(&self, ip: IpAddr) -> Result<(), Limited> {
+        self.check(self.identity_creation.as_ref(), &ip)
     }
 
     fn check<K: Hash + Eq + Clone>(
@@ -157,6 +172,9 @@ impl<C: Clock + Clone> RateLimits<C> {
             l.retain_recent();
         }
         self.failures.retain_recent();
+        if let Some(l) = &self.identity_creation {
+            l.retain_recent();
+        }
         let now = self.clock.now();
         self.lock_blocked().retain(|_, until| *until > now);
     }

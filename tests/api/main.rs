@@ -8,6 +8,7 @@ mod blobs;
 mod bulk_lookup;
 mod directory;
 mod helpers;
+mod identities;
 mod openapi;
 mod ops;
 mod ratelimit;

@@ -1,0 +1,120 @@
+//! The directory for devices (native JSON API): create an identity, read one, and learn the
+//! chat server's public key.
+//!
+//! A device generates its key pair itself and sends only the public key; the server picks
+//! a fresh 8-character ID. Creation is rate-limited per client IP and, when configured,
+//! needs the enrollment token as a bearer token.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tocsin_sdk::protocol::{Capabilities, IdentityId, PublicKey};
+
+use super::error::ApiError;
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::{NewIdentity, StoreError};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateIdentity {
+    public_key: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IdentityView {
+    identity: String,
+    public_key: String,
+    capabilities: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServerView {
+    public_key: String,
+}
+
+/// Checks the enrollment token when one is configured (constant time).
+fn check_enrollment(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let expected = &state.settings.directory.enrollment_token;
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let presented = req
+        .headers()
+        .get("Authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized)
+    }
+}
+
+/// `POST /api/v1/identities` → 201 with the new ID.
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<CreateIdentity>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        state.limits.check_identity_creation(ip)?;
+    }
+    check_enrollment(&state, &req)?;
+    let public_key = PublicKey::parse(&body.public_key)
+        .map_err(|e| ApiError::bad_request(format!("publicKey: {e}")))?;
+    for _ in 0..16 {
+        let new = NewIdentity {
+            id: IdentityId::random_user(),
+            public_key,
+            phone_hash: None,
+            email_hash: None,
+            capabilities: Capabilities::default_for_device(),
+        };
+        match state.store.import_identity(&new, now_ms()).await {
+            Ok(record) => {
+                return Ok(HttpResponse::Created().json(IdentityView {
+                    identity: record.id.to_string(),
+                    public_key: record.public_key.to_string(),
+                    capabilities: record.capabilities.to_string(),
+                }))
+            }
+            Err(StoreError::AlreadyExists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "no free identity ID after 16 draws"
+    )))
+}
+
+/// `GET /api/v1/identities/{id}`: the current key and capabilities of a live identity.
+pub async fn show(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    const UNKNOWN: ApiError = ApiError::NotFound("no such identity");
+    let id = IdentityId::parse(&id).map_err(|_| UNKNOWN)?;
+    let record = state
+        .store
+        .identity(&id)
+        .await?
+        .filter(|r| !r.revoked)
+        .ok_or(UNKNOWN)?;
+    Ok(HttpResponse::Ok().json(IdentityView {
+        identity: record.id.to_string(),
+        public_key: record.public_key.to_string(),
+        capabilities: record.capabilities.to_string(),
+    }))
+}
+
+/// `GET /api/v1/server`: the chat server's public key (to pin on first use, or to compare
+/// with the value the operator published).
+pub async fn server(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(ServerView {
+        public_key: state.server_key.public.to_string(),
+    })
+}
