@@ -53,6 +53,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         &settings.server_key_path(),
     )?);
     Ok(AppState {
+        hub: Arc::new(crate::ws::Hub::default()),
         server_key,
         blobs,
         limits,

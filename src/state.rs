@@ -8,6 +8,7 @@ use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
+use crate::ws::Hub;
 use tocsin_sdk::protocol::KeyPair;
 
 #[derive(Debug, Clone)]
@@ -23,4 +24,6 @@ pub struct AppState {
     pub blobs: Arc<FsBlobStore>,
     /// The chat server's long-term key pair (devices pin its public key).
     pub server_key: Arc<KeyPair>,
+    /// Wake-ups for connected device sessions.
+    pub hub: Arc<Hub>,
 }

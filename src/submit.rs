@@ -76,6 +76,7 @@ pub async fn submit(
     };
     match state.store.submit(&submission, now).await? {
         SubmitOutcome::Accepted(id) => {
+            state.hub.wake(&submission.message.recipient);
             let metrics = &state.metrics;
             metrics
                 .messages_accepted

@@ -18,6 +18,7 @@ mod delivery;
 mod gateways;
 mod identities;
 mod migrations;
+mod outbox;
 mod queue;
 mod rows;
 
@@ -37,6 +38,7 @@ pub use blobs::{BlobRecord, NewBlob};
 pub use delivery::{AckOutcome, Device};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use identities::{IdentityRecord, NewIdentity};
+pub use outbox::CallbackEntry;
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
 
 /// Which database engine a [`Store`] talks to.

@@ -25,3 +25,6 @@ CREATE TABLE message_events (
     at          BIGINT  NOT NULL
 );
 CREATE INDEX message_events_by_message ON message_events (sender, message_id);
+
+-- A device resending a reply after a lost server ack must not reach the callback twice.
+CREATE UNIQUE INDEX callback_outbox_unique ON callback_outbox (gateway_id, sender, message_id);
