@@ -53,6 +53,13 @@ impl SharedKey {
     pub fn open(&self, nonce: &Nonce, boxed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         xsalsa_open(&self.0, nonce, boxed)
     }
+
+    /// The raw 32-byte key, for key derivations that take a shared secret as input (the
+    /// chat protocol's vouch). Kept inside the crate so that no caller can copy the key
+    /// out of its wiped storage.
+    pub(crate) fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
 }
 
 impl fmt::Debug for SharedKey {

@@ -23,11 +23,13 @@
 //! | `capabilities` | [`Capabilities`] |
 //! | `flags` | [`MessageFlags`] of the chat protocol's message header |
 //! | [`e2e`] | the padded plaintext inside a box and the message types |
+//! | [`csp`] | the chat server protocol: handshake, encrypted frames, payloads |
 
 mod blob_id;
 mod callback;
 mod capabilities;
 pub(crate) mod codec;
+pub mod csp;
 pub mod e2e;
 mod error;
 mod flags;
