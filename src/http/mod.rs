@@ -105,6 +105,7 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             "/api/v1/server",
             web::get().to(directory::server),
         ),
+        (Method::GET, "/chat", web::get().to(crate::ws::chat)),
     ]
 }
 

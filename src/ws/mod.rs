@@ -1,6 +1,24 @@
 //! The chat network edge: devices connect at `GET /chat` (WebSocket) and speak the chat
-//! server protocol. [`hub`] wakes their sessions when messages arrive.
+//! server protocol ([`session`]); [`hub`] wakes their sessions when messages arrive.
 
+mod deliver;
 pub mod hub;
+pub mod session;
+
+use actix_web::{web, HttpRequest, HttpResponse};
 
 pub use hub::Hub;
+
+use crate::state::AppState;
+
+/// `GET /chat`: upgrades to WebSocket and serves the device on this worker.
+pub async fn chat(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let state = state.get_ref().clone();
+    actix_web::rt::spawn(session::run(state, session, stream));
+    Ok(response)
+}

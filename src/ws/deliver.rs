@@ -1,0 +1,142 @@
+//! Moving messages between the store and a device session, in both directions.
+
+use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
+use tocsin_sdk::protocol::{GatewayId, MessageFlags};
+
+use super::session::{ack, End, Link};
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::{CallbackEntry, NewMessage};
+
+/// Messages fetched from the store per round.
+const BATCH: i64 = 64;
+/// How long a short-lived message (flag 0x20) may wait.
+const SHORT_LIVED_MS: i64 = 60_000;
+
+/// What the session does after handling a payload.
+pub(super) enum Outcome {
+    Continue,
+    /// Close for a protocol violation, telling the device not to reconnect blindly.
+    Close(&'static str),
+}
+
+/// Sends the device what it has not seen yet, after `cursor`, in queue order. Returns
+/// whether a full batch went out (there may be more).
+pub(super) async fn deliver_pending(
+    state: &AppState,
+    link: &mut Link,
+    cursor: &mut i64,
+) -> Result<bool, End> {
+    let batch = state
+        .store
+        .pending_for_device(&link.device, *cursor, BATCH)
+        .await
+        .map_err(|e| End::Failed(e.to_string()))?;
+    let full = batch.len() as i64 == BATCH;
+    for message in batch {
+        let flags = MessageFlags(message.flags);
+        let envelope = MessageEnvelope {
+            sender: message.sender,
+            receiver: message.recipient,
+            message_id: message.message_id,
+            created_at: u32::try_from(message.created_at / 1000).unwrap_or(u32::MAX),
+            flags,
+            nickname: None,
+            nonce: message.nonce,
+            sealed: message.body,
+        };
+        link.send(&Payload::IncomingMessage(envelope)).await?;
+        *cursor = message.seq;
+        if flags.has(MessageFlags::NO_ACK) {
+            // The device will not acknowledge it: handing it over is delivery.
+            ack(state, &link.device, &message.sender, &message.message_id).await?;
+        }
+    }
+    Ok(full)
+}
+
+/// A message the device sends: to a gateway ID (the callback outbox) or to another
+/// identity (its queue). Stored before the server ack.
+pub(super) async fn handle_outgoing(
+    state: &AppState,
+    link: &mut Link,
+    envelope: MessageEnvelope,
+) -> Result<Outcome, End> {
+    if envelope.sender != link.device.identity {
+        return Ok(Outcome::Close(
+            "sender does not match the logged-in identity",
+        ));
+    }
+    let now = now_ms();
+    let failed = |e: crate::store::StoreError| End::Failed(e.to_string());
+    let receiver = envelope.receiver;
+    if receiver.is_gateway() {
+        let gateway = GatewayId::try_from(receiver).map_err(|e| End::Failed(e.to_string()))?;
+        if state
+            .store
+            .gateway(&gateway)
+            .await
+            .map_err(failed)?
+            .is_some()
+        {
+            let entry = CallbackEntry {
+                gateway,
+                sender: envelope.sender,
+                message_id: envelope.message_id,
+                sent_at: i64::from(envelope.created_at),
+                nonce: envelope.nonce,
+                body: envelope.sealed,
+                nickname: envelope.nickname,
+            };
+            state
+                .store
+                .enqueue_callback(&entry, now)
+                .await
+                .map_err(failed)?;
+        }
+    } else {
+        let live = state
+            .store
+            .identity(&receiver)
+            .await
+            .map_err(failed)?
+            .is_some_and(|r| !r.revoked);
+        let flags = envelope.flags;
+        // An unknown receiver or an offline one for a no-queue message: dropped, but
+        // still acknowledged, so the device does not resend it forever.
+        let deliverable = !flags.has(MessageFlags::NO_QUEUE) || state.hub.is_online(&receiver);
+        if live && deliverable {
+            let ttl = if flags.has(MessageFlags::SHORT_LIVED) {
+                SHORT_LIVED_MS
+            } else {
+                i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000))
+                    .unwrap_or(i64::MAX)
+            };
+            let message = NewMessage {
+                message_id: envelope.message_id,
+                sender: envelope.sender,
+                recipient: receiver,
+                flags: flags.0,
+                nonce: envelope.nonce,
+                body: envelope.sealed,
+                expires_at: now.saturating_add(ttl),
+            };
+            if state
+                .store
+                .enqueue_direct(&message, now)
+                .await
+                .map_err(failed)?
+            {
+                state.hub.wake(&receiver);
+            }
+        }
+    }
+    if !envelope.flags.has(MessageFlags::NO_ACK) {
+        let ack = Payload::ServerAck {
+            receiver,
+            message_id: envelope.message_id,
+        };
+        link.send(&ack).await?;
+    }
+    Ok(Outcome::Continue)
+}

@@ -1,0 +1,253 @@
+//! One device connection: the handshake, then the framed session.
+//!
+//! Transport: every WebSocket binary message carries exactly one protocol unit, namely a
+//! handshake message (client-hello 48 bytes, login 144 bytes plus its extensions box) or a
+//! frame (u16-le length ‖ box). A message over [`MAX_WS_MESSAGE`] closes the connection
+//! before it is buffered.
+//!
+//! After login the session delivers the device's queue in order, then
+//! `queue-send-complete`, then live messages as they are committed (the hub wakes it; a
+//! periodic re-check covers wake-ups from other nodes). Outgoing messages are stored
+//! before they are acknowledged. A device that does not drain its frames within
+//! [`SEND_TIMEOUT`] is disconnected: it slows nobody else and resumes from the durable
+//! queue on reconnect.
+
+use std::time::Duration;
+
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session as WsSession};
+use tocsin_sdk::protocol::csp::{Opener, Payload, Sealer, ServerHandshake};
+use tocsin_sdk::protocol::{IdentityId, MessageId};
+
+use super::deliver::{deliver_pending, handle_outgoing, Outcome};
+use crate::domain::now_ms;
+use crate::state::AppState;
+use crate::store::Device;
+
+/// Largest WebSocket message accepted: one maximal frame (2 + 8192 bytes).
+pub const MAX_WS_MESSAGE: usize = 2 + 8192;
+/// Time a client has for each handshake step.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a device has to take one frame before it counts as stuck.
+pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Re-check the store this often even without a wake-up (other nodes, lost wake-ups).
+const POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Why a connection ended; for the log only.
+#[derive(Debug)]
+pub(super) enum End {
+    Closed,
+    Refused(&'static str),
+    Stuck,
+    Idle,
+    Failed(String),
+}
+
+/// The established side of a session: what the delivery code needs.
+pub(super) struct Link {
+    pub ws: WsSession,
+    pub sealer: Sealer,
+    pub device: Device,
+}
+
+impl Link {
+    /// Seals and sends one payload, giving up on a device that does not drain.
+    pub async fn send(&mut self, payload: &Payload) -> Result<(), End> {
+        let frame = self
+            .sealer
+            .seal_frame(payload)
+            .map_err(|e| End::Failed(e.to_string()))?;
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.binary(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Closed),
+            Err(_) => Err(End::Stuck),
+        }
+    }
+}
+
+async fn next_binary(stream: &mut MessageStream, ws: &mut WsSession) -> Result<Vec<u8>, End> {
+    loop {
+        match stream.recv().await {
+            Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+            Some(Ok(Message::Ping(p))) => {
+                ws.pong(&p).await.map_err(|_| End::Closed)?;
+            }
+            Some(Ok(Message::Pong(_))) => {}
+            Some(Ok(Message::Close(_))) | None => return Err(End::Closed),
+            Some(Ok(_)) => return Err(End::Refused("text or continuation message")),
+            Some(Err(e)) => return Err(End::Failed(format!("websocket: {e}"))),
+        }
+    }
+}
+
+async fn handshake_step(stream: &mut MessageStream, ws: &mut WsSession) -> Result<Vec<u8>, End> {
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, next_binary(stream, ws))
+        .await
+        .map_err(|_| End::Refused("handshake timed out"))?
+}
+
+/// Runs the handshake; returns the logged-in link and the receiving half.
+async fn login(
+    state: &AppState,
+    ws: &mut WsSession,
+    stream: &mut MessageStream,
+) -> Result<(Link, Opener), End> {
+    let mut handshake = ServerHandshake::new(&state.server_key.secret);
+    let hello = handshake_step(stream, ws).await?;
+    let server_hello = handshake
+        .on_client_hello(&hello)
+        .map_err(|_| End::Refused("bad client-hello"))?;
+    ws.binary(server_hello).await.map_err(|_| End::Closed)?;
+    let login = handshake_step(stream, ws).await?;
+    let request = handshake
+        .on_login(&login)
+        .map_err(|_| End::Refused("bad login"))?;
+    let record = state
+        .store
+        .identity(&request.identity)
+        .await
+        .map_err(|e| End::Failed(e.to_string()))?
+        .filter(|r| !r.revoked && !r.id.is_gateway())
+        .ok_or(End::Refused("unknown or revoked identity"))?;
+    let (ack, session) = handshake
+        .accept(&record.public_key)
+        .map_err(|_| End::Refused("vouch does not match"))?;
+    let device_id = request.extensions.device_id.map_or(0, |d| d.get());
+    let device = state
+        .store
+        .register_device(&record.id, device_id, now_ms())
+        .await
+        .map_err(|e| End::Failed(e.to_string()))?;
+    ws.binary(ack).await.map_err(|_| End::Closed)?;
+    let (sealer, opener) = session.split();
+    Ok((
+        Link {
+            ws: ws.clone(),
+            sealer,
+            device,
+        },
+        opener,
+    ))
+}
+
+/// Serves one connection until it closes.
+pub async fn run(state: AppState, mut ws: WsSession, stream: MessageStream) {
+    let mut stream = stream.max_frame_size(MAX_WS_MESSAGE);
+    let end = match login(&state, &mut ws, &mut stream).await {
+        Ok((link, opener)) => serve(&state, link, opener, &mut stream).await,
+        Err(end) => end,
+    };
+    let (code, description) = match &end {
+        End::Closed => (CloseCode::Normal, "closed"),
+        End::Refused(why) => (CloseCode::Policy, *why),
+        End::Stuck => (CloseCode::Again, "device too slow"),
+        End::Idle => (CloseCode::Normal, "idle timeout"),
+        End::Failed(_) => (CloseCode::Error, "internal error"),
+    };
+    match &end {
+        End::Failed(why) => tracing::warn!("chat session failed: {why}"),
+        other => tracing::debug!(?other, "chat session ended"),
+    }
+    let _ = ws
+        .close(Some(CloseReason {
+            code,
+            description: Some(description.into()),
+        }))
+        .await;
+}
+
+async fn serve(
+    state: &AppState,
+    mut link: Link,
+    mut opener: Opener,
+    stream: &mut MessageStream,
+) -> End {
+    let identity = link.device.identity;
+    let presence = state.hub.join(identity, rand_token());
+    let mut idle = Duration::from_secs(state.settings.chat.idle_timeout_secs);
+    let mut cursor = 0i64;
+    let mut drained = false;
+    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    loop {
+        match deliver_pending(state, &mut link, &mut cursor).await {
+            Ok(more) if !more && !drained => {
+                drained = true;
+                if let Err(end) = link.send(&Payload::QueueSendComplete).await {
+                    return end;
+                }
+            }
+            Ok(_) => {}
+            Err(end) => return end,
+        }
+        tokio::select! {
+            () = presence.notify.notified() => {}
+            _ = poll.tick() => {}
+            incoming = tokio::time::timeout(idle, next_binary(stream, &mut link.ws)) => {
+                let frame = match incoming {
+                    Err(_) => {
+                        let bye = Payload::CloseError { can_reconnect: true, reason: "idle timeout".into() };
+                        let _ = link.send(&bye).await;
+                        return End::Idle;
+                    }
+                    Ok(Err(end)) => return end,
+                    Ok(Ok(frame)) => frame,
+                };
+                let payload = match opener.open_frame(&frame) {
+                    Ok(p) => p,
+                    Err(_) => return End::Refused("frame does not open"),
+                };
+                match handle(state, &mut link, payload, &mut idle).await {
+                    Ok(Outcome::Continue) => {}
+                    Ok(Outcome::Close(reason)) => {
+                        let bye = Payload::CloseError { can_reconnect: false, reason: reason.into() };
+                        let _ = link.send(&bye).await;
+                        return End::Refused(reason);
+                    }
+                    Err(end) => return end,
+                }
+            }
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    link: &mut Link,
+    payload: Payload,
+    idle: &mut Duration,
+) -> Result<Outcome, End> {
+    match payload {
+        Payload::EchoRequest(data) => link
+            .send(&Payload::EchoResponse(data))
+            .await
+            .map(|()| Outcome::Continue),
+        Payload::OutgoingMessage(envelope) => handle_outgoing(state, link, envelope).await,
+        Payload::ClientAck { sender, message_id } => {
+            ack(state, &link.device, &sender, &message_id).await?;
+            Ok(Outcome::Continue)
+        }
+        Payload::SetIdleTimeout(secs) => {
+            *idle = Duration::from_secs(u64::from(secs).clamp(30, 600));
+            Ok(Outcome::Continue)
+        }
+        // Single-device sessions receive from login on; anything else is not ours to act on.
+        _ => Ok(Outcome::Continue),
+    }
+}
+
+pub(super) async fn ack(
+    state: &AppState,
+    device: &Device,
+    sender: &IdentityId,
+    id: &MessageId,
+) -> Result<(), End> {
+    state
+        .store
+        .ack_message(device, sender, id, now_ms())
+        .await
+        .map(|_| ())
+        .map_err(|e| End::Failed(e.to_string()))
+}
+
+fn rand_token() -> u64 {
+    u64::from_le_bytes(*MessageId::random().as_bytes())
+}

@@ -1,0 +1,353 @@
+//! The chat server at `/chat`: handshake refusals, delivery to connected and reconnecting
+//! devices, acks, several devices per identity, device-to-device and device-to-gateway
+//! sends, and frame limits. The device here is a bare protocol peer over tokio-tungstenite.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tocsin::store::GatewayMode;
+use tocsin_sdk::crypto::SharedKey;
+use tocsin_sdk::protocol::csp::{
+    ClientHandshake, CspDeviceId, LoginExtensions, MessageEnvelope, Opener, Payload, Sealer,
+};
+use tocsin_sdk::protocol::{
+    E2eMessage, IdentityId, KeyPair, MessageFlags, MessageId, Nonce, PublicKey,
+};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::helpers::{spawn_app, TestApp, TestGateway};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+struct Device {
+    ws: Ws,
+    sealer: Sealer,
+    opener: Opener,
+    id: IdentityId,
+}
+
+async fn raw(app: &TestApp) -> Ws {
+    tokio_tungstenite::connect_async(format!("ws://{}/chat", app.http))
+        .await
+        .unwrap()
+        .0
+}
+
+async fn next_binary(ws: &mut Ws) -> Option<Vec<u8>> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .ok()??
+        {
+            Ok(Message::Binary(b)) => return Some(b.to_vec()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Runs the handshake; `Err` when the server refuses (closes instead of answering).
+async fn login(
+    app: &TestApp,
+    id: &str,
+    keys: &KeyPair,
+    device: Option<u64>,
+    server: PublicKey,
+) -> Result<Device, String> {
+    let mut ws = raw(app).await;
+    let id = IdentityId::parse(id).unwrap();
+    let extensions = LoginExtensions {
+        client_info: Some("test;B;en/CH;tocsin".into()),
+        device_id: device.map(CspDeviceId::new),
+        ..LoginExtensions::default()
+    };
+    let (mut handshake, hello) = ClientHandshake::new(id, &keys.secret, server, extensions);
+    ws.send(Message::Binary(hello.into())).await.unwrap();
+    let server_hello = next_binary(&mut ws).await.ok_or("no server-hello")?;
+    let login = handshake
+        .on_server_hello(&server_hello)
+        .map_err(|e| e.to_string())?;
+    ws.send(Message::Binary(login.into())).await.unwrap();
+    let ack = next_binary(&mut ws).await.ok_or("login refused")?;
+    let (sealer, opener) = handshake
+        .on_login_ack(&ack)
+        .map_err(|e| e.to_string())?
+        .split();
+    Ok(Device {
+        ws,
+        sealer,
+        opener,
+        id,
+    })
+}
+
+impl Device {
+    async fn connect(app: &TestApp, id: &str, keys: &KeyPair, device: Option<u64>) -> Self {
+        login(app, id, keys, device, app.state.server_key.public)
+            .await
+            .unwrap()
+    }
+
+    async fn recv(&mut self) -> Option<Payload> {
+        let frame = next_binary(&mut self.ws).await?;
+        Some(self.opener.open_frame(&frame).unwrap())
+    }
+
+    async fn send(&mut self, payload: &Payload) {
+        let frame = self.sealer.seal_frame(payload).unwrap();
+        self.ws.send(Message::Binary(frame.into())).await.unwrap();
+    }
+
+    /// Receives incoming messages until queue-send-complete.
+    async fn drain_queue(&mut self) -> Vec<MessageEnvelope> {
+        let mut got = Vec::new();
+        loop {
+            match self.recv().await.expect("queue-send-complete") {
+                Payload::IncomingMessage(m) => got.push(m),
+                Payload::QueueSendComplete => return got,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    async fn incoming(&mut self) -> MessageEnvelope {
+        match self.recv().await.expect("an incoming message") {
+            Payload::IncomingMessage(m) => m,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    async fn ack(&mut self, m: &MessageEnvelope) {
+        self.send(&Payload::ClientAck {
+            sender: m.sender,
+            message_id: m.message_id,
+        })
+        .await;
+    }
+}
+
+async fn send_simple(app: &TestApp, gw: &TestGateway, to: &str, text: &str) -> MessageId {
+    let res = app
+        .client
+        .post(app.url("/send_simple"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{}&to={to}&text={text}", gw.credentials()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    MessageId::parse(&res.text().await.unwrap()).unwrap()
+}
+
+fn text_of(m: &MessageEnvelope, keys: &KeyPair, sender: &PublicKey) -> String {
+    let plain = SharedKey::new(&keys.secret, sender)
+        .unwrap()
+        .open(&m.nonce, &m.sealed)
+        .unwrap();
+    match E2eMessage::from_padded(&plain).unwrap() {
+        E2eMessage::Text(t) => t,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+async fn depth(app: &TestApp) -> i64 {
+    app.state.store.queue_depth().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_connected_device_gets_a_gateway_message_live_and_its_ack_deletes_it() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut device = Device::connect(&app, "ALICE123", &alice, Some(7)).await;
+    assert!(device.drain_queue().await.is_empty());
+    let id = send_simple(&app, &gw, "ALICE123", "code+482913").await;
+    let m = device.incoming().await;
+    assert_eq!(
+        (m.message_id, m.sender, m.receiver),
+        (id, *gw.id.as_identity(), device.id)
+    );
+    assert!(m.flags.has(MessageFlags::PUSH));
+    assert_eq!(text_of(&m, &alice, &gw.keys.public), "code 482913");
+    assert_eq!(depth(&app).await, 1);
+    device.ack(&m).await;
+    // The echo round trip orders after the ack on the same connection.
+    device.send(&Payload::EchoRequest(b"ping".to_vec())).await;
+    assert_eq!(
+        device.recv().await,
+        Some(Payload::EchoResponse(b"ping".to_vec()))
+    );
+    assert_eq!(depth(&app).await, 0, "acked by the only device: gone");
+}
+
+#[tokio::test]
+async fn offline_messages_arrive_in_order_on_login_and_unacked_ones_come_again() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(send_simple(&app, &gw, "ALICE123", &format!("n{n}")).await);
+    }
+    let mut device = Device::connect(&app, "ALICE123", &alice, None).await;
+    let got = device.drain_queue().await;
+    assert_eq!(got.iter().map(|m| m.message_id).collect::<Vec<_>>(), ids);
+    // Ack only the first two, then drop the connection between receive and ack.
+    device.ack(&got[0]).await;
+    device.ack(&got[1]).await;
+    device.send(&Payload::EchoRequest(vec![])).await;
+    device.recv().await;
+    drop(device);
+    let mut again = Device::connect(&app, "ALICE123", &alice, None).await;
+    let redelivered = again.drain_queue().await;
+    assert_eq!(
+        redelivered.iter().map(|m| m.message_id).collect::<Vec<_>>(),
+        ids[2..]
+    );
+}
+
+#[tokio::test]
+async fn two_devices_both_receive_and_the_message_stays_until_both_acked() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut phone = Device::connect(&app, "ALICE123", &alice, Some(1)).await;
+    let mut laptop = Device::connect(&app, "ALICE123", &alice, Some(2)).await;
+    phone.drain_queue().await;
+    laptop.drain_queue().await;
+    let id = send_simple(&app, &gw, "ALICE123", "alarm").await;
+    let a = phone.incoming().await;
+    let b = laptop.incoming().await;
+    assert_eq!((a.message_id, b.message_id), (id, id));
+    phone.ack(&a).await;
+    phone.send(&Payload::EchoRequest(vec![])).await;
+    phone.recv().await;
+    assert_eq!(depth(&app).await, 1, "the laptop has not acked yet");
+    laptop.ack(&b).await;
+    laptop.send(&Payload::EchoRequest(vec![])).await;
+    laptop.recv().await;
+    assert_eq!(depth(&app).await, 0);
+}
+
+#[tokio::test]
+async fn devices_send_to_each_other_and_replies_to_gateway_ids_go_to_the_outbox() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let bob = app.identity("BOB45678", None, None).await;
+    let mut a = Device::connect(&app, "ALICE123", &alice, None).await;
+    let mut b = Device::connect(&app, "BOB45678", &bob, None).await;
+    a.drain_queue().await;
+    b.drain_queue().await;
+    let nonce = Nonce::random();
+    let sealed = SharedKey::new(&alice.secret, &bob.public)
+        .unwrap()
+        .seal(&nonce, &E2eMessage::Text("hi bob".into()).to_padded());
+    let envelope = MessageEnvelope {
+        sender: a.id,
+        receiver: b.id,
+        message_id: MessageId::random(),
+        created_at: 1_700_000_000,
+        flags: MessageFlags(MessageFlags::PUSH),
+        nickname: None,
+        nonce,
+        sealed,
+    };
+    a.send(&Payload::OutgoingMessage(envelope.clone())).await;
+    assert_eq!(
+        a.recv().await,
+        Some(Payload::ServerAck {
+            receiver: b.id,
+            message_id: envelope.message_id
+        })
+    );
+    let got = b.incoming().await;
+    assert_eq!(text_of(&got, &bob, &alice.public), "hi bob");
+    // A resend after a lost server ack is acked again but queued once.
+    a.send(&Payload::OutgoingMessage(envelope.clone())).await;
+    assert!(matches!(a.recv().await, Some(Payload::ServerAck { .. })));
+    assert_eq!(depth(&app).await, 1);
+
+    let reply = MessageEnvelope {
+        receiver: *gw.id.as_identity(),
+        message_id: MessageId::random(),
+        ..envelope.clone()
+    };
+    a.send(&Payload::OutgoingMessage(reply.clone())).await;
+    assert!(matches!(a.recv().await, Some(Payload::ServerAck { .. })));
+    let outbox = app.state.store.callbacks_for(&gw.id).await.unwrap();
+    assert_eq!(outbox, [(a.id, reply.message_id)]);
+
+    let forged = MessageEnvelope {
+        sender: b.id,
+        message_id: MessageId::random(),
+        ..envelope
+    };
+    a.send(&Payload::OutgoingMessage(forged)).await;
+    assert!(matches!(
+        a.recv().await,
+        Some(Payload::CloseError {
+            can_reconnect: false,
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn logins_with_a_wrong_key_unknown_or_revoked_identity_or_wrong_server_are_refused() {
+    let app = spawn_app().await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let server = app.state.server_key.public;
+    let other = KeyPair::generate();
+    assert!(
+        login(&app, "ALICE123", &other, None, server).await.is_err(),
+        "vouch with the wrong key"
+    );
+    assert!(
+        login(&app, "NOSUCHID", &alice, None, server).await.is_err(),
+        "unknown identity"
+    );
+    assert!(
+        login(&app, "ALICE123", &alice, None, other.public)
+            .await
+            .is_err(),
+        "not the pinned server"
+    );
+    app.state
+        .store
+        .revoke_identity(&"ALICE123".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        login(&app, "ALICE123", &alice, None, server).await.is_err(),
+        "revoked identity"
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_websocket_message_closes_the_connection() {
+    let app = spawn_app().await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut device = Device::connect(&app, "ALICE123", &alice, None).await;
+    device.drain_queue().await;
+    device
+        .ws
+        .send(Message::Binary(vec![0u8; 9000].into()))
+        .await
+        .unwrap();
+    assert!(
+        next_binary(&mut device.ws).await.is_none(),
+        "the server closes instead of answering"
+    );
+    let mut garbage = raw(&app).await;
+    garbage
+        .send(Message::Binary(vec![1u8; 47].into()))
+        .await
+        .unwrap();
+    assert!(
+        next_binary(&mut garbage).await.is_none(),
+        "a malformed client-hello is refused"
+    );
+}
