@@ -8,9 +8,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tocsin_sdk::protocol::{Capabilities, IdentityId, PublicKey};
+use tocsin_sdk::protocol::{Capabilities, GatewayId, IdentityId, PublicKey};
 
 use super::error::ApiError;
+use super::keys::GATEWAY_CAPABILITIES;
 use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::{NewIdentity, StoreError};
@@ -91,23 +92,31 @@ pub async fn create(
     )))
 }
 
-/// `GET /api/v1/identities/{id}`: the current key and capabilities of a live identity.
+/// `GET /api/v1/identities/{id}`: the current key and capabilities of a live identity,
+/// or of a gateway ID (devices need it to open alerts and to reply).
 pub async fn show(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     const UNKNOWN: ApiError = ApiError::NotFound("no such identity");
     let id = IdentityId::parse(&id).map_err(|_| UNKNOWN)?;
-    let record = state
-        .store
-        .identity(&id)
-        .await?
-        .filter(|r| !r.revoked)
-        .ok_or(UNKNOWN)?;
+    let (public_key, capabilities) = if id.is_gateway() {
+        let gateway = GatewayId::try_from(id).map_err(|_| UNKNOWN)?;
+        let record = state.store.gateway(&gateway).await?.ok_or(UNKNOWN)?;
+        (record.public_key, GATEWAY_CAPABILITIES.to_owned())
+    } else {
+        let record = state
+            .store
+            .identity(&id)
+            .await?
+            .filter(|r| !r.revoked)
+            .ok_or(UNKNOWN)?;
+        (record.public_key, record.capabilities.to_string())
+    };
     Ok(HttpResponse::Ok().json(IdentityView {
-        identity: record.id.to_string(),
-        public_key: record.public_key.to_string(),
-        capabilities: record.capabilities.to_string(),
+        identity: id.to_string(),
+        public_key: public_key.to_string(),
+        capabilities,
     }))
 }
 

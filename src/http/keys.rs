@@ -9,7 +9,7 @@ use super::{authed, charge_lookup, plain};
 use crate::state::AppState;
 
 /// What gateway IDs can receive (through their callback).
-const GATEWAY_CAPABILITIES: &str = "text,image,video,file";
+pub(super) const GATEWAY_CAPABILITIES: &str = "text,image,video,file";
 
 /// The current key and capabilities of a live identity or a gateway ID.
 async fn directory_entry(

@@ -45,6 +45,17 @@ async fn a_device_registers_its_key_and_gets_a_fresh_id_that_the_gateway_api_ser
         app.get_as(&gw, &format!("/pubkeys/{id}")).await,
         (200, keys.public.to_string())
     );
+    // Gateway IDs are in the same directory (devices open their alerts with this key).
+    let shown: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/identities/{}", gw.id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["publicKey"], gw.keys.public.to_string());
     let (_, second) = create(
         &app,
         &json!({"publicKey": KeyPair::generate().public.to_string()}),
