@@ -85,7 +85,6 @@ pub struct DirectorySettings {
 pub struct ChatSettings {
     pub server_key_file: String,
     pub idle_timeout_secs: u64,
-    pub send_buffer: usize,
 }
 
 /// Limits for uploaded blobs.
@@ -215,9 +214,6 @@ impl Settings {
                 "chat.idle_timeout_secs",
                 "must be between 30 and 600 seconds",
             ));
-        }
-        if self.chat.send_buffer == 0 {
-            return Err(invalid("chat.send_buffer", "must be at least 1"));
         }
         if self.blobs.max_bytes == 0 {
             return Err(invalid("blobs.max_bytes", "must be at least 1 byte"));

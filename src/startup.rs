@@ -23,8 +23,23 @@ use crate::telemetry::redact_query;
 /// 10 MiB at most, and one X25519 saved per message to a recipient already seen.
 const SHARED_KEY_CACHE_ENTRIES: usize = 100_000;
 
-/// How often idle rate-limit buckets are forgotten.
-const LIMITER_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// How often housekeeping runs: idle rate-limit buckets are forgotten and messages past
+/// their TTL are expired (so an expiry is late by at most this much).
+const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Periodic housekeeping until the task is aborted at shutdown.
+async fn maintain(state: AppState) {
+    let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
+    loop {
+        every.tick().await;
+        state.limits.sweep();
+        match state.store.expire_messages(crate::domain::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
+            Err(e) => tracing::warn!("expiring messages failed: {e}"),
+        }
+    }
+}
 
 /// A built, bound, not yet running server.
 pub struct Application {
@@ -181,16 +196,7 @@ impl Application {
         let metrics_handle = self.metrics.handle();
         let mut http = tokio::spawn(self.http);
         let mut metrics = tokio::spawn(self.metrics);
-        let sweeper = tokio::spawn({
-            let limits = self.state.limits.clone();
-            async move {
-                let mut every = tokio::time::interval(LIMITER_SWEEP_INTERVAL);
-                loop {
-                    every.tick().await;
-                    limits.sweep();
-                }
-            }
-        });
+        let sweeper = tokio::spawn(maintain(self.state.clone()));
         tracing::info!(http = %self.http_addr, metrics = %self.metrics_addr, "tocsin is serving");
         let (mut http_done, mut metrics_done) = (false, false);
         let early_exit = tokio::select! {

@@ -351,3 +351,36 @@ async fn an_oversized_websocket_message_closes_the_connection() {
         "a malformed client-hello is refused"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_that_stops_reading_does_not_hold_up_another() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let bob = app.identity("BOB45678", None, None).await;
+    let mut stuck = Device::connect(&app, "ALICE123", &alice, None).await;
+    stuck.drain_queue().await;
+    let mut fine = Device::connect(&app, "BOB45678", &bob, None).await;
+    fine.drain_queue().await;
+    // Far more than the socket and the session's bounded send channel can hold.
+    for _ in 0..400 {
+        let m = tocsin::store::NewMessage {
+            message_id: MessageId::random(),
+            sender: IdentityId::parse("CAROL123").unwrap(),
+            recipient: stuck.id,
+            flags: MessageFlags::PUSH,
+            nonce: Nonce::random(),
+            body: vec![7; 4000],
+            expires_at: i64::MAX,
+        };
+        app.state.store.enqueue_direct(&m, 0).await.unwrap();
+    }
+    app.state.hub.wake(&stuck.id);
+    let id = send_simple(&app, &gw, "BOB45678", "still+here").await;
+    let got = tokio::time::timeout(Duration::from_secs(3), fine.incoming())
+        .await
+        .expect("bob is served promptly");
+    assert_eq!(got.message_id, id);
+    assert_eq!(text_of(&got, &bob, &gw.keys.public), "still here");
+    drop(stuck);
+}
