@@ -28,6 +28,7 @@ pub struct Settings {
     pub blobs: BlobSettings,
     pub directory: DirectorySettings,
     pub chat: ChatSettings,
+    pub callbacks: CallbackSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +86,17 @@ pub struct DirectorySettings {
 pub struct ChatSettings {
     pub server_key_file: String,
     pub idle_timeout_secs: u64,
+}
+
+/// Delivery of replies and receipts to customers' callback URLs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    pub timeout_secs: u64,
+    pub per_url_concurrency: usize,
+    pub retry_schedule_secs: Vec<u64>,
+    pub horizon_secs: u64,
+    pub allowed_ranges: Vec<String>,
 }
 
 /// Limits for uploaded blobs.
@@ -160,6 +172,10 @@ impl Settings {
         let env_source = Environment::with_prefix("TOCSIN")
             .prefix_separator("__")
             .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("callbacks.allowed_ranges")
+            .with_list_parse_key("callbacks.retry_schedule_secs")
             .source(Some(vars.clone()));
         let mut settings: Settings = builder.add_source(env_source).build()?.try_deserialize()?;
         settings.resolve_files()?;
@@ -214,6 +230,21 @@ impl Settings {
                 "chat.idle_timeout_secs",
                 "must be between 30 and 600 seconds",
             ));
+        }
+        if self.callbacks.retry_schedule_secs.is_empty() {
+            return Err(invalid(
+                "callbacks.retry_schedule_secs",
+                "needs at least one delay",
+            ));
+        }
+        if self.callbacks.per_url_concurrency == 0 || self.callbacks.timeout_secs == 0 {
+            return Err(invalid(
+                "callbacks",
+                "per_url_concurrency and timeout_secs must be at least 1",
+            ));
+        }
+        if let Err(e) = crate::callback::guard::AddressPolicy::new(&self.callbacks.allowed_ranges) {
+            return Err(invalid("callbacks.allowed_ranges", e));
         }
         if self.blobs.max_bytes == 0 {
             return Err(invalid("blobs.max_bytes", "must be at least 1 byte"));
@@ -329,6 +360,25 @@ mod tests {
             let err = load(&[(key, value)]).unwrap_err().to_string();
             assert!(err.contains(named), "{key}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn lists_come_from_comma_separated_variables_and_numbers_stay_text_where_text_is_expected() {
+        let s = load(&[
+            ("TOCSIN__CALLBACKS__ALLOWED_RANGES", "127.0.0.0/8,::1/128"),
+            ("TOCSIN__CALLBACKS__RETRY_SCHEDULE_SECS", "1,2,3"),
+            ("TOCSIN__DIRECTORY__ENROLLMENT_TOKEN", "123456"),
+        ])
+        .unwrap();
+        assert_eq!(s.callbacks.allowed_ranges, ["127.0.0.0/8", "::1/128"]);
+        assert_eq!(s.callbacks.retry_schedule_secs, [1, 2, 3]);
+        assert_eq!(s.directory.enrollment_token, "123456");
+        let err =
+            load(&[("TOCSIN__CALLBACKS__ALLOWED_RANGES", "nonsense,10.0.0.0/8")]).unwrap_err();
+        assert!(
+            err.to_string().contains("callbacks.allowed_ranges"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod auth;
 pub mod blobs;
+pub mod callback;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -197,6 +197,8 @@ impl Application {
         let mut http = tokio::spawn(self.http);
         let mut metrics = tokio::spawn(self.metrics);
         let sweeper = tokio::spawn(maintain(self.state.clone()));
+        let dispatcher =
+            tokio::spawn(Arc::new(crate::callback::Dispatcher::new(self.state.clone())?).run());
         tracing::info!(http = %self.http_addr, metrics = %self.metrics_addr, "tocsin is serving");
         let (mut http_done, mut metrics_done) = (false, false);
         let early_exit = tokio::select! {
@@ -216,6 +218,7 @@ impl Application {
         })
         .await;
         sweeper.abort();
+        dispatcher.abort();
         self.state.store.close().await;
         tracing::info!("tocsin stopped");
         match early_exit {

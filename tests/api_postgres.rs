@@ -8,6 +8,8 @@ pub const ON_POSTGRES: bool = true;
 mod blobs;
 #[path = "api/bulk_lookup.rs"]
 mod bulk_lookup;
+#[path = "api/callbacks.rs"]
+mod callbacks;
 #[path = "api/chat.rs"]
 mod chat;
 #[path = "api/directory.rs"]

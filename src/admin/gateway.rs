@@ -7,6 +7,7 @@ use clap::{Subcommand, ValueEnum};
 use tocsin_sdk::protocol::{ApiSecret, GatewayId, KeyPair, PublicKey, SecretKey};
 
 use super::{find_account, refuse, AdminError};
+use crate::callback::guard::{self, AddressPolicy};
 use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::{GatewayMode, NewGateway, StoreError};
@@ -78,10 +79,10 @@ pub async fn run(
             callback_url,
         } => {
             let account = find_account(state, &account).await?;
-            let callback_url = callback_url
-                .as_deref()
-                .map(check_callback_url)
-                .transpose()?;
+            let callback_url = match callback_url {
+                Some(url) => Some(check_callback_url(state, &url).await?),
+                None => None,
+            };
             let secret = match &secret_file {
                 Some(path) => ApiSecret::parse(read_trimmed(path)?.as_str())
                     .map_err(|e| refuse(format!("--secret-file {}: {e}", path.display())))?,
@@ -173,7 +174,7 @@ pub async fn run(
         GatewayCommand::SetCallback { id, url, clear } => {
             let id = GatewayId::parse(&id).map_err(|e| refuse(format!("gateway ID: {e}")))?;
             let url = match (url, clear) {
-                (Some(url), false) => Some(check_callback_url(&url)?),
+                (Some(url), false) => Some(check_callback_url(state, &url).await?),
                 (None, true) => None,
                 _ => return Err(refuse("give the new callback URL, or --clear to remove it")),
             };
@@ -258,22 +259,9 @@ fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, Ad
         .map_err(|e| refuse(format!("cannot read {}: {e}", path.display())))
 }
 
-/// Accepts absolute http(s) URLs with a host; returns the normalised form.
-pub(crate) fn check_callback_url(raw: &str) -> Result<String, AdminError> {
-    let url = url::Url::parse(raw).map_err(|e| refuse(format!("callback URL {raw:?}: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(refuse(format!(
-            "callback URL must use http or https, not {}",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(refuse("callback URL needs a host"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(refuse(
-            "callback URL must not carry credentials; the MAC authenticates each request",
-        ));
-    }
-    Ok(url.to_string())
+/// Accepts absolute http(s) URLs whose host is not in a forbidden range (unless the
+/// config allows it); returns the normalised form.
+pub(crate) async fn check_callback_url(state: &AppState, raw: &str) -> Result<String, AdminError> {
+    let policy = AddressPolicy::new(&state.settings.callbacks.allowed_ranges).map_err(refuse)?;
+    guard::check_url(raw, &policy).await.map_err(refuse)
 }

@@ -12,6 +12,7 @@ mod ops;
 pub mod params;
 mod send;
 mod send_bulk;
+mod status;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse, Route};
@@ -106,6 +107,11 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             web::get().to(directory::server),
         ),
         (Method::GET, "/chat", web::get().to(crate::ws::chat)),
+        (
+            Method::GET,
+            "/api/v1/messages/{id}",
+            web::get().to(status::show),
+        ),
     ]
 }
 

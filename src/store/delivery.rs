@@ -225,21 +225,68 @@ impl Store {
         Ok(expired)
     }
 
+    /// Records a status event for each of `message_ids` sent by `sender` to `recipient`
+    /// (a receipt the server could read), ignoring IDs this sender never sent there.
+    pub async fn record_receipt(
+        &self,
+        sender: &IdentityId,
+        recipient: &IdentityId,
+        message_ids: &[MessageId],
+        event: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.write.begin().await?;
+        for id in message_ids {
+            let known = sqlx::query(
+                "SELECT 1 AS known FROM message_events WHERE sender = $1 AND message_id = $2 \
+                 AND recipient = $3 AND event = 'queued'",
+            )
+            .bind(sender.as_str())
+            .bind(id.as_bytes().to_vec())
+            .bind(recipient.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_some() {
+                record_event(&mut tx, sender, id, recipient, event, at).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// The status events of one message, oldest first: `(event, unix ms)`.
     pub async fn message_events(
         &self,
         sender: &IdentityId,
         message_id: &MessageId,
     ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .message_status(sender, message_id)
+            .await?
+            .into_iter()
+            .map(|(_, event, at)| (event, at))
+            .collect())
+    }
+
+    /// The status events of one message with their recipient, oldest first.
+    pub async fn message_status(
+        &self,
+        sender: &IdentityId,
+        message_id: &MessageId,
+    ) -> Result<Vec<(IdentityId, String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT event, at FROM message_events WHERE sender = $1 AND message_id = $2 ORDER BY id",
+            "SELECT recipient, event, at FROM message_events WHERE sender = $1 \
+             AND message_id = $2 ORDER BY id",
         )
         .bind(sender.as_str())
         .bind(message_id.as_bytes().to_vec())
         .fetch_all(&self.read)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("event")?, r.try_get("at")?)))
+            .map(|r| {
+                let recipient = super::rows::identity_id(r, "recipient")?;
+                Ok((recipient, r.try_get("event")?, r.try_get("at")?))
+            })
             .collect()
     }
 }

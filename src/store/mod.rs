@@ -38,7 +38,7 @@ pub use blobs::{BlobRecord, NewBlob};
 pub use delivery::{AckOutcome, Device};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use identities::{IdentityRecord, NewIdentity};
-pub use outbox::CallbackEntry;
+pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
 
 /// Which database engine a [`Store`] talks to.

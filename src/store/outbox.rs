@@ -77,3 +77,128 @@ impl Store {
             .collect()
     }
 }
+
+/// An outbox entry claimed for one delivery attempt.
+#[derive(Debug, Clone)]
+pub struct ClaimedCallback {
+    pub id: i64,
+    pub entry: CallbackEntry,
+    /// Attempts made before this one.
+    pub attempts: i64,
+    pub created_at: i64,
+}
+
+/// A dead-lettered entry, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadCallback {
+    pub sender: IdentityId,
+    pub message_id: MessageId,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}
+
+fn claimed_from_row(row: &sqlx::any::AnyRow) -> Result<ClaimedCallback, StoreError> {
+    use super::rows::{gateway_id, identity_id, message_id, nonce};
+    Ok(ClaimedCallback {
+        id: row.try_get("id")?,
+        entry: CallbackEntry {
+            gateway: gateway_id(row, "gateway_id")?,
+            sender: identity_id(row, "sender")?,
+            message_id: message_id(row, "message_id")?,
+            sent_at: row.try_get("sent_at")?,
+            nonce: nonce(row, "nonce")?,
+            body: row.try_get("body")?,
+            nickname: row.try_get("nickname")?,
+        },
+        attempts: row.try_get("attempts")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Claims up to `limit` due entries for `lease_ms`: they are not due again before the
+    /// lease ends, so another worker (or node) does not deliver them meanwhile.
+    pub async fn claim_callbacks(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedCallback>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE callback_outbox SET next_attempt_at = $2 WHERE id IN \
+             (SELECT id FROM callback_outbox WHERE dead = 0 AND next_attempt_at <= $1 \
+              ORDER BY next_attempt_at, id LIMIT $3) AND dead = 0 AND next_attempt_at <= $1 \
+             RETURNING id, gateway_id, sender, message_id, sent_at, nonce, body, nickname, \
+             attempts, created_at",
+        )
+        .bind(now)
+        .bind(now.saturating_add(lease_ms))
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        let mut claimed: Vec<ClaimedCallback> = rows
+            .iter()
+            .map(claimed_from_row)
+            .collect::<Result<_, _>>()?;
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    /// The receiver took the entry: it leaves the outbox.
+    pub async fn callback_delivered(&self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM callback_outbox WHERE id = $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// The attempt failed: retry at `next_attempt_at`, or dead-letter the entry.
+    pub async fn callback_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (dead, next) = match next_attempt_at {
+            Some(at) => (0i64, at),
+            None => (1, i64::MAX),
+        };
+        sqlx::query(
+            "UPDATE callback_outbox SET attempts = attempts + 1, last_error = $2, \
+             next_attempt_at = $3, dead = $4 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(error)
+        .bind(next)
+        .bind(dead)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Dead-lettered entries of a gateway ID, oldest first.
+    pub async fn dead_callbacks(
+        &self,
+        gateway: &GatewayId,
+    ) -> Result<Vec<DeadCallback>, StoreError> {
+        use super::rows::{identity_id, message_id};
+        let rows = sqlx::query(
+            "SELECT sender, message_id, attempts, last_error FROM callback_outbox \
+             WHERE gateway_id = $1 AND dead = 1 ORDER BY id",
+        )
+        .bind(gateway.as_str())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeadCallback {
+                    sender: identity_id(r, "sender")?,
+                    message_id: message_id(r, "message_id")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,12 +1,12 @@
 //! Moving messages between the store and a device session, in both directions.
 
 use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
-use tocsin_sdk::protocol::{GatewayId, MessageFlags};
+use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 
 use super::session::{ack, End, Link};
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{CallbackEntry, NewMessage};
+use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage};
 
 /// Messages fetched from the store per round.
 const BATCH: i64 = 64;
@@ -72,27 +72,27 @@ pub(super) async fn handle_outgoing(
     let receiver = envelope.receiver;
     if receiver.is_gateway() {
         let gateway = GatewayId::try_from(receiver).map_err(|e| End::Failed(e.to_string()))?;
-        if state
-            .store
-            .gateway(&gateway)
-            .await
-            .map_err(failed)?
-            .is_some()
-        {
-            let entry = CallbackEntry {
-                gateway,
-                sender: envelope.sender,
-                message_id: envelope.message_id,
-                sent_at: i64::from(envelope.created_at),
-                nonce: envelope.nonce,
-                body: envelope.sealed,
-                nickname: envelope.nickname,
-            };
-            state
-                .store
-                .enqueue_callback(&entry, now)
-                .await
-                .map_err(failed)?;
+        match state.store.gateway(&gateway).await.map_err(failed)? {
+            Some(record) if record.mode == GatewayMode::Basic => {
+                read_receipt(state, &record, &envelope, now).await?;
+            }
+            Some(_) => {
+                let entry = CallbackEntry {
+                    gateway,
+                    sender: envelope.sender,
+                    message_id: envelope.message_id,
+                    sent_at: i64::from(envelope.created_at),
+                    nonce: envelope.nonce,
+                    body: envelope.sealed.clone(),
+                    nickname: envelope.nickname.clone(),
+                };
+                state
+                    .store
+                    .enqueue_callback(&entry, now)
+                    .await
+                    .map_err(failed)?;
+            }
+            None => {}
         }
     } else {
         let live = state
@@ -139,4 +139,55 @@ pub(super) async fn handle_outgoing(
         link.send(&ack).await?;
     }
     Ok(Outcome::Continue)
+}
+
+/// A basic-mode gateway ID has no callback: its key is on the server, so the server opens
+/// what devices send it and keeps only what a sender may know, the receipts' statuses.
+/// Anything else sent to such an ID is dropped.
+async fn read_receipt(
+    state: &AppState,
+    gateway: &GatewayRecord,
+    envelope: &MessageEnvelope,
+    now: i64,
+) -> Result<(), End> {
+    let failed = |e: crate::store::StoreError| End::Failed(e.to_string());
+    let Some(device) = state
+        .store
+        .identity(&envelope.sender)
+        .await
+        .map_err(failed)?
+    else {
+        return Ok(());
+    };
+    let opened = state
+        .shared_keys
+        .get(gateway, &state.data_key, &device.public_key)
+        .ok()
+        .and_then(|key| key.open(&envelope.nonce, &envelope.sealed).ok())
+        .and_then(|plain| E2eMessage::from_padded(&plain).ok());
+    let Some(E2eMessage::DeliveryReceipt {
+        status,
+        message_ids,
+    }) = opened
+    else {
+        tracing::debug!(gateway_id = %gateway.id, "dropped a non-receipt message to a basic-mode ID");
+        return Ok(());
+    };
+    let event = match status {
+        ReceiptStatus::Received => "delivered",
+        ReceiptStatus::Read => "read",
+        ReceiptStatus::Acknowledged => "acknowledged",
+        ReceiptStatus::Declined => "declined",
+    };
+    state
+        .store
+        .record_receipt(
+            gateway.id.as_identity(),
+            &envelope.sender,
+            &message_ids,
+            event,
+            now,
+        )
+        .await
+        .map_err(failed)
 }

@@ -11,7 +11,7 @@ use tocsin_sdk::protocol::csp::{
     ClientHandshake, CspDeviceId, LoginExtensions, MessageEnvelope, Opener, Payload, Sealer,
 };
 use tocsin_sdk::protocol::{
-    E2eMessage, IdentityId, KeyPair, MessageFlags, MessageId, Nonce, PublicKey,
+    E2eMessage, IdentityId, KeyPair, MessageFlags, MessageId, Nonce, PublicKey, ReceiptStatus,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -383,4 +383,127 @@ async fn a_device_that_stops_reading_does_not_hold_up_another() {
     assert_eq!(got.message_id, id);
     assert_eq!(text_of(&got, &bob, &gw.keys.public), "still here");
     drop(stuck);
+}
+
+async fn status(app: &TestApp, gw: &TestGateway, id: &MessageId) -> (u16, serde_json::Value) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/messages/{id}?{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    let code = res.status().as_u16();
+    (code, res.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+fn receipt(
+    from: &Device,
+    keys: &KeyPair,
+    to: &TestGateway,
+    status: ReceiptStatus,
+    ids: Vec<MessageId>,
+) -> Payload {
+    let nonce = Nonce::random();
+    let body = E2eMessage::DeliveryReceipt {
+        status,
+        message_ids: ids,
+    }
+    .to_padded();
+    Payload::OutgoingMessage(MessageEnvelope {
+        sender: from.id,
+        receiver: *to.id.as_identity(),
+        message_id: MessageId::random(),
+        created_at: 1_700_000_000,
+        flags: MessageFlags::default(),
+        nickname: None,
+        nonce,
+        sealed: SharedKey::new(&keys.secret, &to.keys.public)
+            .unwrap()
+            .seal(&nonce, &body),
+    })
+}
+
+#[tokio::test]
+async fn senders_see_queued_delivered_read_and_acknowledged_and_nobody_else_does() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let other = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let id = send_simple(&app, &gw, "ALICE123", "hello").await;
+    let (code, body) = status(&app, &gw, &id).await;
+    assert_eq!((code, body["state"].as_str()), (200, Some("queued")));
+    assert_eq!(body["recipient"], "ALICE123");
+    assert!(body["queuedAt"].is_i64() && body.get("deliveredAt").is_none());
+    assert_eq!(
+        status(&app, &other, &id).await.0,
+        404,
+        "another gateway ID learns nothing"
+    );
+    assert_eq!(status(&app, &gw, &MessageId::random()).await.0, 404);
+
+    let mut device = Device::connect(&app, "ALICE123", &alice, None).await;
+    let m = device.drain_queue().await.remove(0);
+    device.ack(&m).await;
+    device
+        .send(&receipt(
+            &device,
+            &alice,
+            &gw,
+            ReceiptStatus::Read,
+            vec![id],
+        ))
+        .await;
+    assert!(matches!(
+        device.recv().await,
+        Some(Payload::ServerAck { .. })
+    ));
+    let (_, body) = status(&app, &gw, &id).await;
+    assert_eq!(body["state"], "read");
+    assert!(body["deliveredAt"].is_i64() && body["readAt"].is_i64());
+    device
+        .send(&receipt(
+            &device,
+            &alice,
+            &gw,
+            ReceiptStatus::Acknowledged,
+            vec![id],
+        ))
+        .await;
+    device.recv().await;
+    assert_eq!(status(&app, &gw, &id).await.1["state"], "acknowledged");
+    // A receipt naming a message this gateway never sent to Alice changes nothing.
+    let foreign = send_simple(&app, &other, "ALICE123", "x").await;
+    device
+        .send(&receipt(
+            &device,
+            &alice,
+            &gw,
+            ReceiptStatus::Declined,
+            vec![foreign],
+        ))
+        .await;
+    device.recv().await;
+    assert_eq!(status(&app, &other, &foreign).await.1["state"], "queued");
+    assert!(
+        app.state
+            .store
+            .callbacks_for(&gw.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "basic mode has no callback"
+    );
+}
+
+#[tokio::test]
+async fn an_undelivered_message_shows_expired() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let id = send_simple(&app, &gw, "ALICE123", "too+late").await;
+    app.state.store.expire_messages(i64::MAX).await.unwrap();
+    let (_, body) = status(&app, &gw, &id).await;
+    assert_eq!(body["state"], "expired");
+    assert!(body["expiredAt"].is_i64());
+    assert_eq!(depth(&app).await, 0);
 }

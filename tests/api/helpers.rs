@@ -21,7 +21,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     finished: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    _dir: tempfile::TempDir,
+    /// The settings this app was built with, to build it again over the same data.
+    vars: Vec<(&'static str, String)>,
+    dir: tempfile::TempDir,
 }
 
 /// Settings for a test: loopback, port 0, everything under `dir`.
@@ -50,14 +52,23 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     // HTTP to loopback, but building a client still needs one installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let mut extra = extra.to_vec();
+    let mut extra: Vec<(&'static str, String)> =
+        extra.iter().map(|(k, v)| (leak(k), v.clone())).collect();
     if crate::ON_POSTGRES {
         match tocsin::store::testing::fresh_postgres_database().await {
             Some(url) => extra.push(("TOCSIN__STORAGE__URL", url)),
             None => eprintln!("TOCSIN_TEST_POSTGRES_URL not set: running on SQLite instead"),
         }
     }
-    let settings = test_settings(dir.path(), &extra);
+    start(dir, extra).await
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+async fn start(dir: tempfile::TempDir, vars: Vec<(&'static str, String)>) -> TestApp {
+    let settings = test_settings(dir.path(), &vars);
     let app = Application::build(settings)
         .await
         .expect("application builds");
@@ -73,7 +84,8 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         client: reqwest::Client::new(),
         stop: Some(stop),
         finished: Some(finished),
-        _dir: dir,
+        vars,
+        dir,
     }
 }
 
@@ -88,10 +100,21 @@ impl TestApp {
 
     /// Stops the server gracefully and returns how `run_until_stopped` ended.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.stop_now().await
+    }
+
+    async fn stop_now(&mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         self.finished.take().unwrap().await.unwrap()
+    }
+
+    /// Stops this server and starts a new one over the same data (files and database).
+    pub async fn restart(mut self) -> TestApp {
+        self.stop_now().await.unwrap();
+        let vars = std::mem::take(&mut self.vars);
+        start(self.dir, vars).await
     }
 }
 

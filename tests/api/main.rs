@@ -6,6 +6,7 @@ pub const ON_POSTGRES: bool = false;
 
 mod blobs;
 mod bulk_lookup;
+mod callbacks;
 mod chat;
 mod directory;
 mod helpers;

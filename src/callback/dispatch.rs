@@ -1,0 +1,276 @@
+//! The dispatcher: claims due outbox entries and POSTs each to its gateway ID's callback
+//! URL, exactly as the Gateway API's callback contract says (form fields, `date` in whole
+//! seconds, MAC = HMAC-SHA256 with the ID's API secret over from‖to‖messageId‖date‖nonce‖box,
+//! optional nickname outside the MAC).
+//!
+//! 200 means taken and the entry is deleted. Anything else — another status, a timeout, a
+//! refused connection, a forbidden address — schedules a retry after the configured delay
+//! (with ±20 % jitter) or, past the horizon, dead-letters the entry. Each entry is
+//! delivered by its own task, and requests to one host are limited to a few at a time, so
+//! a slow receiver delays only its own deliveries. Claims are leases in the store: a
+//! restart, or another node, picks up whatever was not finished.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tocsin_sdk::protocol::{callback_mac_hex, ApiSecret, CallbackFields};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::guard::{AddressPolicy, GuardedResolver};
+use crate::state::AppState;
+use crate::store::ClaimedCallback;
+
+/// Entries claimed per round.
+const BATCH: i64 = 64;
+
+/// Delivers the callback outbox.
+pub struct Dispatcher {
+    state: AppState,
+    policy: Arc<AddressPolicy>,
+    client: reqwest::Client,
+    per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    Delivered,
+    Retry { error: String, at: i64 },
+    Dead { error: String },
+}
+
+impl Dispatcher {
+    pub fn new(state: AppState) -> anyhow::Result<Self> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let settings = &state.settings.callbacks;
+        let policy =
+            Arc::new(AddressPolicy::new(&settings.allowed_ranges).map_err(anyhow::Error::msg)?);
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(settings.timeout_secs))
+            .dns_resolver(GuardedResolver {
+                policy: policy.clone(),
+            })
+            .user_agent(concat!("tocsin/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            state,
+            policy,
+            client,
+            per_host: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One round at time `now` (unix ms): claims what is due and delivers it, returning
+    /// each entry's outcome once all attempts of the round have finished.
+    pub async fn run_once(self: &Arc<Self>, now: i64) -> anyhow::Result<Vec<Attempt>> {
+        let mut tasks = self.start_round(now).await?;
+        let mut outcomes = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            outcomes.push(done?);
+        }
+        Ok(outcomes)
+    }
+
+    /// Claims due entries and starts one task per entry without waiting for them.
+    async fn start_round(self: &Arc<Self>, now: i64) -> anyhow::Result<JoinSet<Attempt>> {
+        let lease_ms =
+            i64::try_from(self.state.settings.callbacks.timeout_secs * 3_000).unwrap_or(i64::MAX);
+        let claimed = self
+            .state
+            .store
+            .claim_callbacks(now, lease_ms, BATCH)
+            .await?;
+        let mut tasks = JoinSet::new();
+        for entry in claimed {
+            let this = self.clone();
+            tasks.spawn(async move { this.deliver(entry, now).await });
+        }
+        Ok(tasks)
+    }
+
+    /// Runs a round every second until the task is aborted. A round's deliveries finish
+    /// in their own task, so a slow host does not hold up the next round.
+    pub async fn run(self: Arc<Self>) {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            match self.start_round(crate::domain::now_ms()).await {
+                Ok(mut tasks) => {
+                    tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+                }
+                Err(e) => tracing::warn!("callback round failed: {e:#}"),
+            }
+        }
+    }
+
+    fn host_limit(&self, url: &str) -> Arc<Semaphore> {
+        let host = url::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        let mut map = self.per_host.lock().unwrap_or_else(PoisonError::into_inner);
+        map.entry(host)
+            .or_insert_with(|| {
+                Arc::new(Semaphore::new(
+                    self.state.settings.callbacks.per_url_concurrency,
+                ))
+            })
+            .clone()
+    }
+
+    async fn deliver(&self, claimed: ClaimedCallback, now: i64) -> Attempt {
+        let attempt = match self.post(&claimed).await {
+            Ok(()) => Attempt::Delivered,
+            Err(error) => self.schedule(&claimed, now, error),
+        };
+        let store = &self.state.store;
+        let recorded = match &attempt {
+            Attempt::Delivered => store.callback_delivered(claimed.id).await,
+            Attempt::Retry { error, at } => {
+                store.callback_failed(claimed.id, error, Some(*at)).await
+            }
+            Attempt::Dead { error } => {
+                tracing::warn!(gateway_id = %claimed.entry.gateway, "callback dead-lettered: {error}");
+                store.callback_failed(claimed.id, error, None).await
+            }
+        };
+        if let Err(e) = recorded {
+            tracing::error!("cannot record callback attempt: {e}");
+        }
+        attempt
+    }
+
+    /// The next attempt per the schedule, or dead past the horizon.
+    fn schedule(&self, claimed: &ClaimedCallback, now: i64, error: String) -> Attempt {
+        let settings = &self.state.settings.callbacks;
+        let horizon = i64::try_from(settings.horizon_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let schedule = &settings.retry_schedule_secs;
+        let step = usize::try_from(claimed.attempts)
+            .unwrap_or(usize::MAX)
+            .min(schedule.len() - 1);
+        let delay_ms = schedule[step].saturating_mul(1000);
+        let jitter = jitter_fraction();
+        let delay = i64::try_from((delay_ms as f64 * jitter) as u64)
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let at = now.saturating_add(delay);
+        if at.saturating_sub(claimed.created_at) > horizon {
+            Attempt::Dead { error }
+        } else {
+            Attempt::Retry { error, at }
+        }
+    }
+
+    async fn post(&self, claimed: &ClaimedCallback) -> Result<(), String> {
+        let entry = &claimed.entry;
+        let gateway = self
+            .state
+            .store
+            .gateway(&entry.gateway)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the gateway ID no longer exists")?;
+        let url = gateway
+            .callback_url
+            .ok_or("no callback URL is set for this gateway ID")?;
+        let secret = self
+            .state
+            .data_key
+            .open(&gateway.secret_sealed)
+            .map_err(|e| e.to_string())?;
+        let secret = std::str::from_utf8(&secret)
+            .ok()
+            .and_then(|s| ApiSecret::parse(s).ok())
+            .ok_or("stored secret is unreadable")?;
+        let (message_id, date) = (entry.message_id.to_string(), entry.sent_at.to_string());
+        let (nonce, box_hex) = (entry.nonce.to_string(), hex::encode(&entry.body));
+        let fields = CallbackFields {
+            from: entry.sender.as_str(),
+            to: entry.gateway.as_str(),
+            message_id: &message_id,
+            date: &date,
+            nonce: &nonce,
+            box_hex: &box_hex,
+        };
+        let mac = callback_mac_hex(&secret, &fields);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("from", fields.from),
+            ("to", fields.to),
+            ("messageId", &message_id),
+            ("date", &date),
+            ("nonce", &nonce),
+            ("box", &box_hex),
+            ("mac", &mac),
+        ];
+        if let Some(nick) = entry.nickname.as_deref() {
+            form.push(("nickname", nick));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        // Literal addresses never reach the resolver, so they are checked here.
+        let parsed = url::Url::parse(&url).map_err(|e| e.to_string())?;
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal {
+            self.policy
+                .check(ip)
+                .map_err(|why| format!("callback address refused: {why}"))?;
+        }
+        let limit = self.host_limit(&url);
+        let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+        let res = self
+            .client
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        match res.status().as_u16() {
+            200 => Ok(()),
+            other => Err(format!("receiver answered {other}")),
+        }
+    }
+}
+
+/// A transport error in one line, without the URL (it may carry a customer's token).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let mut cause = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(c) = cause {
+        detail = c.to_string();
+        cause = c.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+/// A factor in 0.8..1.2 from the OS random generator.
+fn jitter_fraction() -> f64 {
+    let bytes = tocsin_sdk::protocol::MessageId::random();
+    let n = u16::from_le_bytes([bytes.as_bytes()[0], bytes.as_bytes()[1]]);
+    0.8 + 0.4 * f64::from(n) / f64::from(u16::MAX)
+}

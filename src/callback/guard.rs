@@ -1,0 +1,236 @@
+//! Which addresses a callback may reach.
+//!
+//! Customers choose callback URLs, so without a guard the server would POST wherever they
+//! point it: its own admin ports, the cloud metadata service, the office network. Every
+//! destination address is checked twice: when the URL is saved (literal addresses and names
+//! that resolve now) and again when connecting (the resolver below drops forbidden
+//! addresses, so DNS answers that change later do not get through). Redirects are never
+//! followed. Ranges an operator explicitly allows in config are exempt.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// The address policy: everything public, plus the ranges the operator allowed.
+#[derive(Debug, Clone, Default)]
+pub struct AddressPolicy {
+    allowed: Vec<IpNet>,
+}
+
+/// Why an address is refused, for messages.
+fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            if v4.is_loopback() {
+                Some("loopback")
+            } else if v4.is_private() {
+                Some("private")
+            } else if v4.is_link_local() {
+                Some("link-local")
+            } else if v4.is_unspecified() || a == 0 {
+                Some("unspecified")
+            } else if a == 100 && (64..128).contains(&b) {
+                Some("shared (carrier-grade NAT)")
+            } else if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
+                Some("multicast or reserved")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            if v6.is_loopback() {
+                Some("loopback")
+            } else if v6.is_unspecified() {
+                Some("unspecified")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("unique-local")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+impl AddressPolicy {
+    /// Parses the allowed ranges (CIDR notation, e.g. `127.0.0.0/8`).
+    pub fn new(allowed: &[String]) -> Result<Self, String> {
+        let allowed = allowed
+            .iter()
+            .map(|r| {
+                r.parse::<IpNet>()
+                    .map_err(|_| format!("{r:?} is not a CIDR range such as 127.0.0.0/8"))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { allowed })
+    }
+
+    /// `Err` with the reason when callbacks may not go to `ip`.
+    pub fn check(&self, ip: IpAddr) -> Result<(), String> {
+        if self.allowed.iter().any(|net| net.contains(&ip)) {
+            return Ok(());
+        }
+        match forbidden_kind(ip) {
+            Some(kind) => Err(format!("{ip} is a {kind} address")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A resolver that hands reqwest only permitted addresses.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    pub policy: Arc<AddressPolicy>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let policy = self.policy.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let permitted: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|a| policy.check(a.ip()).is_ok())
+                .collect();
+            if permitted.is_empty() {
+                let why = resolved.first().map_or_else(
+                    || "no address".to_owned(),
+                    |a| policy.check(a.ip()).unwrap_err(),
+                );
+                return Err(format!("callback host {host} refused: {why}").into());
+            }
+            let addrs: Addrs = Box::new(permitted.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Checks a callback URL when it is saved: scheme, no credentials, and a literal or
+/// currently resolving host that the policy permits. A name that does not resolve now is
+/// accepted (the connect-time check still applies).
+pub async fn check_url(raw: &str, policy: &AddressPolicy) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("callback URL {raw:?}: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "callback URL must use http or https, not {}",
+            url.scheme()
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "callback URL must not carry credentials; the MAC authenticates each request".into(),
+        );
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    match url.host() {
+        None => return Err("callback URL needs a host".into()),
+        Some(url::Host::Ipv4(ip)) => policy.check(IpAddr::V4(ip))?,
+        Some(url::Host::Ipv6(ip)) => policy.check(IpAddr::V6(ip))?,
+        Some(url::Host::Domain(name)) => {
+            if let Ok(addrs) = tokio::net::lookup_host((name, port)).await {
+                for addr in addrs {
+                    policy
+                        .check(addr.ip())
+                        .map_err(|why| format!("{name} resolves to {why}"))?;
+                }
+            }
+        }
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(policy: &AddressPolicy, ip: &str) -> bool {
+        policy.check(ip.parse().unwrap()).is_err()
+    }
+
+    #[test]
+    fn internal_ranges_are_refused_and_public_ones_pass() {
+        let p = AddressPolicy::default();
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::",
+        ] {
+            assert!(refused(&p, ip), "{ip} must be refused");
+        }
+        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+            assert!(!refused(&p, ip), "{ip} must pass");
+        }
+    }
+
+    #[test]
+    fn allowed_ranges_are_exempt_and_bad_ranges_are_named() {
+        let p = AddressPolicy::new(&["127.0.0.0/8".to_owned()]).unwrap();
+        assert!(!refused(&p, "127.0.0.1"));
+        assert!(refused(&p, "10.0.0.1"));
+        assert!(AddressPolicy::new(&["nonsense".to_owned()])
+            .unwrap_err()
+            .contains("nonsense"));
+    }
+
+    #[tokio::test]
+    async fn urls_are_checked_when_saved() {
+        let p = AddressPolicy::default();
+        assert!(check_url("http://127.0.0.1:8080/cb", &p)
+            .await
+            .unwrap_err()
+            .contains("loopback"));
+        assert!(check_url("http://10.0.0.5/cb", &p)
+            .await
+            .unwrap_err()
+            .contains("private"));
+        assert!(check_url("http://[fd00::5]/cb", &p)
+            .await
+            .unwrap_err()
+            .contains("unique-local"));
+        assert!(check_url("http://169.254.169.254/latest", &p)
+            .await
+            .unwrap_err()
+            .contains("link-local"));
+        assert!(check_url("http://localhost:9/cb", &p)
+            .await
+            .unwrap_err()
+            .contains("localhost resolves to"));
+        assert!(check_url("ftp://example.org/", &p)
+            .await
+            .unwrap_err()
+            .contains("http or https"));
+        assert!(check_url("https://u:p@example.org/", &p).await.is_err());
+        assert_eq!(
+            check_url("https://hooks.example.org/x", &p).await.unwrap(),
+            "https://hooks.example.org/x"
+        );
+        let loopback_ok = AddressPolicy::new(&["127.0.0.0/8".into(), "::1/128".into()]).unwrap();
+        assert!(check_url("http://localhost:9/cb", &loopback_ok)
+            .await
+            .is_ok());
+    }
+}
