@@ -23,8 +23,8 @@ use crate::telemetry::redact_query;
 /// 10 MiB at most, and one X25519 saved per message to a recipient already seen.
 const SHARED_KEY_CACHE_ENTRIES: usize = 100_000;
 
-/// How often housekeeping runs: idle rate-limit buckets are forgotten and messages past
-/// their TTL are expired (so an expiry is late by at most this much).
+/// How often housekeeping runs: idle rate-limit buckets are forgotten, and messages and
+/// blobs past their TTL are expired (so an expiry is late by at most this much).
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Periodic housekeeping until the task is aborted at shutdown.
@@ -32,12 +32,29 @@ async fn maintain(state: AppState) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         every.tick().await;
-        state.limits.sweep();
-        match state.store.expire_messages(crate::domain::now_ms()).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
-            Err(e) => tracing::warn!("expiring messages failed: {e}"),
+        housekeeping(&state, crate::domain::now_ms()).await;
+    }
+}
+
+/// One housekeeping pass at time `now` (unix ms): forget idle rate-limit buckets, expire
+/// messages and blobs past their TTL (removing the blobs' bytes too).
+pub async fn housekeeping(state: &AppState, now: i64) {
+    use crate::blobs::BlobStore;
+    state.limits.sweep();
+    match state.store.expire_messages(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
+        Err(e) => tracing::warn!("expiring messages failed: {e}"),
+    }
+    match state.store.expire_blobs(now).await {
+        Ok(ids) => {
+            for id in ids {
+                if let Err(e) = state.blobs.delete(&id).await {
+                    tracing::warn!(blob = %id, "cannot remove an expired blob: {e}");
+                }
+            }
         }
+        Err(e) => tracing::warn!("expiring blobs failed: {e}"),
     }
 }
 

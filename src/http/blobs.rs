@@ -134,14 +134,34 @@ pub async fn upload(
     }
 }
 
+/// `GET /blobs/{id}` for gateway IDs (credentials required, free of charge).
 pub async fn download(
     state: web::Data<AppState>,
     id: web::Path<String>,
     params: Params,
 ) -> Result<HttpResponse, ApiError> {
-    const UNKNOWN: ApiError = ApiError::NotFound("no such blob");
     authed(&state, &params).await?;
-    let id = BlobId::parse(&id).map_err(|_| UNKNOWN)?;
+    stream_blob(&state, &id).await
+}
+
+/// `GET /api/v1/blobs/{id}` for devices. The 128-bit random ID is the capability: it is
+/// only ever written inside end-to-end encrypted messages, and the bytes are themselves
+/// encrypted. Rate-limited per client IP against guessing.
+pub async fn device_download(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        state.limits.check_ip(ip)?;
+    }
+    stream_blob(&state, &id).await
+}
+
+/// Streams a stored, unexpired blob with its length; 404 for anything else.
+async fn stream_blob(state: &AppState, raw_id: &str) -> Result<HttpResponse, ApiError> {
+    const UNKNOWN: ApiError = ApiError::NotFound("no such blob");
+    let id = BlobId::parse(raw_id).map_err(|_| UNKNOWN)?;
     let record = state
         .store
         .blob(&id)

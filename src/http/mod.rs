@@ -112,6 +112,11 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             "/api/v1/messages/{id}",
             web::get().to(status::show),
         ),
+        (
+            Method::GET,
+            "/api/v1/blobs/{id}",
+            web::get().to(blobs::device_download),
+        ),
     ]
 }
 

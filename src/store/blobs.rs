@@ -89,3 +89,79 @@ impl Store {
         row.as_ref().map(blob_from_row).transpose()
     }
 }
+
+impl Store {
+    /// Records that `device` is done with a blob. Returns `true` when the blob's metadata
+    /// was removed because of it (no `persist`, and every device of that identity is now
+    /// done); the caller then removes the bytes. Unknown blobs are ignored.
+    pub async fn mark_blob_done(
+        &self,
+        id: &BlobId,
+        device: &super::Device,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let blob = sqlx::query("SELECT persist FROM blobs WHERE id = $1")
+            .bind(id.as_bytes().to_vec())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(blob) = blob else {
+            tx.commit().await?;
+            return Ok(false);
+        };
+        sqlx::query(
+            "INSERT INTO blob_done (blob_id, identity_id, device_id, done_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (blob_id, identity_id, device_id) DO NOTHING",
+        )
+        .bind(id.as_bytes().to_vec())
+        .bind(device.identity.as_str())
+        .bind(i64::from_ne_bytes(device.device_id.to_ne_bytes()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let persist = flag(&blob, "persist")?;
+        let removed = !persist
+            && sqlx::query(
+                "DELETE FROM blobs WHERE id = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM devices d WHERE d.identity_id = $2 AND NOT EXISTS \
+                  (SELECT 1 FROM blob_done b WHERE b.blob_id = $1 AND b.identity_id = d.identity_id \
+                   AND b.device_id = d.device_id))",
+            )
+            .bind(id.as_bytes().to_vec())
+            .bind(device.identity.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+        if removed {
+            sqlx::query("DELETE FROM blob_done WHERE blob_id = $1")
+                .bind(id.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Removes the metadata of every blob past its TTL and returns their IDs, so the
+    /// caller can remove the bytes.
+    pub async fn expire_blobs(&self, now: i64) -> Result<Vec<BlobId>, StoreError> {
+        let mut tx = self.write.begin().await?;
+        let rows = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1 RETURNING id, account_id, size, persist, created_at, expires_at")
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        let ids: Vec<BlobId> = rows
+            .iter()
+            .map(|r| blob_from_row(r).map(|b| b.id))
+            .collect::<Result<_, _>>()?;
+        for id in &ids {
+            sqlx::query("DELETE FROM blob_done WHERE blob_id = $1")
+                .bind(id.as_bytes().to_vec())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+}

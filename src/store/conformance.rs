@@ -68,6 +68,7 @@ on_every_backend!(
     resends_are_queued_once,
     expired_messages_leave_an_event,
     concurrent_acks_delete_exactly_once,
+    blobs_go_when_every_device_is_done_unless_persistent,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -619,4 +620,39 @@ async fn concurrent_acks_delete_exactly_once(store: Store) {
         );
     }
     assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
+async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
+    let a = account(&store, "files", 10).await;
+    let to = import(&store, "ALICE123").await;
+    let phone = store.register_device(&to, 1, NOW).await.unwrap();
+    let laptop = store.register_device(&to, 2, NOW).await.unwrap();
+    let blob = |persist| NewBlob {
+        id: tocsin_sdk::protocol::BlobId::random(),
+        account: a.id,
+        size: 3,
+        persist,
+        expires_at: NOW + 100,
+    };
+    let once = blob(false);
+    let kept = blob(true);
+    assert!(store.record_blob(&once, 1, NOW).await.unwrap());
+    assert!(store.record_blob(&kept, 1, NOW).await.unwrap());
+    assert!(!store.mark_blob_done(&once.id, &phone, NOW).await.unwrap());
+    assert!(store.blob(&once.id).await.unwrap().is_some());
+    assert!(
+        store.mark_blob_done(&once.id, &laptop, NOW).await.unwrap(),
+        "the last device removes it"
+    );
+    assert!(store.blob(&once.id).await.unwrap().is_none());
+    assert!(!store.mark_blob_done(&kept.id, &phone, NOW).await.unwrap());
+    assert!(!store.mark_blob_done(&kept.id, &laptop, NOW).await.unwrap());
+    assert!(store.blob(&kept.id).await.unwrap().is_some());
+    assert_eq!(store.expire_blobs(NOW + 99).await.unwrap(), []);
+    assert_eq!(store.expire_blobs(NOW + 100).await.unwrap(), [kept.id]);
+    assert_eq!(
+        store.account(a.id).await.unwrap().unwrap().balance,
+        8,
+        "one credit per blob"
+    );
 }

@@ -24,6 +24,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0002_device_queue.sql"),
         include_str!("migrations/postgres/0002_device_queue.sql"),
     ),
+    (
+        3,
+        "blob done",
+        include_str!("migrations/sqlite/0003_blob_done.sql"),
+        include_str!("migrations/postgres/0003_blob_done.sql"),
+    ),
 ];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {

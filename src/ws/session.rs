@@ -229,6 +229,13 @@ async fn handle(
             *idle = Duration::from_secs(u64::from(secs).clamp(30, 600));
             Ok(Outcome::Continue)
         }
+        Payload::Unknown {
+            kind: Payload::BLOB_DONE,
+            data,
+        } => {
+            blob_done(state, &link.device, &data).await?;
+            Ok(Outcome::Continue)
+        }
         // Single-device sessions receive from login on; anything else is not ours to act on.
         _ => Ok(Outcome::Continue),
     }
@@ -250,4 +257,25 @@ pub(super) async fn ack(
 
 fn rand_token() -> u64 {
     u64::from_le_bytes(*MessageId::random().as_bytes())
+}
+
+/// The device is done with a blob: record it, and remove a non-persistent blob once every
+/// device of the identity is done. Malformed IDs are ignored.
+async fn blob_done(state: &AppState, device: &Device, data: &[u8]) -> Result<(), End> {
+    let Ok(raw) = <[u8; 16]>::try_from(data) else {
+        return Ok(());
+    };
+    let id = tocsin_sdk::protocol::BlobId::from_bytes(raw);
+    let removed = state
+        .store
+        .mark_blob_done(&id, device, now_ms())
+        .await
+        .map_err(|e| End::Failed(e.to_string()))?;
+    if removed {
+        use crate::blobs::BlobStore;
+        if let Err(e) = state.blobs.delete(&id).await {
+            tracing::warn!(blob = %id, "cannot remove a finished blob: {e}");
+        }
+    }
+    Ok(())
 }

@@ -507,3 +507,105 @@ async fn an_undelivered_message_shows_expired() {
     assert!(body["expiredAt"].is_i64());
     assert_eq!(depth(&app).await, 0);
 }
+
+async fn upload(
+    app: &TestApp,
+    gw: &TestGateway,
+    persist: bool,
+    data: &[u8],
+) -> tocsin_sdk::protocol::BlobId {
+    let form = reqwest::multipart::Form::new()
+        .part("blob", reqwest::multipart::Part::bytes(data.to_vec()));
+    let persist = if persist { "&persist=1" } else { "" };
+    let res = app
+        .client
+        .post(app.url(&format!("/upload_blob?{}{persist}", gw.credentials())))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    tocsin_sdk::protocol::BlobId::parse(&res.text().await.unwrap()).unwrap()
+}
+
+async fn device_get(app: &TestApp, id: &tocsin_sdk::protocol::BlobId) -> (u16, Vec<u8>) {
+    let res = app
+        .client
+        .get(app.url(&format!("/api/v1/blobs/{id}")))
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.bytes().await.unwrap().to_vec())
+}
+
+async fn done(device: &mut Device, id: &tocsin_sdk::protocol::BlobId) {
+    device
+        .send(&Payload::Unknown {
+            kind: Payload::BLOB_DONE,
+            data: id.as_bytes().to_vec(),
+        })
+        .await;
+    // The echo round trip orders after the done mark on the same connection.
+    device.send(&Payload::EchoRequest(vec![])).await;
+    assert_eq!(device.recv().await, Some(Payload::EchoResponse(vec![])));
+}
+
+#[tokio::test]
+async fn a_blob_without_persist_is_removed_once_every_device_is_done_and_persistent_ones_stay() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut phone = Device::connect(&app, "ALICE123", &alice, Some(1)).await;
+    let mut laptop = Device::connect(&app, "ALICE123", &alice, Some(2)).await;
+    phone.drain_queue().await;
+    laptop.drain_queue().await;
+    let once = upload(&app, &gw, false, b"sealed file bytes").await;
+    let kept = upload(&app, &gw, true, b"for many recipients").await;
+    assert_eq!(
+        device_get(&app, &once).await,
+        (200, b"sealed file bytes".to_vec())
+    );
+    done(&mut phone, &once).await;
+    assert_eq!(
+        device_get(&app, &once).await.0,
+        200,
+        "the laptop is not done yet"
+    );
+    done(&mut laptop, &once).await;
+    assert_eq!(device_get(&app, &once).await.0, 404);
+    let path = app
+        .state
+        .settings
+        .storage
+        .data_dir
+        .join("blobs")
+        .join(&once.to_string()[..2])
+        .join(once.to_string());
+    assert!(!path.exists(), "the bytes are gone too");
+    done(&mut phone, &kept).await;
+    done(&mut laptop, &kept).await;
+    assert_eq!(device_get(&app, &kept).await.0, 200, "persist keeps it");
+}
+
+#[tokio::test]
+async fn housekeeping_expires_blobs_and_messages_by_ttl() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let blob = upload(&app, &gw, true, b"old").await;
+    send_simple(&app, &gw, "ALICE123", "old").await;
+    let now = tocsin::domain::now_ms();
+    tocsin::startup::housekeeping(&app.state, now).await;
+    assert_eq!(device_get(&app, &blob).await.0, 200);
+    assert_eq!(depth(&app).await, 1);
+    let ttl = 14 * 24 * 3600 * 1000;
+    tocsin::startup::housekeeping(&app.state, now + ttl + 1000).await;
+    assert_eq!(device_get(&app, &blob).await.0, 404);
+    assert_eq!(depth(&app).await, 0);
+    let tmp_and_shards =
+        std::fs::read_dir(app.state.settings.storage.data_dir.join("blobs")).unwrap();
+    let files: usize = tmp_and_shards
+        .map(|d| std::fs::read_dir(d.unwrap().path()).unwrap().count())
+        .sum();
+    assert_eq!(files, 0, "no blob file left on disk");
+}

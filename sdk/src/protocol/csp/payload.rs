@@ -90,6 +90,10 @@ impl Payload {
     pub const CLOSE_ERROR: u8 = 0xe0;
     /// Type byte of [`Payload::Alert`].
     pub const ALERT: u8 = 0xe1;
+    /// `0x40`, client to server, a Tocsin extension carried as [`Payload::Unknown`]: the
+    /// device is done with the blob whose 16-byte ID is the data, so the server may remove
+    /// a blob that was not uploaded with `persist` once every device of the identity is.
+    pub const BLOB_DONE: u8 = 0x40;
 
     /// Every type byte with its own variant.
     pub const KNOWN_KINDS: [u8; 11] = [
