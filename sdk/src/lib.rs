@@ -22,6 +22,8 @@
 //!   fixed-nonce blob encryption of file messages.
 //! * `client` (cargo feature `client`, on by default): an async HTTP client of the
 //!   gateway API, and `E2eClient` for sealing, sending and opening end-to-end messages.
+//! * `device` (cargo feature `device`): a device of the chat network: enrolment, the
+//!   WebSocket session with the chat server, and a listener that reconnects.
 //! * `cli` (cargo feature `cli`): the `tocsin-cli` command line, kept in the library so
 //!   that its binary is a one-line `main`.
 //!
@@ -53,4 +55,6 @@ pub mod cli;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod crypto;
+#[cfg(feature = "device")]
+pub mod device;
 pub mod protocol;

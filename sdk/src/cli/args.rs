@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::device::DeviceArgs;
 use crate::client::ClientBuilder;
 use crate::protocol::{BlobId, GatewayId, IdentityId, LookupHash, Nonce, PublicKey};
 
@@ -138,6 +139,8 @@ pub(crate) enum Command {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
+    /// Act as a device of the chat network: enrol, listen, send, reply.
+    Device(DeviceArgs),
 }
 
 /// Exactly one of `--phone` and `--email`.

@@ -7,16 +7,18 @@
 //! | `setup` | gateway ID, API secret and private key from flags, environment and files |
 //! | `local` | commands that need no server: `keygen`, `hash`, `encrypt`, `decrypt` |
 //! | `remote` | commands that call the gateway API |
+//! | `device` | `device …`: a device of the chat network (keys file, WebSocket session) |
 //!
 //! # Invariants
 //!
-//! * The API secret and the private key are read from the environment or from files,
-//!   never from the command line, and never printed.
+//! * The API secret, the private key and the enrollment token are read from the
+//!   environment or from files, never from the command line, and never printed.
 //! * Every failure ends as one line `error: …` on standard error saying what to fix, and
 //!   exit status 1 (the operation failed) or 2 (the invocation is wrong or incomplete).
 //!   No panic message or backtrace reaches the user.
 
 mod args;
+mod device;
 mod local;
 mod remote;
 mod setup;
@@ -176,6 +178,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             from_public_key,
             nonce,
         } => local::decrypt(&settings.private_key()?, &from_public_key, &nonce),
+        Command::Device(args) => device::run(args),
         remote_command => remote::run(&settings, remote_command),
     }
 }

@@ -93,8 +93,9 @@ async fn execute(settings: &Settings, command: Command) -> Result<(), Failure> {
         Command::Keygen { .. }
         | Command::Hash(_)
         | Command::Encrypt { .. }
-        | Command::Decrypt { .. } => {
-            return Err(Failure::new("this command runs without a server"));
+        | Command::Decrypt { .. }
+        | Command::Device(_) => {
+            return Err(Failure::new("this command does not use the gateway API"));
         }
     }
     Ok(())
@@ -126,7 +127,7 @@ fn recipient(target: SimpleTarget) -> Result<Recipient, Failure> {
 }
 
 /// The text argument, or standard input (one trailing newline dropped) for `-`.
-fn text_argument(text: String) -> Result<String, Failure> {
+pub(crate) fn text_argument(text: String) -> Result<String, Failure> {
     if text != "-" {
         return Ok(text);
     }

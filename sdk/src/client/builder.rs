@@ -114,7 +114,7 @@ impl ClientBuilder {
 
 /// Parses and normalises a base URL: `http`/`https` with a host, no query, no fragment,
 /// and a path that ends without a slash.
-fn parse_base_url(raw: &str) -> Result<Url, Error> {
+pub(crate) fn parse_base_url(raw: &str) -> Result<Url, Error> {
     let mut url = Url::parse(raw.trim())
         .map_err(|e| Error::Invalid(format!("base URL is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {

@@ -54,6 +54,14 @@ pub use error::{error_for_status, Error};
 pub use lookup::LookupMatch;
 pub use send::{E2eSend, Recipient};
 
+// The device client shares these with the gateway client.
+#[cfg(feature = "device")]
+pub(crate) use builder::parse_base_url;
+#[cfg(feature = "device")]
+pub(crate) use error::transport as transport_error;
+#[cfg(feature = "device")]
+pub(crate) use transport::read_capped;
+
 use url::Url;
 
 use crate::protocol::{ApiSecret, GatewayId};

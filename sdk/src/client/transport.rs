@@ -130,7 +130,7 @@ fn retry_seconds(value: &HeaderValue) -> Option<u64> {
 }
 
 /// Reads the whole body, failing with [`Error::Decode`] past `limit` bytes.
-pub(super) async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, Error> {
+pub(crate) async fn read_capped(mut response: Response, limit: usize) -> Result<Vec<u8>, Error> {
     let expected = response
         .content_length()
         .and_then(|n| usize::try_from(n).ok())

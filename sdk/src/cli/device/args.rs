@@ -1,0 +1,92 @@
+//! The grammar of `tocsin-cli device …`.
+//!
+//! The keys file defaults to `$XDG_CONFIG_HOME/tocsin/device.json`, or
+//! `~/.config/tocsin/device.json` when that variable is unset; `--keys` or
+//! `TOCSIN_DEVICE_KEYS` name another one. The enrollment token, like every secret, is
+//! read from a file or the environment, never from the command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::protocol::{GatewayId, IdentityId, PublicKey};
+
+const AFTER_HELP: &str = "\
+Files:
+  The keys file (mode 0600) holds the device's identity, its secret key, the pinned chat
+  server key and the server URL. Next to it: NAME.contacts.json (pinned keys of other IDs,
+  e.g. gateway IDs) and NAME.seen (messages already shown, so none is shown twice).
+
+Keys of other IDs:
+  Keys come from the server's directory, gateway IDs (*…) included. To rely on a key the
+  gateway's operator published rather than on the server, pin it once with 'device trust'
+  (a message that does not open under a pinned key is refused), or pass --to-public-key
+  to 'device reply'.";
+
+/// `tocsin-cli device …`: act as a device of the chat network.
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub(crate) struct DeviceArgs {
+    /// The device's keys file [default: ~/.config/tocsin/device.json].
+    #[arg(long, env = "TOCSIN_DEVICE_KEYS", global = true, value_name = "PATH")]
+    pub keys: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DeviceCommand,
+}
+
+/// The device subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Enrol a new device with a server: make a key pair, register it, write the keys
+    /// file.
+    Init {
+        /// Base URL of the server, e.g. https://alerts.example.org.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The chat server key the operator published; without it, the key the server
+        /// states now is pinned (trust on first use).
+        #[arg(long, value_name = "HEX")]
+        server_key: Option<PublicKey>,
+        /// File holding the enrollment token (instead of TOCSIN_ENROLLMENT_TOKEN), for
+        /// servers that require one.
+        #[arg(long, value_name = "PATH")]
+        enrollment_token_file: Option<PathBuf>,
+    },
+    /// Print every message as it arrives, one line each; send automatic receipts;
+    /// reconnect when the connection drops. Ctrl-C stops.
+    Listen {
+        /// Do not send automatic "received" receipts.
+        #[arg(long)]
+        no_receipts: bool,
+    },
+    /// Send a text to an ID; print its message ID once the server stored it.
+    Send {
+        /// The recipient (a user ID or a gateway ID).
+        #[arg(long, value_name = "ID")]
+        to: IdentityId,
+        /// The text; '-' reads it from standard input.
+        text: String,
+    },
+    /// Reply to a gateway ID with a text; print its message ID.
+    Reply {
+        /// The gateway ID, e.g. '*ALERTS1'.
+        #[arg(long, value_name = "ID")]
+        to: GatewayId,
+        /// The gateway ID's public key, instead of the pinned one or the directory's.
+        #[arg(long, value_name = "HEX")]
+        to_public_key: Option<PublicKey>,
+        /// The text; '-' reads it from standard input.
+        text: String,
+    },
+    /// Pin the public key of an ID (typically a gateway ID) in the contacts file.
+    Trust {
+        /// The ID.
+        #[arg(long, value_name = "ID")]
+        id: IdentityId,
+        /// Its public key (64 hex characters).
+        #[arg(long, value_name = "HEX")]
+        public_key: PublicKey,
+    },
+}

@@ -1,0 +1,218 @@
+//! `tocsin-cli device …`: enrol a device, listen for messages, send texts and replies,
+//! pin keys. Each command is a few calls into [`crate::device`] plus printing.
+//!
+//! `init` checks that the keys file does not exist before it enrols anything, so a
+//! failed run never leaves an identity without its keys; after writing the file it logs
+//! in once, which proves that the server holds the key just pinned.
+
+mod args;
+mod print;
+
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+pub(crate) use args::DeviceArgs;
+use args::DeviceCommand;
+
+use super::remote::text_argument;
+use super::{say, Failure};
+use crate::client::Error;
+use crate::device::{
+    companion_path, Connection, Contacts, DeviceError, DeviceKeys, Directory, ListenEnd,
+    ListenOptions, Listener, SeenStore,
+};
+use crate::protocol::{E2eMessage, IdentityId, MessageFlags, PublicKey};
+
+impl From<DeviceError> for Failure {
+    fn from(err: DeviceError) -> Self {
+        match err {
+            DeviceError::Http(Error::Unauthorized) => Failure::new(
+                "the server refused the enrollment token (401); pass --enrollment-token-file \
+                 or set TOCSIN_ENROLLMENT_TOKEN",
+            ),
+            DeviceError::Http(Error::Transport(reason)) => Failure::new(format!(
+                "cannot reach the server ({reason}); check the URL and that the server is running"
+            )),
+            other => Failure::new(other.to_string()),
+        }
+    }
+}
+
+/// Runs a device command on a single-threaded runtime.
+pub(crate) fn run(args: DeviceArgs) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
+    let path = keys_path(args.keys)?;
+    runtime.block_on(execute(&path, args.command))
+}
+
+async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
+    match command {
+        DeviceCommand::Init {
+            server,
+            server_key,
+            enrollment_token_file,
+        } => init(path, &server, server_key, enrollment_token_file.as_deref()).await,
+        DeviceCommand::Listen { no_receipts } => listen(path, !no_receipts).await,
+        DeviceCommand::Send { to, text } => send(path, &to, None, text).await,
+        DeviceCommand::Reply {
+            to,
+            to_public_key,
+            text,
+        } => send(path, to.as_identity(), to_public_key, text).await,
+        DeviceCommand::Trust { id, public_key } => {
+            let mut contacts = Contacts::load(&companion_path(path, "contacts.json"))?;
+            match contacts.insert(id, public_key) {
+                Some(old) if old != public_key => say(format!("{id}: {old} replaced")),
+                _ => {}
+            }
+            contacts.save()?;
+            say(format!("{id}: {public_key} pinned"));
+            Ok(())
+        }
+    }
+}
+
+async fn init(
+    path: &Path,
+    server: &str,
+    server_key: Option<PublicKey>,
+    token_file: Option<&Path>,
+) -> Result<(), Failure> {
+    if path.exists() {
+        return Err(Failure::usage(format!(
+            "{} already exists; this device is enrolled (pass --keys for another one)",
+            path.display()
+        )));
+    }
+    let token = enrollment_token(token_file)?;
+    let keys = DeviceKeys::init(server, token.as_deref().map(String::as_str), server_key)
+        .await
+        .map_err(|e| match e {
+            DeviceError::Http(Error::Invalid(reason)) => {
+                Failure::usage(format!("--server: {reason}"))
+            }
+            other => other.into(),
+        })?;
+    create_parent(path)?;
+    keys.save(path)?;
+    say(format!("identity: {}", keys.identity));
+    say(format!("public key: {}", keys.public_key()));
+    say(format!("server key: {} (pinned)", keys.server_key));
+    say(format!("keys written to {}", path.display()));
+    let connection = Connection::connect(&keys, &keys.directory()?)
+        .await
+        .map_err(|e| Failure::new(format!("enrolled, but the first login failed: {e}")))?;
+    connection.close().await;
+    say("login: ok");
+    Ok(())
+}
+
+async fn listen(path: &Path, receipts: bool) -> Result<(), Failure> {
+    let (keys, directory) = load(path)?;
+    let seen = SeenStore::open(&companion_path(path, "seen"), SeenStore::DEFAULT_CAPACITY)?;
+    let options = ListenOptions {
+        automatic_receipts: receipts,
+        ..ListenOptions::default()
+    };
+    let mut listener = Listener::new(keys, directory, seen).with_options(options);
+    let stop = async {
+        // Without a Ctrl-C handler the default action ends the process, which is fine.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    match listener.run(print::notice, stop).await? {
+        ListenEnd::Stopped => Ok(()),
+        ListenEnd::Refused(reason) => Err(Failure::new(format!(
+            "the server ended the session and asked not to reconnect: {reason}"
+        ))),
+    }
+}
+
+async fn send(
+    path: &Path,
+    to: &IdentityId,
+    public_key: Option<PublicKey>,
+    text: String,
+) -> Result<(), Failure> {
+    let text = text_argument(text)?;
+    if text.is_empty() {
+        return Err(Failure::usage("the text is empty"));
+    }
+    let (keys, directory) = load(path)?;
+    let key = match public_key {
+        Some(key) => key,
+        None => directory.public_key(to).await.map_err(|e| match e {
+            DeviceError::UnknownKey(id) => Failure::new(format!("{id} is not a known, active ID")),
+            other => other.into(),
+        })?,
+    };
+    let mut connection = Connection::connect(&keys, &directory).await?;
+    let flags = MessageFlags::default().with(MessageFlags::PUSH);
+    let id = connection
+        .send_with_key(to, &key, &E2eMessage::Text(text), flags)
+        .await?;
+    connection.close().await;
+    say(id);
+    Ok(())
+}
+
+/// The keys and a directory with the contacts pinned.
+fn load(path: &Path) -> Result<(DeviceKeys, Directory), Failure> {
+    if !path.exists() {
+        return Err(Failure::usage(format!(
+            "{} does not exist; run 'tocsin-cli device init --server URL' first, or pass --keys",
+            path.display()
+        )));
+    }
+    let keys = DeviceKeys::load(path)?;
+    let mut directory = keys.directory()?;
+    Contacts::load(&companion_path(path, "contacts.json"))?.pin_into(&mut directory);
+    Ok((keys, directory))
+}
+
+/// `--keys`, or the default under the user's configuration directory.
+fn keys_path(given: Option<PathBuf>) -> Result<PathBuf, Failure> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    given
+        .or_else(|| {
+            let config = non_empty("XDG_CONFIG_HOME")
+                .map(PathBuf::from)
+                .or_else(|| non_empty("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+            Some(config.join("tocsin").join("device.json"))
+        })
+        .ok_or_else(|| Failure::usage("no home directory to keep the keys in; pass --keys PATH"))
+}
+
+/// Creates the keys file's directory (mode 0700) if it is missing.
+fn create_parent(path: &Path) -> Result<(), Failure> {
+    let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(parent)
+        .map_err(|e| Failure::new(format!("cannot create {}: {e}", parent.display())))
+}
+
+/// The enrollment token from the file, or from `TOCSIN_ENROLLMENT_TOKEN`, if any.
+fn enrollment_token(file: Option<&Path>) -> Result<Option<Zeroizing<String>>, Failure> {
+    let text = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?,
+        None => match std::env::var("TOCSIN_ENROLLMENT_TOKEN") {
+            Ok(value) => Zeroizing::new(value),
+            Err(_) => return Ok(None),
+        },
+    };
+    let token = Zeroizing::new(text.trim().to_owned());
+    Ok((!token.is_empty()).then_some(token))
+}
