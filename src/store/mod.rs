@@ -63,6 +63,10 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    #[error("group commit failed: {0}")]
+    Group(String),
+    #[error("the store is closed")]
+    Closed,
 }
 
 impl StoreError {
@@ -88,6 +92,8 @@ pub struct Store {
     /// Pool for read-only statements.
     read: AnyPool,
     backend: Backend,
+    /// Submissions on their way to the group-commit writer ([`queue::committer`]).
+    committer: tokio::sync::mpsc::Sender<queue::Job>,
 }
 
 /// How long a SQLite connection waits for a lock before giving up.
@@ -124,24 +130,27 @@ impl Store {
             // WAL is a property of the file; set it once, before readers open it.
             write.execute("PRAGMA journal_mode = WAL").await?;
             let read = sqlite_pool(max_connections).connect(&url).await?;
-            Ok(Self {
-                write,
-                read,
-                backend: Backend::Sqlite,
-            })
+            Ok(Self::assemble(write, read, Backend::Sqlite))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            Ok(Self {
-                write: pool.clone(),
-                read: pool,
-                backend: Backend::Postgres,
-            })
+            Ok(Self::assemble(pool.clone(), pool, Backend::Postgres))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+
+    fn assemble(write: AnyPool, read: AnyPool, backend: Backend) -> Self {
+        let (committer, jobs) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(queue::committer(write.clone(), jobs));
+        Self {
+            write,
+            read,
+            backend,
+            committer,
         }
     }
 

@@ -96,51 +96,23 @@ pub(super) fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError>
 
 impl Store {
     /// Charges, records and enqueues one message atomically (see the module docs).
+    ///
+    /// Submissions are committed in groups: one writer task takes every submission that
+    /// is waiting, applies each inside its own savepoint, and commits them together, so
+    /// one durable commit (one fsync) serves many requests. The caller is answered only
+    /// after the commit that holds its submission.
     pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
-        let msg = &s.message;
-        let mut tx = self.write.begin().await?;
-        for key in &s.idempotency_keys {
-            let claimed = sqlx::query(
-                "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (gateway_id, idem_key) DO NOTHING",
-            )
-            .bind(s.gateway.as_str())
-            .bind(key.as_str())
-            .bind(msg.message_id.as_bytes().to_vec())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if claimed == 0 {
-                tx.rollback().await?;
-                return self.earlier_answer(&s.gateway, key).await;
-            }
-        }
-        if s.charge.amount > 0 {
-            let id = msg.message_id.as_bytes();
-            let charge = &s.charge;
-            let paid = debit(
-                &mut tx,
-                charge.account,
-                charge.amount,
-                &charge.reason,
-                Some(id),
-                now,
-            )
-            .await?;
-            if paid.is_none() {
-                tx.rollback().await?;
-                return Ok(SubmitOutcome::InsufficientCredits);
-            }
-        }
-        if !insert_message(&mut tx, msg, now).await? {
-            // The same message ID is already queued for this recipient (a bulk request
-            // with a shared ID naming one recipient twice): the first one stands.
-            tx.rollback().await?;
-            return Ok(SubmitOutcome::Duplicate(msg.message_id));
-        }
-        tx.commit().await?;
-        Ok(SubmitOutcome::Accepted(msg.message_id))
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job {
+            submission: s.clone(),
+            now,
+            reply,
+        };
+        self.committer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Queues a message a device sent to another identity: no charge, and a resend of
@@ -253,4 +225,130 @@ pub(super) async fn record_event(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// One submission waiting for the group commit.
+pub(super) struct Job {
+    submission: Submission,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<SubmitOutcome, StoreError>>,
+}
+
+/// Most submissions in one commit.
+const MAX_GROUP: usize = 512;
+
+/// The writer task: waits for a submission, takes every other one already waiting, and
+/// commits them as one group. Ends when every `Store` handle is gone.
+pub(super) async fn committer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&pool, &group).await {
+            Ok(outcomes) => {
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for job in group {
+                    let _ = job.reply.send(Err(StoreError::Group(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Applies each submission in its own savepoint (a refused or failed one leaves no
+/// trace), then commits once.
+async fn commit_group(
+    pool: &sqlx::AnyPool,
+    group: &[Job],
+) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match apply(&mut savepoint, &job.submission, job.now).await {
+            Ok(Applied::Keep(outcome)) => {
+                savepoint.commit().await?;
+                outcomes.push(Ok(outcome));
+            }
+            Ok(Applied::Undo(outcome)) => {
+                savepoint.rollback().await?;
+                outcomes.push(Ok(outcome));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// What one submission did inside its savepoint.
+enum Applied {
+    /// Keep the writes: the submission was accepted.
+    Keep(SubmitOutcome),
+    /// Undo the writes: a retry, or no credits.
+    Undo(SubmitOutcome),
+}
+
+async fn apply(conn: &mut AnyConnection, s: &Submission, now: i64) -> Result<Applied, StoreError> {
+    let msg = &s.message;
+    for key in &s.idempotency_keys {
+        let claimed = sqlx::query(
+            "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (gateway_id, idem_key) DO NOTHING",
+        )
+        .bind(s.gateway.as_str())
+        .bind(key.as_str())
+        .bind(msg.message_id.as_bytes().to_vec())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            let row = sqlx::query(
+                "SELECT message_id FROM idempotency_keys WHERE gateway_id = $1 AND idem_key = $2",
+            )
+            .bind(s.gateway.as_str())
+            .bind(key.as_str())
+            .fetch_one(&mut *conn)
+            .await?;
+            return Ok(Applied::Undo(SubmitOutcome::Duplicate(message_id(
+                &row,
+                "message_id",
+            )?)));
+        }
+    }
+    if s.charge.amount > 0 {
+        let charge = &s.charge;
+        let id = msg.message_id.as_bytes();
+        let paid = debit(
+            conn,
+            charge.account,
+            charge.amount,
+            &charge.reason,
+            Some(id),
+            now,
+        )
+        .await?;
+        if paid.is_none() {
+            return Ok(Applied::Undo(SubmitOutcome::InsufficientCredits));
+        }
+    }
+    if !insert_message(conn, msg, now).await? {
+        // The same message ID is already queued for this recipient (a bulk request with
+        // a shared ID naming one recipient twice): the first one stands.
+        return Ok(Applied::Undo(SubmitOutcome::Duplicate(msg.message_id)));
+    }
+    Ok(Applied::Keep(SubmitOutcome::Accepted(msg.message_id)))
 }

@@ -1,0 +1,306 @@
+//! `tocsin-load`: a load harness for a running Tocsin server.
+//!
+//! Closed loop (`--concurrency N`: N requests in flight, each sent as soon as the previous
+//! one answered) or open loop (`--rate R`: R requests per second whatever the answers),
+//! for a fixed `--duration`. Scenarios:
+//! * `send-e2e`: `POST /send_e2e` with a fresh random nonce and a 100-byte box each time;
+//! * `send-simple`: `POST /send_simple` with a short text (the server encrypts);
+//! * `constant`: the same HTTP stack (actix-web, started in this process) answering a
+//!   constant: the ceiling the other figures are compared with;
+//! * `crypto`: no network, the cost of one box seal with a cached key and with a key
+//!   exchange, per message.
+//!
+//! Prints a progress line per second and a summary: requests, rate, latency percentiles,
+//! errors by status. Credentials come from the environment (`TOCSIN_GATEWAY_ID`,
+//! `TOCSIN_SECRET`), never from the command line.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use tocsin_sdk::crypto::SharedKey;
+use tocsin_sdk::protocol::{KeyPair, Nonce};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Scenario {
+    SendE2e,
+    SendSimple,
+    Constant,
+    Crypto,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Load harness for a running Tocsin server")]
+struct Args {
+    #[arg(long, value_enum)]
+    scenario: Scenario,
+    /// Base URL of the server under test.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Recipient identity ID (send scenarios).
+    #[arg(long, default_value = "")]
+    to: String,
+    /// Requests in flight (closed loop).
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Requests per second (open loop); overrides --concurrency.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+}
+
+/// What the run recorded.
+#[derive(Default)]
+struct Record {
+    latencies_us: Vec<u32>,
+    statuses: BTreeMap<String, u64>,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Scenario::Crypto = args.scenario {
+        crypto_cost();
+        return;
+    }
+    let (url, body_for): (String, Box<dyn Fn() -> String + Send + Sync>) = match args.scenario {
+        Scenario::Constant => (
+            format!("http://{}/", constant_server().await),
+            Box::new(String::new),
+        ),
+        scenario => match credentials() {
+            Ok((from, secret)) => request_body(&args, scenario, &from, &secret),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.concurrency.max(64))
+        .build()
+        .unwrap_or_default();
+    let record = Arc::new(Mutex::new(Record::default()));
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let body_for = Arc::new(body_for);
+    let progress = tokio::spawn(progress(done.clone(), deadline));
+    let started = Instant::now();
+    let shot = {
+        let (client, url, record, done, body_for) = (
+            client.clone(),
+            url.clone(),
+            record.clone(),
+            done.clone(),
+            body_for.clone(),
+        );
+        move || {
+            let (client, url, record, done, body_for) = (
+                client.clone(),
+                url.clone(),
+                record.clone(),
+                done.clone(),
+                body_for.clone(),
+            );
+            async move {
+                let t = Instant::now();
+                let status = match client
+                    .post(&url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body_for())
+                    .send()
+                    .await
+                {
+                    Ok(res) => {
+                        let code = res.status().as_u16().to_string();
+                        let _ = res.bytes().await;
+                        code
+                    }
+                    Err(e) if e.is_connect() => "connect error".to_owned(),
+                    Err(_) => "transport error".to_owned(),
+                };
+                let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+                let mut r = record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                r.latencies_us.push(us);
+                *r.statuses.entry(status).or_default() += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    };
+    match args.rate {
+        Some(rate) => {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
+            let mut tasks = tokio::task::JoinSet::new();
+            while Instant::now() < deadline {
+                tick.tick().await;
+                tasks.spawn(shot());
+            }
+            while tasks.join_next().await.is_some() {}
+        }
+        None => {
+            let mut workers = tokio::task::JoinSet::new();
+            for _ in 0..args.concurrency {
+                let shot = shot.clone();
+                workers.spawn(async move {
+                    while Instant::now() < deadline {
+                        shot().await;
+                    }
+                });
+            }
+            while workers.join_next().await.is_some() {}
+        }
+    }
+    let elapsed = started.elapsed();
+    progress.abort();
+    summary(
+        &args,
+        &record
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+        elapsed,
+    );
+}
+
+fn credentials() -> Result<(String, String), String> {
+    let from = std::env::var("TOCSIN_GATEWAY_ID")
+        .map_err(|_| "set TOCSIN_GATEWAY_ID to the sending gateway ID")?;
+    let secret =
+        std::env::var("TOCSIN_SECRET").map_err(|_| "set TOCSIN_SECRET to its API secret")?;
+    Ok((from, secret))
+}
+
+type BodyFn = Box<dyn Fn() -> String + Send + Sync>;
+
+fn request_body(args: &Args, scenario: Scenario, from: &str, secret: &str) -> (String, BodyFn) {
+    if args.to.is_empty() {
+        eprintln!("error: --to RECIPIENT is needed for the send scenarios");
+        std::process::exit(2);
+    }
+    let creds = format!(
+        "from={}&secret={secret}&to={}",
+        from.replace('*', "%2A"),
+        args.to
+    );
+    match scenario {
+        Scenario::SendSimple => (
+            format!("{}/send_simple", args.url),
+            Box::new(move || format!("{creds}&text=Your+code+is+482913")),
+        ),
+        _ => {
+            let sealed = hex::encode([0x42u8; 100]);
+            (
+                format!("{}/send_e2e", args.url),
+                Box::new(move || format!("{creds}&nonce={}&box={sealed}", Nonce::random())),
+            )
+        }
+    }
+}
+
+/// An actix-web server in this process answering a 16-character constant.
+async fn constant_server() -> std::net::SocketAddr {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    let server = HttpServer::new(|| {
+        App::new().default_service(web::to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/plain")
+                .body("0123456789abcdef")
+        }))
+    })
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap_or_else(|e| {
+        eprintln!("error: cannot bind the constant server: {e}");
+        std::process::exit(1);
+    });
+    let addr = server.addrs()[0];
+    tokio::spawn(server.run());
+    addr
+}
+
+async fn progress(done: Arc<AtomicU64>, deadline: Instant) {
+    let mut last = 0;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    while Instant::now() < deadline {
+        tick.tick().await;
+        let now = done.load(Ordering::Relaxed);
+        eprintln!("  {now:>9} requests  {:>8} /s", now - last);
+        last = now;
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+fn summary(args: &Args, record: &Record, elapsed: Duration) {
+    let mut lat = record.latencies_us.clone();
+    lat.sort_unstable();
+    let n = lat.len();
+    let ok = record.statuses.get("200").copied().unwrap_or(0);
+    println!("scenario     {:?}", args.scenario);
+    match args.rate {
+        Some(r) => println!("mode         open loop, {r} requests/s offered"),
+        None => println!("mode         closed loop, {} in flight", args.concurrency),
+    }
+    println!("duration     {:.1} s", elapsed.as_secs_f64());
+    println!("requests     {n}");
+    println!(
+        "accepted/s   {:.0}  (status 200)",
+        ok as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency ms   p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+        percentile(&lat, 0.50),
+        percentile(&lat, 0.90),
+        percentile(&lat, 0.99),
+        percentile(&lat, 1.0)
+    );
+    for (status, count) in &record.statuses {
+        println!("status {status:<6} {count}");
+    }
+}
+
+/// Per-message crypto cost, measured here so every run reports its own ceiling.
+fn crypto_cost() {
+    let (gateway, recipient) = (KeyPair::generate(), KeyPair::generate());
+    let text = tocsin_sdk::protocol::E2eMessage::Text("Your code is 482913".into()).to_padded();
+    let rounds = 20_000u32;
+    let shared = SharedKey::new(&gateway.secret, &recipient.public).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(shared.seal(&Nonce::random(), &text));
+    }
+    let cached = t.elapsed() / rounds;
+    let t = Instant::now();
+    for _ in 0..rounds / 20 {
+        let key = SharedKey::new(&gateway.secret, &recipient.public)
+            .unwrap_or_else(|_| std::process::exit(1));
+        std::hint::black_box(key.seal(&Nonce::random(), &text));
+    }
+    let exchange = t.elapsed() / (rounds / 20);
+    println!(
+        "seal with cached key      {:>8.2} µs/message  ({:.0} /s per core)",
+        cached.as_secs_f64() * 1e6,
+        1.0 / cached.as_secs_f64()
+    );
+    println!(
+        "seal with key exchange    {:>8.2} µs/message  ({:.0} /s per core)",
+        exchange.as_secs_f64() * 1e6,
+        1.0 / exchange.as_secs_f64()
+    );
+}
