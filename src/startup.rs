@@ -86,6 +86,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     )?);
     Ok(AppState {
         hub: Arc::new(crate::ws::Hub::default()),
+        caches: Arc::new(crate::state::Caches::default()),
         server_key,
         blobs,
         limits,

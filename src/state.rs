@@ -26,4 +26,32 @@ pub struct AppState {
     pub server_key: Arc<KeyPair>,
     /// Wake-ups for connected device sessions.
     pub hub: Arc<Hub>,
+    /// Short-lived copies of hot directory rows.
+    pub caches: Arc<Caches>,
+}
+
+/// How long a cached directory row may be used: a revocation or a new secret takes
+/// effect within this time.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Caches on the request path.
+#[derive(Debug)]
+pub struct Caches {
+    /// Gateway records by ID, for authentication.
+    pub gateways:
+        crate::auth::cache::TtlCache<tocsin_sdk::protocol::GatewayId, crate::store::GatewayRecord>,
+    /// Current public keys of live identities, for sends.
+    pub recipients: crate::auth::cache::TtlCache<
+        tocsin_sdk::protocol::IdentityId,
+        tocsin_sdk::protocol::PublicKey,
+    >,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            gateways: crate::auth::cache::TtlCache::new(CACHE_TTL, 100_000),
+            recipients: crate::auth::cache::TtlCache::new(CACHE_TTL, 100_000),
+        }
+    }
 }

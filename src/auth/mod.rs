@@ -5,6 +5,8 @@
 //! in the same [`AuthError::Rejected`]; for an unknown ID a keyed hash is still computed and
 //! compared, so the answer takes as long as for a known one.
 
+pub mod cache;
+
 use subtle::ConstantTimeEq;
 use tocsin_sdk::protocol::{ApiSecret, GatewayId};
 
@@ -45,7 +47,16 @@ pub async fn authenticate(
         return Err(AuthError::Rejected);
     };
     let record = match GatewayId::parse(from) {
-        Ok(id) => state.store.gateway(&id).await?,
+        Ok(id) => match state.caches.gateways.get(&id) {
+            Some(hit) => Some(hit),
+            None => {
+                let found = state.store.gateway(&id).await?;
+                if let Some(record) = &found {
+                    state.caches.gateways.put(id, record.clone());
+                }
+                found
+            }
+        },
         Err(_) => None,
     };
     match record {

@@ -53,8 +53,14 @@ pub(super) async fn recipient(
     let id = raw
         .and_then(|r| IdentityId::parse(r).ok())
         .ok_or_else(|| ApiError::bad_request("recipient ID is invalid"))?;
+    if let Some(key) = state.caches.recipients.get(&id) {
+        return Ok((id, key));
+    }
     match state.store.identity(&id).await? {
-        Some(record) if !record.revoked => Ok((id, record.public_key)),
+        Some(record) if !record.revoked => {
+            state.caches.recipients.put(id, record.public_key);
+            Ok((id, record.public_key))
+        }
         _ => Err(ApiError::bad_request("recipient ID is unknown")),
     }
 }
