@@ -69,6 +69,7 @@ on_every_backend!(
     expired_messages_leave_an_event,
     concurrent_acks_delete_exactly_once,
     blobs_go_when_every_device_is_done_unless_persistent,
+    a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -655,4 +656,50 @@ async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
         8,
         "one credit per blob"
     );
+}
+
+async fn a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra(store: Store) {
+    let a = account(&store, "fallback", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    // The same (recipient, sender, message ID) is already queued, under other keys: the
+    // multi-row insert finds it, the group is replayed one by one, and the result is a
+    // duplicate that costs nothing; the other submissions of the group go through.
+    let first = submission(&gw, recipient(), &["k-first"]);
+    assert!(matches!(
+        store.submit(&first, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    let mut clash = submission(&gw, recipient(), &["k-clash"]);
+    clash.message.message_id = first.message.message_id;
+    let others: Vec<Submission> = (0..5)
+        .map(|i| submission(&gw, recipient(), &[format!("k-{i}").as_str()]))
+        .collect();
+    let mut tasks = vec![tokio::spawn({
+        let store = store.clone();
+        async move { store.submit(&clash, NOW).await.unwrap() }
+    })];
+    for s in others {
+        let store = store.clone();
+        tasks.push(tokio::spawn(
+            async move { store.submit(&s, NOW).await.unwrap() },
+        ));
+    }
+    let outcomes: Vec<SubmitOutcome> = futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes[0],
+        SubmitOutcome::Duplicate(first.message.message_id)
+    );
+    assert!(
+        outcomes[1..]
+            .iter()
+            .all(|o| matches!(o, SubmitOutcome::Accepted(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 4);
+    assert_eq!(store.ledger_sum(a.id).await.unwrap(), 4);
+    assert_eq!(store.queue_depth().await.unwrap(), 6);
 }

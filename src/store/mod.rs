@@ -15,6 +15,7 @@
 mod accounts;
 mod blobs;
 mod delivery;
+mod group;
 mod gateways;
 mod identities;
 mod migrations;

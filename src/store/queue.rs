@@ -124,21 +124,6 @@ impl Store {
         Ok(new)
     }
 
-    async fn earlier_answer(
-        &self,
-        gateway: &GatewayId,
-        key: &str,
-    ) -> Result<SubmitOutcome, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id FROM idempotency_keys WHERE gateway_id = $1 AND idem_key = $2",
-        )
-        .bind(gateway.as_str())
-        .bind(key)
-        .fetch_one(&self.write)
-        .await?;
-        Ok(SubmitOutcome::Duplicate(message_id(&row, "message_id")?))
-    }
-
     /// The oldest `limit` messages queued for `recipient`, in arrival order.
     pub async fn queued_for(
         &self,
@@ -229,8 +214,8 @@ pub(super) async fn record_event(
 
 /// One submission waiting for the group commit.
 pub(super) struct Job {
-    submission: Submission,
-    now: i64,
+    pub(super) submission: Submission,
+    pub(super) now: i64,
     reply: tokio::sync::oneshot::Sender<Result<SubmitOutcome, StoreError>>,
 }
 
@@ -264,12 +249,26 @@ pub(super) async fn committer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::
     }
 }
 
-/// Applies each submission in its own savepoint (a refused or failed one leaves no
-/// trace), then commits once.
+/// Commits a group: first with multi-row statements ([`super::group`]); if that path
+/// diverges or fails, by applying each submission in its own savepoint (a refused or
+/// failed one leaves no trace). Either way, one commit.
 async fn commit_group(
     pool: &sqlx::AnyPool,
     group: &[Job],
 ) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    match super::group::apply_group(&mut tx, group).await {
+        Ok(Ok(outcomes)) => {
+            tx.commit().await?;
+            return Ok(outcomes.into_iter().map(Ok).collect());
+        }
+        Ok(Err(super::group::Diverged)) => tx.rollback().await?,
+        Err(e) => {
+            tracing::warn!("group commit fast path failed, replaying one by one: {e}");
+            tx.rollback().await?;
+        }
+    }
+    // The careful path: each submission in its own savepoint.
     let mut tx = pool.begin().await?;
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
