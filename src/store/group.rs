@@ -18,40 +18,81 @@ use super::{StoreError, SubmitOutcome};
 /// Why the fast path gave up (the caller falls back).
 pub(super) struct Diverged;
 
-fn placeholders(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=cols).map(|c| format!("${}", r * cols + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// How bind parameters are written. SQLite gets anonymous `?`: its numbered ones cost a
+/// linear name lookup per parameter, which turns a statement with thousands of them
+/// quadratic. PostgreSQL needs `$n`.
+#[derive(Clone, Copy)]
+pub(super) enum Params {
+    Anonymous,
+    Numbered,
+}
+
+impl Params {
+    pub(super) fn of(backend: super::Backend) -> Self {
+        match backend {
+            super::Backend::Sqlite => Self::Anonymous,
+            super::Backend::Postgres => Self::Numbered,
+        }
+    }
+
+    /// `rows` tuples of `cols` parameters, numbered from `first`.
+    fn tuples(self, first: usize, rows: usize, cols: usize) -> String {
+        (0..rows)
+            .map(|r| {
+                let cells: Vec<String> =
+                    (0..cols).map(|c| self.one(first + r * cols + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A flat list of `n` parameters, numbered from `first`.
+    fn list(self, first: usize, n: usize) -> String {
+        (0..n)
+            .map(|i| self.one(first + i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn one(self, n: usize) -> String {
+        match self {
+            Self::Anonymous => "?".to_owned(),
+            Self::Numbered => format!("${n}"),
+        }
+    }
 }
 
 /// Applies `group` inside the caller's transaction, or reports that it diverged.
 pub(super) async fn apply_group(
     conn: &mut AnyConnection,
+    params: Params,
     group: &[Job],
 ) -> Result<Result<Vec<SubmitOutcome>, Diverged>, StoreError> {
-    // 1. Keys already taken (by earlier commits).
-    let keys: Vec<&str> = group
-        .iter()
-        .flat_map(|j| j.submission.idempotency_keys.iter().map(String::as_str))
-        .collect();
+    // 1. Keys already taken (by earlier commits), looked up per gateway ID so the primary
+    //    key index serves the query.
     let mut taken: HashMap<(String, String), tocsin_sdk::protocol::MessageId> = HashMap::new();
-    if !keys.is_empty() {
-        let sql =
-            format!(
-            "SELECT gateway_id, idem_key, message_id FROM idempotency_keys WHERE idem_key IN ({})",
-            (1..=keys.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    let mut by_gateway: HashMap<&str, Vec<&str>> = HashMap::new();
+    for job in group {
+        let s = &job.submission;
+        by_gateway
+            .entry(s.gateway.as_str())
+            .or_default()
+            .extend(s.idempotency_keys.iter().map(String::as_str));
+    }
+    for (gateway, keys) in by_gateway.into_iter().filter(|(_, k)| !k.is_empty()) {
+        let sql = format!(
+            "SELECT idem_key, message_id FROM idempotency_keys WHERE gateway_id = {} AND idem_key IN ({})",
+            params.one(1),
+            params.list(2, keys.len())
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(gateway);
         for k in &keys {
             query = query.bind(*k);
         }
         for row in query.fetch_all(&mut *conn).await? {
             taken.insert(
-                (row.try_get("gateway_id")?, row.try_get("idem_key")?),
+                (gateway.to_owned(), row.try_get("idem_key")?),
                 message_id(&row, "message_id")?,
             );
         }
@@ -113,17 +154,23 @@ pub(super) async fn apply_group(
         return Ok(Ok(outcomes));
     }
     // 4. Writes, each checked.
-    if !insert_keys(conn, &accepted).await? || !insert_messages(conn, &accepted).await? {
+    if !insert_keys(conn, params, &accepted).await?
+        || !insert_messages(conn, params, &accepted).await?
+    {
         return Ok(Err(Diverged));
     }
-    if !debit_and_record(conn, &accepted).await? {
+    if !debit_and_record(conn, params, &accepted).await? {
         return Ok(Err(Diverged));
     }
-    insert_events(conn, &accepted).await?;
+    insert_events(conn, params, &accepted).await?;
     Ok(Ok(outcomes))
 }
 
-async fn insert_keys(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool, StoreError> {
+async fn insert_keys(
+    conn: &mut AnyConnection,
+    params: Params,
+    jobs: &[&Job],
+) -> Result<bool, StoreError> {
     let rows: Vec<(&Job, &String)> = jobs
         .iter()
         .flat_map(|j| j.submission.idempotency_keys.iter().map(move |k| (*j, k)))
@@ -134,7 +181,7 @@ async fn insert_keys(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool, St
     let sql = format!(
         "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) VALUES {} \
          ON CONFLICT (gateway_id, idem_key) DO NOTHING",
-        placeholders(rows.len(), 4)
+        params.tuples(1, rows.len(), 4)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (job, key) in &rows {
@@ -148,11 +195,15 @@ async fn insert_keys(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool, St
     Ok(query.execute(&mut *conn).await?.rows_affected() == rows.len() as u64)
 }
 
-async fn insert_messages(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool, StoreError> {
+async fn insert_messages(
+    conn: &mut AnyConnection,
+    params: Params,
+    jobs: &[&Job],
+) -> Result<bool, StoreError> {
     let sql = format!(
         "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, created_at, \
          expires_at) VALUES {} ON CONFLICT (recipient, sender, message_id) DO NOTHING",
-        placeholders(jobs.len(), 8)
+        params.tuples(1, jobs.len(), 8)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for job in jobs {
@@ -172,7 +223,11 @@ async fn insert_messages(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool
 
 /// One guarded debit per account for its total, then one multi-row ledger insert whose
 /// `balance_after` values are counted back from the balance the debit returned.
-async fn debit_and_record(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<bool, StoreError> {
+async fn debit_and_record(
+    conn: &mut AnyConnection,
+    params: Params,
+    jobs: &[&Job],
+) -> Result<bool, StoreError> {
     let paying: Vec<&Job> = jobs
         .iter()
         .copied()
@@ -187,13 +242,19 @@ async fn debit_and_record(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<boo
     }
     let mut after: HashMap<i64, i64> = HashMap::new();
     for (account, total) in &totals {
-        let row = sqlx::query(
-            "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 RETURNING balance",
-        )
-        .bind(*total)
-        .bind(*account)
-        .fetch_optional(&mut *conn)
-        .await?;
+        // Written without reusing a parameter so it works with anonymous ones too.
+        let sql = format!(
+            "UPDATE accounts SET balance = balance - {} WHERE id = {} AND balance >= {} RETURNING balance",
+            params.one(1),
+            params.one(2),
+            params.one(3)
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(*total)
+            .bind(*account)
+            .bind(*total)
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(row) = row else { return Ok(false) };
         let final_balance: i64 = row.try_get("balance")?;
         // Running balance just before this group's first debit on the account.
@@ -201,7 +262,7 @@ async fn debit_and_record(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<boo
     }
     let sql = format!(
         "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) VALUES {}",
-        placeholders(paying.len(), 6)
+        params.tuples(1, paying.len(), 6)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for j in &paying {
@@ -220,10 +281,14 @@ async fn debit_and_record(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<boo
     Ok(true)
 }
 
-async fn insert_events(conn: &mut AnyConnection, jobs: &[&Job]) -> Result<(), StoreError> {
+async fn insert_events(
+    conn: &mut AnyConnection,
+    params: Params,
+    jobs: &[&Job],
+) -> Result<(), StoreError> {
     let sql = format!(
         "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
-        placeholders(jobs.len(), 5)
+        params.tuples(1, jobs.len(), 5)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for job in jobs {

@@ -15,8 +15,8 @@
 mod accounts;
 mod blobs;
 mod delivery;
-mod group;
 mod gateways;
+mod group;
 mod identities;
 mod migrations;
 mod outbox;
@@ -146,7 +146,11 @@ impl Store {
 
     fn assemble(write: AnyPool, read: AnyPool, backend: Backend) -> Self {
         let (committer, jobs) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(queue::committer(write.clone(), jobs));
+        tokio::spawn(queue::committer(
+            write.clone(),
+            group::Params::of(backend),
+            jobs,
+        ));
         Self {
             write,
             read,

@@ -224,7 +224,11 @@ const MAX_GROUP: usize = 512;
 
 /// The writer task: waits for a submission, takes every other one already waiting, and
 /// commits them as one group. Ends when every `Store` handle is gone.
-pub(super) async fn committer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+pub(super) async fn committer(
+    pool: sqlx::AnyPool,
+    params: super::group::Params,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -233,7 +237,7 @@ pub(super) async fn committer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::
                 Err(_) => break,
             }
         }
-        match commit_group(&pool, &group).await {
+        match commit_group(&pool, params, &group).await {
             Ok(outcomes) => {
                 for (job, outcome) in group.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
@@ -254,10 +258,11 @@ pub(super) async fn committer(pool: sqlx::AnyPool, mut jobs: tokio::sync::mpsc::
 /// failed one leaves no trace). Either way, one commit.
 async fn commit_group(
     pool: &sqlx::AnyPool,
+    params: super::group::Params,
     group: &[Job],
 ) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
     let mut tx = pool.begin().await?;
-    match super::group::apply_group(&mut tx, group).await {
+    match super::group::apply_group(&mut tx, params, group).await {
         Ok(Ok(outcomes)) => {
             tx.commit().await?;
             return Ok(outcomes.into_iter().map(Ok).collect());
