@@ -26,12 +26,12 @@ const HASH_LABEL: &[u8] = b"tocsin data key: api secret hash v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
-    #[error("cannot read or create the data key {path}: {source}")]
+    #[error("cannot read or create the key file {path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("data key {path} is malformed: expected 64 hex characters")]
+    #[error("key file {path} is malformed: expected 64 hex characters")]
     Malformed { path: PathBuf },
     #[error("sealed value cannot be opened with this data key (wrong key file or corrupt row)")]
     Open,
@@ -66,35 +66,8 @@ impl DataKey {
 
     /// Reads the key file, or creates it (mode 0600) with a fresh random key.
     pub fn load_or_create(path: &Path) -> Result<Self, DataKeyError> {
-        let io = |source| DataKeyError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(io)?;
-        }
-        match fs::read_to_string(path) {
-            Ok(text) => {
-                let master = Zeroizing::new(text);
-                let mut bytes = Zeroizing::new([0u8; 32]);
-                hex::decode_to_slice(master.trim(), bytes.as_mut()).map_err(|_| {
-                    DataKeyError::Malformed {
-                        path: path.to_owned(),
-                    }
-                })?;
-                Ok(Self::from_master(&bytes))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let fresh = SymmetricKey::generate();
-                let mut file = create_private(path).map_err(io)?;
-                let text = fresh.to_hex();
-                file.write_all(text.as_bytes()).map_err(io)?;
-                file.write_all(b"\n").map_err(io)?;
-                file.sync_all().map_err(io)?;
-                Ok(Self::from_master(fresh.as_bytes()))
-            }
-            Err(e) => Err(io(e)),
-        }
+        let master = load_or_create_key_file(path)?;
+        Ok(Self::from_master(&master))
     }
 
     /// Encrypts `plaintext`; the result is `nonce ‖ box`.
@@ -133,6 +106,39 @@ impl DataKey {
 }
 
 /// Creates a new file readable by its owner only; fails if it exists.
+/// Reads 32 bytes kept as hex in `path`, or creates the file (mode 0600, fsynced) with
+/// fresh random bytes. Shared by the data key and the chat server key.
+pub(crate) fn load_or_create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>, DataKeyError> {
+    let io = |source| DataKeyError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(io)?;
+    }
+    match fs::read_to_string(path) {
+        Ok(text) => {
+            let text = Zeroizing::new(text);
+            let mut bytes = Zeroizing::new([0u8; 32]);
+            hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| {
+                DataKeyError::Malformed {
+                    path: path.to_owned(),
+                }
+            })?;
+            Ok(bytes)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let fresh = SymmetricKey::generate();
+            let mut file = create_private(path).map_err(io)?;
+            file.write_all(fresh.to_hex().as_bytes()).map_err(io)?;
+            file.write_all(b"\n").map_err(io)?;
+            file.sync_all().map_err(io)?;
+            Ok(Zeroizing::new(*fresh.as_bytes()))
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
 #[cfg(unix)]
 pub(crate) fn create_private(path: &Path) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;

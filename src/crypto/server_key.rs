@@ -3,52 +3,16 @@
 //! Created on first start in the data directory (mode 0600) and never rotated silently:
 //! devices pin its public key, which `tocsin admin server-key` prints.
 
-use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tocsin_sdk::protocol::{KeyPair, SecretKey};
-use zeroize::Zeroizing;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ServerKeyError {
-    #[error("cannot read or create the server key {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("server key {path} is malformed: expected 64 hex characters")]
-    Malformed { path: PathBuf },
-}
+use super::at_rest::{load_or_create_key_file, DataKeyError};
 
 /// Loads the key pair from `path`, creating it on first use.
-pub fn load_or_create(path: &Path) -> Result<KeyPair, ServerKeyError> {
-    let io = |source| ServerKeyError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(io)?;
-    }
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let text = Zeroizing::new(text);
-            let secret = SecretKey::parse(text.trim()).map_err(|_| ServerKeyError::Malformed {
-                path: path.to_owned(),
-            })?;
-            Ok(KeyPair::from_secret(secret))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pair = KeyPair::generate();
-            let mut file = super::at_rest::create_private(path).map_err(io)?;
-            file.write_all(pair.secret.to_hex().as_bytes())
-                .map_err(io)?;
-            file.write_all(b"\n").map_err(io)?;
-            file.sync_all().map_err(io)?;
-            Ok(pair)
-        }
-        Err(e) => Err(io(e)),
-    }
+pub fn load_or_create(path: &Path) -> Result<KeyPair, DataKeyError> {
+    let secret = load_or_create_key_file(path)?;
+    Ok(KeyPair::from_secret(SecretKey::from_bytes(*secret)))
 }
 
 #[cfg(test)]
@@ -62,7 +26,7 @@ mod tests {
         let first = load_or_create(&path).unwrap();
         let again = load_or_create(&path).unwrap();
         assert_eq!(first.public, again.public);
-        fs::write(&path, "junk").unwrap();
+        std::fs::write(&path, "junk").unwrap();
         assert!(load_or_create(&path)
             .unwrap_err()
             .to_string()
