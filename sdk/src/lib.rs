@@ -11,7 +11,7 @@
 //!  E2eMessage ─to_padded─▶ container ─seal─▶ (nonce, box) ──HTTP──▶ store ──▶ open ─▶ from_padded
 //!                           (type‖body‖pad)   SharedKey                         SharedKey
 //!  file bytes ─encrypt_file_blob─▶ blob ──upload──▶ BlobId ──in FileMessage──▶ download ─▶ decrypt
-//!  callback fields ─callback_mac─▶ mac ───────POST──────▶ customer: verify_callback_mac first
+//!  callback fields ─callback_mac─▶ mac ───────POST──────▶ customer: CallbackReceiver (MAC first)
 //! ```
 //!
 //! # Layout
@@ -23,7 +23,12 @@
 //! * `client` (cargo feature `client`, on by default): an async HTTP client of the
 //!   gateway API, and `E2eClient` for sealing, sending and opening end-to-end messages.
 //! * `device` (cargo feature `device`): a device of the chat network: enrolment, the
-//!   WebSocket session with the chat server, and a listener that reconnects.
+//!   WebSocket session with the chat server, a listener that reconnects, and file
+//!   downloads.
+//! * [`files`]: opening the blobs of a received file message with its size checks, and
+//!   saving the file under a safe name.
+//! * `receive` (cargo feature `receive`, on by default): the customer's side of the
+//!   callback: MAC first, then recipient, freshness and duplicates.
 //! * `cli` (cargo feature `cli`): the `tocsin-cli` command line, kept in the library so
 //!   that its binary is a one-line `main`.
 //!
@@ -57,4 +62,7 @@ pub mod client;
 pub mod crypto;
 #[cfg(feature = "device")]
 pub mod device;
+pub mod files;
 pub mod protocol;
+#[cfg(feature = "receive")]
+pub mod receive;

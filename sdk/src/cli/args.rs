@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::callback::CallbackArgs;
 use super::device::DeviceArgs;
 use crate::client::ClientBuilder;
 use crate::protocol::{BlobId, GatewayId, IdentityId, LookupHash, Nonce, PublicKey};
@@ -141,6 +142,8 @@ pub(crate) enum Command {
     },
     /// Act as a device of the chat network: enrol, listen, send, reply.
     Device(DeviceArgs),
+    /// Receive the gateway's callbacks (incoming messages) for an end-to-end gateway ID.
+    Callback(CallbackArgs),
 }
 
 /// Exactly one of `--phone` and `--email`.

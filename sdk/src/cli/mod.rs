@@ -8,6 +8,8 @@
 //! | `local` | commands that need no server: `keygen`, `hash`, `encrypt`, `decrypt` |
 //! | `remote` | commands that call the gateway API |
 //! | `device` | `device …`: a device of the chat network (keys file, WebSocket session) |
+//! | `callback` | `callback serve`: receive the gateway's callbacks over HTTP |
+//! | `show` | the one-line form of a message |
 //!
 //! # Invariants
 //!
@@ -18,10 +20,12 @@
 //!   No panic message or backtrace reaches the user.
 
 mod args;
+mod callback;
 mod device;
 mod local;
 mod remote;
 mod setup;
+mod show;
 
 use std::ffi::OsString;
 use std::fmt::Display;
@@ -179,6 +183,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             nonce,
         } => local::decrypt(&settings.private_key()?, &from_public_key, &nonce),
         Command::Device(args) => device::run(args),
+        Command::Callback(args) => callback::run(&settings, args),
         remote_command => remote::run(&settings, remote_command),
     }
 }

@@ -94,7 +94,8 @@ async fn execute(settings: &Settings, command: Command) -> Result<(), Failure> {
         | Command::Hash(_)
         | Command::Encrypt { .. }
         | Command::Decrypt { .. }
-        | Command::Device(_) => {
+        | Command::Device(_)
+        | Command::Callback(_) => {
             return Err(Failure::new("this command does not use the gateway API"));
         }
     }

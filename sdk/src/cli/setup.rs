@@ -44,7 +44,7 @@ fn read_credential(
 
 impl Settings {
     /// The API secret from `--secret-file` or `TOCSIN_SECRET`.
-    fn secret(&self) -> Result<ApiSecret, Failure> {
+    pub(crate) fn secret(&self) -> Result<ApiSecret, Failure> {
         let (text, source) = read_credential(
             self.secret_file.as_deref(),
             "TOCSIN_SECRET",
@@ -66,11 +66,16 @@ impl Settings {
             .map_err(|e| Failure::usage(format!("{source}: {e}")))
     }
 
+    /// The gateway ID from `--from` or `TOCSIN_GATEWAY_ID`.
+    pub(crate) fn gateway_id(&self) -> Result<GatewayId, Failure> {
+        self.from.ok_or_else(|| {
+            Failure::usage("no gateway ID: pass --from '*YOURID' or set TOCSIN_GATEWAY_ID")
+        })
+    }
+
     /// A client for the configured gateway ID and server.
     pub(crate) fn client(&self) -> Result<Client, Failure> {
-        let from = self.from.ok_or_else(|| {
-            Failure::usage("no gateway ID: pass --from '*YOURID' or set TOCSIN_GATEWAY_ID")
-        })?;
+        let from = self.gateway_id()?;
         ClientBuilder::new(from, self.secret()?)
             .base_url(self.base_url.as_str())
             .timeout(Duration::from_secs(self.timeout.max(1)))

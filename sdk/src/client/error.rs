@@ -7,6 +7,7 @@
 //! text passes through [`scrub`], which removes any `secret=` pair.
 
 use crate::crypto::CryptoError;
+use crate::files::FileError;
 use crate::protocol::{E2eError, ParseError};
 
 /// Longest server reason kept in [`Error::BadRequest`], in characters.
@@ -72,6 +73,10 @@ pub enum Error {
     /// A decrypted message is not a valid E2E container or body.
     #[error(transparent)]
     Message(#[from] E2eError),
+
+    /// The blobs of a file message cannot be turned into the file.
+    #[error(transparent)]
+    File(#[from] FileError),
 
     /// The caller passed something unusable (a malformed base URL or idempotency key).
     #[error("invalid input: {0}")]

@@ -12,6 +12,7 @@
 //! | `directory` | `pubkeys/…`, `pubkeys/bulk`, `capabilities/…`, `credits` |
 //! | `blobs` | `upload_blob`, `blobs/…` |
 //! | `e2e` | the [`E2eClient`] helpers |
+//! | `files` | [`E2eClient::fetch_file`]: the file of a received file message |
 //!
 //! # Invariants
 //!
@@ -44,6 +45,7 @@ mod builder;
 mod directory;
 mod e2e;
 mod error;
+mod files;
 mod lookup;
 mod send;
 mod transport;

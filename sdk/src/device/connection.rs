@@ -14,6 +14,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -22,6 +23,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::login::{close_reason, login, Ws};
 use super::{DeviceError, DeviceKeys, Directory, Event};
+use crate::files::DEFAULT_MAX_FILE_BYTES;
 use crate::protocol::csp::{Opener, Payload, Sealer};
 use crate::protocol::{IdentityId, MessageId};
 
@@ -53,6 +55,8 @@ pub struct Connection {
     keepalive_echo: Option<u64>,
     /// Why the connection is over, once it is.
     closed: Option<String>,
+    /// Largest file [`Connection::fetch_file`] downloads.
+    pub(super) max_file_bytes: u64,
 }
 
 impl fmt::Debug for Connection {
@@ -94,6 +98,7 @@ impl Connection {
             echo_answered: 0,
             keepalive_echo: None,
             closed: None,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         })
     }
 
@@ -102,6 +107,12 @@ impl Connection {
     pub fn set_keepalive(&mut self, every: Duration) {
         self.keepalive = keepalive_timer(every.max(Duration::from_secs(1)));
         self.keepalive_echo = None;
+    }
+
+    /// Changes the largest file (plaintext bytes) [`Connection::fetch_file`] accepts;
+    /// 20 MiB unless changed.
+    pub fn set_max_file_bytes(&mut self, max: u64) {
+        self.max_file_bytes = max;
     }
 
     /// The identity this connection is logged in as.
@@ -204,6 +215,28 @@ impl Connection {
             Payload::Alert(text) => Ok(Some(Event::Alert(text))),
             _ => Ok(None),
         }
+    }
+
+    /// Runs `work` (a download) to its end while keeping the session alive: at every
+    /// keep-alive tick an echo goes out, so the server's idle timeout does not strike.
+    /// Nothing is read meanwhile; what arrives waits in the socket for the next read,
+    /// and the echo answers are not judged until then.
+    pub(super) async fn keep_alive_during<F: Future>(
+        &mut self,
+        work: F,
+    ) -> Result<F::Output, DeviceError> {
+        tokio::pin!(work);
+        self.keepalive_echo = None;
+        let output = loop {
+            tokio::select! {
+                output = &mut work => break output,
+                _ = self.keepalive.tick() => {
+                    self.send_echo().await?;
+                }
+            }
+        };
+        self.keepalive_echo = None;
+        Ok(output)
     }
 
     /// Sends the keep-alive echo, or gives up if the previous one is still unanswered.

@@ -55,7 +55,7 @@ struct ServerView {
 /// Cheap to clone: clones share the HTTP connection pool and the cache.
 #[derive(Debug, Clone)]
 pub struct Directory {
-    http: reqwest::Client,
+    pub(super) http: reqwest::Client,
     base: Url,
     pinned: HashMap<IdentityId, PublicKey>,
     cache: Arc<Mutex<HashMap<IdentityId, PublicKey>>>,
@@ -198,7 +198,7 @@ impl Directory {
             .copied()
     }
 
-    fn endpoint(&self, segments: &[&str]) -> Url {
+    pub(super) fn endpoint(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use crate::client;
 use crate::crypto::CryptoError;
+use crate::files::FileError;
 use crate::protocol::csp::{FrameError, HandshakeError};
 use crate::protocol::{IdentityId, ParseError, PublicKey};
 
@@ -85,6 +86,11 @@ pub enum DeviceError {
         /// What was wrong.
         reason: String,
     },
+
+    /// The blobs of a file message cannot be turned into the file (gone, over the
+    /// limit, of the wrong size, or corrupt); trying again will not help.
+    #[error(transparent)]
+    Blob(#[from] FileError),
 
     /// A value did not pass its wire parser.
     #[error(transparent)]

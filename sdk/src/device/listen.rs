@@ -12,76 +12,32 @@
 //!
 //! A crash between 2 and 4 shows nothing twice: the message comes again and is a
 //! duplicate. A message that cannot be opened is reported and acked (dropped), except
-//! when it may open later ([`Rejected::retryable`]: the directory could not be asked for
-//! the sender's key), which stays queued for the next login.
+//! when it may open later ([`super::Rejected::retryable`]: the directory could not be
+//! asked for the sender's key), which stays queued for the next login.
+//!
+//! A handler that answers [`Handled::Later`] skips 2 to 4: the listener reconnects after
+//! a pause and the message comes again. With [`ListenOptions::fetch_files`], a file
+//! message is downloaded before step 2 and handed over as [`Notice::File`]; after the
+//! handler answers [`Handled::Done`], its blobs are reported done before the receipt and
+//! the ack. A file message that comes again as a duplicate has its blobs reported done
+//! again (the earlier report may not have reached the server).
 //!
 //! When the connection is lost the listener reconnects after an exponential backoff
 //! with jitter (1 s doubling to 60 s by default, back to 1 s after each successful
-//! login), and it stops for good when the server says not to reconnect. The `stop`
-//! future ends it at any point; what was not acked by then comes again next time.
+//! login), and it stops for good when the server says not to reconnect. When it
+//! reconnects to get a message again (handler said later, or a file download may work
+//! later), the backoff is not reset, so a lasting failure is retried ever more slowly.
+//! The `stop` future ends it at any point; what was not acked by then comes again next
+//! time.
 
 use std::future::Future;
-use std::time::Duration;
 
 use super::backoff::Backoff;
-use super::{Connection, DeviceError, DeviceKeys, Directory, Event, Received, Rejected, SeenStore};
-use crate::protocol::{IdentityId, MessageId, ReceiptStatus};
-
-/// How a [`Listener`] behaves.
-#[derive(Debug, Clone)]
-pub struct ListenOptions {
-    /// Delay before the first reconnection attempt, doubled after each failure.
-    pub first_retry: Duration,
-    /// Longest delay between reconnection attempts.
-    pub max_retry: Duration,
-    /// Whether to send automatic "received" receipts.
-    pub automatic_receipts: bool,
-    /// Interval of the keep-alive echo.
-    pub keepalive: Duration,
-}
-
-impl Default for ListenOptions {
-    fn default() -> Self {
-        Self {
-            first_retry: Duration::from_secs(1),
-            max_retry: Duration::from_secs(60),
-            automatic_receipts: true,
-            keepalive: Connection::DEFAULT_KEEPALIVE,
-        }
-    }
-}
-
-/// What the listener tells its callback.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum Notice {
-    /// Logged in (again).
-    Connected,
-    /// Every message queued before the login has been handled.
-    QueueComplete,
-    /// A new message; it is recorded as seen, receipted and acked after the callback
-    /// returns.
-    Message(Box<Received>),
-    /// A message handled before came again; it was acked and is not shown.
-    Duplicate {
-        /// Its sender.
-        sender: IdentityId,
-        /// Its ID.
-        message_id: MessageId,
-    },
-    /// A message that could not be opened; acked (dropped) unless retryable.
-    Rejected(Rejected),
-    /// Text from the server operator.
-    Alert(String),
-    /// The connection was lost or could not be made; the next attempt follows after
-    /// `retry_in`.
-    Disconnected {
-        /// What went wrong.
-        reason: String,
-        /// The pause before the next attempt.
-        retry_in: Duration,
-    },
-}
+use super::{
+    Connection, DeviceError, DeviceKeys, Directory, Event, FileUnavailable, Handled, ListenOptions,
+    Notice, Received, SeenStore,
+};
+use crate::protocol::{E2eMessage, ReceiptStatus};
 
 /// Why [`Listener::run`] returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +50,11 @@ pub enum ListenEnd {
 
 /// How one connection ended.
 enum SessionEnd {
+    /// The connection failed; reconnect, with the backoff reset after the login.
     Lost(String),
+    /// A message could not be handled now; reconnect to get it again, without
+    /// resetting the backoff, so that a lasting failure is retried ever more slowly.
+    Retry(String),
     Refused(String),
     Fatal(DeviceError),
 }
@@ -133,27 +93,31 @@ impl Listener {
     }
 
     /// Listens until `stop` completes or the server says not to reconnect, calling
-    /// `handler` for everything worth knowing.
+    /// `handler` for everything worth knowing. The handler's answer ([`Handled`], or
+    /// `()` for always done) counts for messages and files.
     ///
     /// # Errors
     ///
     /// Only local failures end it with an error: the seen store cannot be written.
     /// Connection failures are reported as [`Notice::Disconnected`] and retried.
-    pub async fn run<H, S>(&mut self, mut handler: H, stop: S) -> Result<ListenEnd, DeviceError>
+    pub async fn run<H, R, S>(&mut self, mut handler: H, stop: S) -> Result<ListenEnd, DeviceError>
     where
-        H: FnMut(Notice),
+        H: FnMut(Notice) -> R,
+        R: Into<Handled>,
         S: Future<Output = ()>,
     {
         tokio::pin!(stop);
         let mut backoff = Backoff::new(self.options.first_retry, self.options.max_retry);
+        let mut reset_backoff = true;
         loop {
             let end = tokio::select! {
                 biased;
                 () = &mut stop => return Ok(ListenEnd::Stopped),
-                end = self.session(&mut handler, &mut backoff) => end,
+                end = self.session(&mut handler, &mut backoff, reset_backoff) => end,
             };
+            reset_backoff = !matches!(end, SessionEnd::Retry(_));
             let reason = match end {
-                SessionEnd::Lost(reason) => reason,
+                SessionEnd::Lost(reason) | SessionEnd::Retry(reason) => reason,
                 SessionEnd::Refused(reason) => return Ok(ListenEnd::Refused(reason)),
                 SessionEnd::Fatal(e) => return Err(e),
             };
@@ -168,18 +132,26 @@ impl Listener {
     }
 
     /// One connection, from login to its end.
-    async fn session<H: FnMut(Notice)>(
+    async fn session<H, R>(
         &mut self,
         handler: &mut H,
         backoff: &mut Backoff,
-    ) -> SessionEnd {
+        reset_backoff: bool,
+    ) -> SessionEnd
+    where
+        H: FnMut(Notice) -> R,
+        R: Into<Handled>,
+    {
         let lost = |e: DeviceError| SessionEnd::Lost(e.to_string());
         let mut connection = match Connection::connect(&self.keys, &self.directory).await {
             Ok(connection) => connection,
             Err(e) => return lost(e),
         };
         connection.set_keepalive(self.options.keepalive);
-        backoff.reset();
+        connection.set_max_file_bytes(self.options.max_file_bytes);
+        if reset_backoff {
+            backoff.reset();
+        }
         handler(Notice::Connected);
         loop {
             let event = match connection.next_event().await {
@@ -217,21 +189,44 @@ impl Listener {
     }
 
     /// Steps 1 to 4 of the module docs for one message.
-    async fn handle<H: FnMut(Notice)>(
+    async fn handle<H, R>(
         &mut self,
         connection: &mut Connection,
         received: Box<Received>,
         handler: &mut H,
-    ) -> Result<(), SessionEnd> {
+    ) -> Result<(), SessionEnd>
+    where
+        H: FnMut(Notice) -> R,
+        R: Into<Handled>,
+    {
         let lost = |e: DeviceError| SessionEnd::Lost(e.to_string());
+        let file = match &received.message {
+            E2eMessage::File(file) if self.options.fetch_files => Some(file.clone()),
+            _ => None,
+        };
         if self.seen.contains(&received) {
             handler(Notice::Duplicate {
                 sender: received.sender,
                 message_id: received.message_id,
             });
+            if let Some(file) = &file {
+                connection.file_done(file).await.map_err(lost)?;
+            }
         } else {
-            handler(Notice::Message(received.clone()));
+            let (handled, fetched) = match &file {
+                None => (handler(Notice::Message(received.clone())).into(), false),
+                Some(file) => Self::fetch(connection, received.clone(), file, handler).await?,
+            };
+            if handled == Handled::Later {
+                return Err(SessionEnd::Retry(format!(
+                    "message {} from {} is to be handled later",
+                    received.message_id, received.sender
+                )));
+            }
             self.seen.insert(&received).map_err(SessionEnd::Fatal)?;
+            if let (Some(file), true) = (&file, fetched) {
+                connection.file_done(file).await.map_err(lost)?;
+            }
             if self.options.automatic_receipts && received.wants_receipt() {
                 connection
                     .send_receipt(
@@ -244,5 +239,44 @@ impl Listener {
             }
         }
         connection.ack(&received).await.map_err(lost)
+    }
+
+    /// Downloads the file and hands it over; returns the handler's answer and whether
+    /// the file was there. A failure that may pass ends the session, to try again.
+    async fn fetch<H, R>(
+        connection: &mut Connection,
+        received: Box<Received>,
+        file: &crate::protocol::FileMessage,
+        handler: &mut H,
+    ) -> Result<(Handled, bool), SessionEnd>
+    where
+        H: FnMut(Notice) -> R,
+        R: Into<Handled>,
+    {
+        match connection.fetch_file(file).await {
+            Ok(downloaded) => {
+                let notice = Notice::File {
+                    received,
+                    file: Ok(Box::new(downloaded)),
+                };
+                Ok((handler(notice).into(), true))
+            }
+            Err(e) => {
+                let unavailable = FileUnavailable {
+                    reason: e.to_string(),
+                    retryable: e.is_retryable(),
+                };
+                let retry = unavailable.retryable.then(|| unavailable.reason.clone());
+                let handled = handler(Notice::File {
+                    received,
+                    file: Err(unavailable),
+                })
+                .into();
+                match retry {
+                    Some(reason) => Err(SessionEnd::Retry(reason)),
+                    None => Ok((handled, false)),
+                }
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! | [`Connection`] | one logged-in session: [`Event`]s in, messages, receipts and acks out |
 //! | [`SeenStore`] | the handled messages and nonces, to drop what comes twice |
 //! | [`Listener`] | connect, handle, receipt, ack, reconnect with backoff, until stopped |
+//! | [`Connection::fetch_file`] | a file message's file: download, decrypt, check; then [`Connection::file_done`] |
 //!
 //! The files live side by side: the keys file (e.g. `device.json`), and next to it
 //! `device.contacts.json` and `device.seen` ([`companion_path`]), all mode 0600.
@@ -74,6 +75,7 @@
 //! ```
 
 mod backoff;
+mod blobs;
 mod connection;
 mod contacts;
 mod directory;
@@ -84,6 +86,7 @@ mod keys;
 mod listen;
 mod login;
 mod messaging;
+mod notice;
 mod seen;
 
 pub use connection::Connection;
@@ -93,5 +96,6 @@ pub use error::DeviceError;
 pub use event::{Event, Received, Rejected};
 pub use files::companion_path;
 pub use keys::DeviceKeys;
-pub use listen::{ListenEnd, ListenOptions, Listener, Notice};
+pub use listen::{ListenEnd, Listener};
+pub use notice::{FileUnavailable, Handled, ListenOptions, Notice};
 pub use seen::SeenStore;

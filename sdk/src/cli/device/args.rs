@@ -17,6 +17,14 @@ Files:
   server key and the server URL. Next to it: NAME.contacts.json (pinned keys of other IDs,
   e.g. gateway IDs) and NAME.seen (messages already shown, so none is shown twice).
 
+Received files:
+  'device listen' downloads the file of every file message (at most 20 MiB), checks it,
+  and saves it in the directory 'files' next to the keys file, or in --files DIR. The
+  sender's file name is reduced to a plain name (no directories, no leading dots); an
+  existing file is never replaced: ' (1)', ' (2)', ... is added instead. A thumbnail is
+  saved as NAME.thumbnail. Only once the file is saved does the device tell the server
+  it is done with it, so the server may delete it.
+
 Keys of other IDs:
   Keys come from the server's directory, gateway IDs (*…) included. To rely on a key the
   gateway's operator published rather than on the server, pin it once with 'device trust'
@@ -54,12 +62,20 @@ pub(crate) enum DeviceCommand {
         #[arg(long, value_name = "PATH")]
         enrollment_token_file: Option<PathBuf>,
     },
-    /// Print every message as it arrives, one line each; send automatic receipts;
-    /// reconnect when the connection drops. Ctrl-C stops.
+    /// Print every message as it arrives, one line each; save the files of file
+    /// messages; send automatic receipts; reconnect when the connection drops. Ctrl-C
+    /// stops.
     Listen {
         /// Do not send automatic "received" receipts.
         #[arg(long)]
         no_receipts: bool,
+        /// Where to save received files [default: the directory 'files' next to the
+        /// keys file].
+        #[arg(long, value_name = "DIR", conflicts_with = "no_files")]
+        files: Option<PathBuf>,
+        /// Do not download files; only print their description.
+        #[arg(long)]
+        no_files: bool,
     },
     /// Send a text to an ID; print its message ID once the server stored it.
     Send {

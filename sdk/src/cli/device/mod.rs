@@ -1,5 +1,6 @@
-//! `tocsin-cli device …`: enrol a device, listen for messages, send texts and replies,
-//! pin keys. Each command is a few calls into [`crate::device`] plus printing.
+//! `tocsin-cli device …`: enrol a device, listen for messages (saving received files),
+//! send texts and replies, pin keys. Each command is a few calls into [`crate::device`]
+//! plus printing.
 //!
 //! `init` checks that the keys file does not exist before it enrols anything, so a
 //! failed run never leaves an identity without its keys; after writing the file it logs
@@ -56,7 +57,14 @@ async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
             server_key,
             enrollment_token_file,
         } => init(path, &server, server_key, enrollment_token_file.as_deref()).await,
-        DeviceCommand::Listen { no_receipts } => listen(path, !no_receipts).await,
+        DeviceCommand::Listen {
+            no_receipts,
+            files,
+            no_files,
+        } => {
+            let files = (!no_files).then(|| files.unwrap_or_else(|| files_dir(path)));
+            listen(path, !no_receipts, files).await
+        }
         DeviceCommand::Send { to, text } => send(path, &to, None, text).await,
         DeviceCommand::Reply {
             to,
@@ -111,13 +119,15 @@ async fn init(
     Ok(())
 }
 
-async fn listen(path: &Path, receipts: bool) -> Result<(), Failure> {
+async fn listen(path: &Path, receipts: bool, files: Option<PathBuf>) -> Result<(), Failure> {
     let (keys, directory) = load(path)?;
     let seen = SeenStore::open(&companion_path(path, "seen"), SeenStore::DEFAULT_CAPACITY)?;
     let options = ListenOptions {
         automatic_receipts: receipts,
+        fetch_files: files.is_some(),
         ..ListenOptions::default()
     };
+    let mut printer = print::Printer { files };
     let mut listener = Listener::new(keys, directory, seen).with_options(options);
     let stop = async {
         // Without a Ctrl-C handler the default action ends the process, which is fine.
@@ -125,7 +135,7 @@ async fn listen(path: &Path, receipts: bool) -> Result<(), Failure> {
             std::future::pending::<()>().await;
         }
     };
-    match listener.run(print::notice, stop).await? {
+    match listener.run(|notice| printer.notice(notice), stop).await? {
         ListenEnd::Stopped => Ok(()),
         ListenEnd::Refused(reason) => Err(Failure::new(format!(
             "the server ended the session and asked not to reconnect: {reason}"
@@ -159,6 +169,11 @@ async fn send(
     connection.close().await;
     say(id);
     Ok(())
+}
+
+/// The default place for received files: `files` next to the keys file.
+fn files_dir(keys_path: &Path) -> PathBuf {
+    keys_path.with_file_name("files")
 }
 
 /// The keys and a directory with the contacts pinned.

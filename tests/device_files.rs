@@ -1,0 +1,75 @@
+//! Files on devices against the real server (port 0; a fresh PostgreSQL database per
+//! test when `TOCSIN_TEST_POSTGRES_URL` is set, else a fresh SQLite file): a file of the
+//! largest size a default server carries sent by `E2eClient::send_file`, downloaded,
+//! decrypted and checked by a device, and gone from the server once the device reports
+//! it done; the listener's file notices, thumbnails, a handler that asks for a message
+//! again later, and a file that is gone; and `tocsin-cli device listen --files`.
+//!
+//! Nothing here waits a fixed time for something to happen: tests wait for an event or
+//! poll a condition, and the timeouts only stop a test that would otherwise hang.
+
+/// Whether `spawn_app` puts the server on a fresh PostgreSQL database.
+pub const ON_POSTGRES: bool = true;
+
+// The shared harness has helpers these tests do not call.
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+#[allow(dead_code)]
+#[path = "common/tocsin_cli.rs"]
+mod tocsin_cli;
+
+#[path = "device_files/cli.rs"]
+mod cli;
+#[path = "device_files/listener.rs"]
+mod listener;
+#[path = "device_files/round_trip.rs"]
+mod round_trip;
+
+use std::future::Future;
+use std::time::Duration;
+
+use tocsin_sdk::client::{ClientBuilder, E2eClient};
+use tocsin_sdk::protocol::{ApiSecret, BlobId};
+
+use helpers::{TestApp, TestGateway};
+
+/// Longest wait for anything a test expects; only a hung test ever reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// An end-to-end client acting as `gw`.
+pub fn e2e_client(app: &TestApp, gw: &TestGateway) -> E2eClient {
+    let client = ClientBuilder::new(gw.id, ApiSecret::parse(&gw.secret).unwrap())
+        .base_url(app.url(""))
+        .build()
+        .unwrap();
+    E2eClient::new(client, gw.keys.secret.clone())
+}
+
+/// The status of the device download of blob `id`.
+pub async fn blob_status(app: &TestApp, id: &BlobId) -> u16 {
+    app.client
+        .get(app.url(&format!("/api/v1/blobs/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
+pub async fn until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waiting = async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(PATIENCE, waiting)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
