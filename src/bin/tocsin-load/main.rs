@@ -23,12 +23,17 @@ use clap::{Parser, ValueEnum};
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{KeyPair, Nonce};
 
+#[cfg(feature = "load")]
+mod devices;
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Scenario {
     SendE2e,
     SendSimple,
     Constant,
     Crypto,
+    /// send_simple alerts to simulated devices; time until the device holds the message.
+    DeviceLatency,
 }
 
 #[derive(Debug, Parser)]
@@ -51,6 +56,9 @@ struct Args {
     /// Seconds to run.
     #[arg(long, default_value_t = 10)]
     duration: u64,
+    /// Simulated devices (device-latency).
+    #[arg(long, default_value_t = 50)]
+    devices: usize,
 }
 
 /// What the run recorded.
@@ -66,6 +74,10 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     if let Scenario::Crypto = args.scenario {
         crypto_cost();
+        return;
+    }
+    if let Scenario::DeviceLatency = args.scenario {
+        device_latency(&args).await;
         return;
     }
     let (url, body_for): (String, Box<dyn Fn() -> String + Send + Sync>) = match args.scenario {
@@ -303,4 +315,20 @@ fn crypto_cost() {
         exchange.as_secs_f64() * 1e6,
         1.0 / exchange.as_secs_f64()
     );
+}
+
+#[cfg(feature = "load")]
+async fn device_latency(args: &Args) {
+    let (from, secret) = credentials().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2)
+    });
+    let rate = args.rate.unwrap_or(1000);
+    devices::run(&args.url, &from, &secret, args.devices, rate, args.duration).await;
+}
+
+#[cfg(not(feature = "load"))]
+async fn device_latency(_: &Args) {
+    eprintln!("error: this scenario needs the device client: cargo run --release --features load --bin tocsin-load");
+    std::process::exit(2);
 }
