@@ -114,7 +114,8 @@ impl Store {
     }
 
     /// Records that `device` has the message (sender, message ID); deletes the message
-    /// once every responsible device has it.
+    /// once every responsible device has it. Acks are committed in groups, like
+    /// submissions, so a busy device does not cost one fsync per message.
     pub async fn ack_message(
         &self,
         device: &Device,
@@ -122,79 +123,16 @@ impl Store {
         message_id: &MessageId,
         now: i64,
     ) -> Result<AckOutcome, StoreError> {
-        let lock = match self.backend {
-            // Two devices acking at once must not both miss the other's ack.
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = AckJob {
+            device: *device,
+            sender: *sender,
+            message_id: *message_id,
+            now,
+            reply,
         };
-        let mut tx = self.write.begin().await?;
-        let found = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT seq FROM queued_messages WHERE recipient = $1 AND sender = $2 \
-             AND message_id = $3{lock}"
-        )))
-        .bind(device.identity.as_str())
-        .bind(sender.as_str())
-        .bind(message_id.as_bytes().to_vec())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = found else {
-            tx.commit().await?;
-            return Ok(AckOutcome {
-                matched: false,
-                deleted: false,
-            });
-        };
-        let seq: i64 = row.try_get("seq")?;
-        let first = sqlx::query(
-            "INSERT INTO message_acks (seq, device_id, acked_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (seq, device_id) DO NOTHING",
-        )
-        .bind(seq)
-        .bind(db_device_id(device.device_id))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        let acks: i64 = sqlx::query("SELECT COUNT(*) AS n FROM message_acks WHERE seq = $1")
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("n")?;
-        if first && acks == 1 {
-            record_event(
-                &mut tx,
-                sender,
-                message_id,
-                &device.identity,
-                "delivered",
-                now,
-            )
-            .await?;
-        }
-        let deleted = sqlx::query(
-            "DELETE FROM queued_messages WHERE seq = $1 AND NOT EXISTS \
-             (SELECT 1 FROM devices d WHERE d.identity_id = $2 AND d.registered_after_seq < $1 \
-              AND NOT EXISTS (SELECT 1 FROM message_acks a WHERE a.seq = $1 \
-                              AND a.device_id = d.device_id))",
-        )
-        .bind(seq)
-        .bind(device.identity.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if deleted {
-            sqlx::query("DELETE FROM message_acks WHERE seq = $1")
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(AckOutcome {
-            matched: true,
-            deleted,
-        })
+        self.acker.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// Deletes every message whose TTL has passed, recording an `expired` event for each;
@@ -289,4 +227,167 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// One acknowledgement waiting for the group commit.
+pub(super) struct AckJob {
+    device: Device,
+    sender: IdentityId,
+    message_id: MessageId,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<AckOutcome, StoreError>>,
+}
+
+/// Most acks in one commit.
+const MAX_ACK_GROUP: usize = 512;
+
+/// The ack writer: takes every waiting ack, applies each in its own savepoint (in a fixed
+/// row order, so two nodes never lock the same rows in opposite orders), commits once.
+pub(super) async fn ack_committer(
+    pool: sqlx::AnyPool,
+    backend: Backend,
+    mut jobs: tokio::sync::mpsc::Receiver<AckJob>,
+) {
+    // Two devices acking at once must not both miss the other's ack.
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_ACK_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        group.sort_by(|a, b| {
+            (a.device.identity, a.sender, a.message_id).cmp(&(
+                b.device.identity,
+                b.sender,
+                b.message_id,
+            ))
+        });
+        match commit_acks(&pool, lock, &group).await {
+            Ok(outcomes) => {
+                for (job, outcome) in group.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                for job in group {
+                    let _ = job.reply.send(Err(StoreError::Group(reason.clone())));
+                }
+            }
+        }
+    }
+}
+
+async fn commit_acks(
+    pool: &sqlx::AnyPool,
+    lock: &str,
+    group: &[AckJob],
+) -> Result<Vec<Result<AckOutcome, StoreError>>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let mut outcomes = Vec::with_capacity(group.len());
+    for job in group {
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match apply_ack(
+            &mut savepoint,
+            lock,
+            &job.device,
+            &job.sender,
+            &job.message_id,
+            job.now,
+        )
+        .await
+        {
+            Ok(outcome) => {
+                savepoint.commit().await?;
+                outcomes.push(Ok(outcome));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+async fn apply_ack(
+    conn: &mut sqlx::AnyConnection,
+    lock: &str,
+    device: &Device,
+    sender: &IdentityId,
+    message_id: &MessageId,
+    now: i64,
+) -> Result<AckOutcome, StoreError> {
+    let found = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT seq FROM queued_messages WHERE recipient = $1 AND sender = $2 \
+             AND message_id = $3{lock}"
+    )))
+    .bind(device.identity.as_str())
+    .bind(sender.as_str())
+    .bind(message_id.as_bytes().to_vec())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = found else {
+        return Ok(AckOutcome {
+            matched: false,
+            deleted: false,
+        });
+    };
+    let seq: i64 = row.try_get("seq")?;
+    let first = sqlx::query(
+        "INSERT INTO message_acks (seq, device_id, acked_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (seq, device_id) DO NOTHING",
+    )
+    .bind(seq)
+    .bind(db_device_id(device.device_id))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    let acks: i64 = sqlx::query("SELECT COUNT(*) AS n FROM message_acks WHERE seq = $1")
+        .bind(seq)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+    if first && acks == 1 {
+        record_event(
+            &mut *conn,
+            sender,
+            message_id,
+            &device.identity,
+            "delivered",
+            now,
+        )
+        .await?;
+    }
+    let deleted = sqlx::query(
+        "DELETE FROM queued_messages WHERE seq = $1 AND NOT EXISTS \
+             (SELECT 1 FROM devices d WHERE d.identity_id = $2 AND d.registered_after_seq < $1 \
+              AND NOT EXISTS (SELECT 1 FROM message_acks a WHERE a.seq = $1 \
+                              AND a.device_id = d.device_id))",
+    )
+    .bind(seq)
+    .bind(device.identity.as_str())
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if deleted {
+        sqlx::query("DELETE FROM message_acks WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(AckOutcome {
+        matched: true,
+        deleted,
+    })
 }

@@ -95,6 +95,8 @@ pub struct Store {
     backend: Backend,
     /// Submissions on their way to the group-commit writer ([`queue::committer`]).
     committer: tokio::sync::mpsc::Sender<queue::Job>,
+    /// Device acks on their way to their group-commit writer ([`delivery::ack_committer`]).
+    acker: tokio::sync::mpsc::Sender<delivery::AckJob>,
 }
 
 /// How long a SQLite connection waits for a lock before giving up.
@@ -151,11 +153,14 @@ impl Store {
             group::Params::of(backend),
             jobs,
         ));
+        let (acker, acks) = tokio::sync::mpsc::channel(4096);
+        tokio::spawn(delivery::ack_committer(write.clone(), backend, acks));
         Self {
             write,
             read,
             backend,
             committer,
+            acker,
         }
     }
 
