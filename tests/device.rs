@@ -26,6 +26,8 @@ mod messaging;
 mod proxy;
 #[path = "device/reconnect.rs"]
 mod reconnect;
+#[path = "common/tocsin_cli.rs"]
+mod tocsin_cli;
 
 use std::future::Future;
 use std::time::Duration;

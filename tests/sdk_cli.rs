@@ -10,9 +10,7 @@ pub const ON_POSTGRES: bool = false;
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::OnceLock;
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
@@ -23,47 +21,17 @@ use helpers::{spawn_app, TestApp, TestGateway};
 
 #[path = "sdk_cli/local.rs"]
 mod local;
+// Not every helper of the shared CLI harness is used here.
+#[allow(dead_code)]
+#[path = "common/tocsin_cli.rs"]
+mod tocsin_cli;
 
-/// Builds `tocsin-cli` once per test run and returns its path.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // <target>/<profile dir>/deps/<this test>
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "-p", "tocsin-sdk", "--features", "cli"])
-            .args(["--bin", "tocsin-cli", "--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building tocsin-cli failed");
-        profile_dir.join(format!("tocsin-cli{}", std::env::consts::EXE_SUFFIX))
-    })
-}
+pub use tocsin_cli::{failed, ok};
 
 /// Runs the CLI with only the given `TOCSIN_*` variables and optional standard input.
 pub async fn cli(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> Output {
-    let mut cmd = tokio::process::Command::new(binary());
-    for var in [
-        "TOCSIN_BASE_URL",
-        "TOCSIN_GATEWAY_ID",
-        "TOCSIN_SECRET",
-        "TOCSIN_PRIVATE_KEY",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = tocsin_cli::command(env, args);
+    cmd.stdin(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut input = child.stdin.take().unwrap();
     input
@@ -72,23 +40,6 @@ pub async fn cli(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> 
         .unwrap();
     drop(input);
     child.wait_with_output().await.unwrap()
-}
-
-/// Standard output of a run that must succeed.
-pub fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "failed: {stderr}");
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// The single `error: …` line of a run that must fail with `code`.
-pub fn failed(out: &Output, code: i32) -> String {
-    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
-    stderr
 }
 
 /// The environment of a user acting as `gw`.

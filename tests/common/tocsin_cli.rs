@@ -3,7 +3,7 @@
 //! without any `TOCSIN_*` variable of the test's own environment.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::sync::OnceLock;
 
 /// Builds `tocsin-cli` once per test run and returns its path.
@@ -57,4 +57,21 @@ pub fn interrupt(child: &tokio::process::Child) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Standard output of a run that must succeed.
+pub fn ok(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "failed: {stderr}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The single `error: …` line of a run that must fail with `code`.
+pub fn failed(out: &Output, code: i32) -> String {
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"));
+    stderr
 }

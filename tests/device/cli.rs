@@ -1,8 +1,6 @@
 //! `tocsin-cli device …` as a user runs it: the real binary against the real server.
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::sync::OnceLock;
+use std::process::Output;
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::client::E2eClient;
@@ -12,48 +10,12 @@ use tocsin_sdk::protocol::{E2eMessage, IdentityId, KeyPair, MessageId};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::spawn_app;
+use crate::tocsin_cli::{self, failed, ok};
 use crate::{depth, gateway_client, until, PATIENCE};
-
-/// Builds `tocsin-cli` once per test run and returns its path.
-fn binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let exe = std::env::current_exe().unwrap();
-        // <target>/<profile dir>/deps/<this test>
-        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
-        let target_dir = profile_dir.parent().unwrap();
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let status = std::process::Command::new(env!("CARGO"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--quiet", "-p", "tocsin-sdk", "--features", "cli"])
-            .args(["--bin", "tocsin-cli", "--profile", profile, "--target-dir"])
-            .arg(target_dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "building tocsin-cli failed");
-        profile_dir.join(format!("tocsin-cli{}", std::env::consts::EXE_SUFFIX))
-    })
-}
 
 /// A command for the CLI with no `TOCSIN_*` variables from the test's environment.
 fn command(args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(binary());
-    for var in [
-        "TOCSIN_DEVICE_KEYS",
-        "TOCSIN_ENROLLMENT_TOKEN",
-        "TOCSIN_BASE_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
+    tocsin_cli::command(&[], args)
 }
 
 async fn run(args: &[&str]) -> Output {
@@ -62,20 +24,6 @@ async fn run(args: &[&str]) -> Output {
         .await
         .expect("the CLI finishes in time")
         .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "failed: {stderr}");
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn failed(out: &Output, code: i32) -> String {
-    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.starts_with("error: "), "{stderr}");
-    stderr
 }
 
 #[tokio::test]
@@ -216,12 +164,7 @@ async fn device_init_send_reply_and_listen_work_from_the_command_line() {
     .await;
 
     // Ctrl-C ends it cleanly.
-    let pid = listen.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    tocsin_cli::interrupt(&listen);
     let status = tokio::time::timeout(PATIENCE, listen.wait())
         .await
         .expect("listen stops in time")
