@@ -22,6 +22,14 @@ pub struct Metrics {
     pub credits_debited: IntCounterVec,
     /// Messages waiting in every queue; refreshed on each scrape.
     pub queue_depth: IntGauge,
+    /// Group commits of the store's writer; refreshed on each scrape.
+    pub store_commits: IntCounter,
+    /// Jobs those commits carried, by kind (`submission`, `ack`); refreshed on each scrape.
+    pub store_jobs: IntCounterVec,
+    /// Groups replayed one job at a time after the fast path diverged or failed.
+    pub store_replays: IntCounter,
+    /// Serialises [`Metrics::observe_writer`], so two scrapes never add the same delta.
+    writer_catch_up: std::sync::Mutex<()>,
     /// 1 while the server runs; carries the version as a label.
     pub build_info: IntGauge,
 }
@@ -104,9 +112,52 @@ impl Metrics {
                     "Messages waiting for their recipients' devices",
                 ),
             ),
+            store_commits: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_store_commits_total",
+                    "Transactions committed by the store's group-commit writer",
+                ),
+            ),
+            store_jobs: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_store_jobs_total",
+                        "Submissions and device acks carried by group commits",
+                    ),
+                    &["kind"],
+                ),
+            ),
+            store_replays: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_store_replays_total",
+                    "Groups replayed one job at a time after the multi-row path gave up",
+                ),
+            ),
+            writer_catch_up: std::sync::Mutex::new(()),
             build_info,
             registry: r,
         }
+    }
+
+    /// Brings the store's writer counters up to `counts` (they only grow).
+    pub fn observe_writer(&self, counts: crate::store::WriterCounts) {
+        let _one_at_a_time = self
+            .writer_catch_up
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let catch_up = |counter: &IntCounter, total: u64| {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        };
+        catch_up(&self.store_commits, counts.commits);
+        catch_up(&self.store_replays, counts.replays);
+        catch_up(
+            &self.store_jobs.with_label_values(&["submission"]),
+            counts.submissions,
+        );
+        catch_up(&self.store_jobs.with_label_values(&["ack"]), counts.acks);
     }
 
     /// The Prometheus text exposition of every metric.

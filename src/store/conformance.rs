@@ -68,6 +68,7 @@ on_every_backend!(
     resends_are_queued_once,
     expired_messages_leave_an_event,
     concurrent_acks_delete_exactly_once,
+    a_burst_of_acks_is_committed_as_one_group,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
 );
@@ -623,6 +624,78 @@ async fn concurrent_acks_delete_exactly_once(store: Store) {
     assert_eq!(store.queue_depth().await.unwrap(), 0);
 }
 
+/// Many acks at once (three devices, repeats, an unknown message) go through the
+/// multi-row path and end exactly as one-by-one would: each message deleted once, by
+/// its last ack, with one `delivered` event.
+async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
+    let to = import(&store, "ALICE123").await;
+    let mut devices = Vec::new();
+    for d in 1..=3 {
+        devices.push(store.register_device(&to, d, NOW).await.unwrap());
+    }
+    let mut messages = Vec::new();
+    for _ in 0..20 {
+        let m = direct("BOB45678", "ALICE123", NOW + 1000);
+        assert!(store.enqueue_direct(&m, NOW).await.unwrap());
+        messages.push(m);
+    }
+    let unknown = direct("BOB45678", "ALICE123", NOW + 1000);
+    let mut acks = Vec::new();
+    for m in messages.iter().chain([&unknown]) {
+        // The first device acks twice.
+        for d in devices.iter().chain([&devices[0]]) {
+            let (store, d, sender, id) = (store.clone(), *d, m.sender, m.message_id);
+            acks.push(tokio::spawn(async move {
+                (
+                    id,
+                    store.ack_message(&d, &sender, &id, NOW + 5).await.unwrap(),
+                )
+            }));
+        }
+    }
+    let outcomes: Vec<(MessageId, AckOutcome)> = futures_util::future::join_all(acks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    for m in &messages {
+        let of_m: Vec<&AckOutcome> = outcomes
+            .iter()
+            .filter(|(id, _)| *id == m.message_id)
+            .map(|(_, o)| o)
+            .collect();
+        assert_eq!(of_m.iter().filter(|o| o.deleted).count(), 1, "{of_m:?}");
+        let delivered = store
+            .message_events(&m.sender, &m.message_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(event, _)| event == "delivered")
+            .count();
+        assert_eq!(delivered, 1);
+    }
+    assert!(outcomes
+        .iter()
+        .filter(|(id, _)| *id == unknown.message_id)
+        .all(|(_, o)| !o.matched && !o.deleted));
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+    // Nothing needed the one-by-one replay, and the acks shared commits.
+    let counts = store.writer_counts();
+    assert_eq!(counts.replays, 0, "{counts:?}");
+    assert_eq!(counts.acks, 84);
+    assert!(counts.commits < 84, "{counts:?}");
+    // What is left of the acks does not hold up a later message.
+    let later = direct("BOB45678", "ALICE123", NOW + 1000);
+    store.enqueue_direct(&later, NOW).await.unwrap();
+    for d in &devices {
+        store
+            .ack_message(d, &later.sender, &later.message_id, NOW + 6)
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
 async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
     let a = account(&store, "files", 10).await;
     let to = import(&store, "ALICE123").await;
@@ -702,4 +775,8 @@ async fn a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_e
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 4);
     assert_eq!(store.ledger_sum(a.id).await.unwrap(), 4);
     assert_eq!(store.queue_depth().await.unwrap(), 6);
+    assert!(
+        store.writer_counts().replays >= 1,
+        "the fast path must have given up"
+    );
 }

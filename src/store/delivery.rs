@@ -6,8 +6,12 @@
 //! message is deleted, box and nonce with it, as soon as every responsible device has
 //! acknowledged it; only its status events (metadata) remain. Undelivered messages expire.
 
+use std::collections::{HashMap, HashSet};
+
 use sqlx::Row;
 use tocsin_sdk::protocol::{IdentityId, MessageId};
+
+use super::group::Params;
 
 use super::queue::record_event;
 use super::{Backend, QueuedMessage, Store, StoreError};
@@ -131,7 +135,10 @@ impl Store {
             now,
             reply,
         };
-        self.acker.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(super::writer::WriteJob::Ack(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -229,7 +236,7 @@ impl Store {
     }
 }
 
-/// One acknowledgement waiting for the group commit.
+/// One acknowledgement waiting for the writer ([`super::writer`]).
 pub(super) struct AckJob {
     device: Device,
     sender: IdentityId,
@@ -238,58 +245,46 @@ pub(super) struct AckJob {
     reply: tokio::sync::oneshot::Sender<Result<AckOutcome, StoreError>>,
 }
 
-/// Most acks in one commit.
-const MAX_ACK_GROUP: usize = 512;
+impl AckJob {
+    /// The order acks are applied in: queue rows are locked in this order on every node.
+    pub(super) fn order_key(&self) -> (IdentityId, IdentityId, MessageId) {
+        (self.device.identity, self.sender, self.message_id)
+    }
 
-/// The ack writer: takes every waiting ack, applies each in its own savepoint (in a fixed
-/// row order, so two nodes never lock the same rows in opposite orders), commits once.
-pub(super) async fn ack_committer(
-    pool: sqlx::AnyPool,
+    pub(super) fn answer(self, outcome: Result<AckOutcome, StoreError>) {
+        // A device that went away meanwhile only misses the answer; the ack is committed.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Applies a group of acks (sorted by [`AckJob::order_key`]) inside the caller's
+/// transaction: multi-row statements first, inside a savepoint; if that fails (on
+/// PostgreSQL, say, a deadlock with another node), each ack in its own savepoint.
+pub(super) async fn apply_acks(
+    tx: &mut sqlx::AnyConnection,
+    params: Params,
     backend: Backend,
-    mut jobs: tokio::sync::mpsc::Receiver<AckJob>,
-) {
+    stats: &super::writer::Stats,
+    group: &[AckJob],
+) -> Result<Vec<Result<AckOutcome, StoreError>>, StoreError> {
     // Two devices acking at once must not both miss the other's ack.
     let lock = match backend {
         Backend::Postgres => " FOR UPDATE",
         Backend::Sqlite => "",
     };
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_ACK_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
+    let mut fast = sqlx::Connection::begin(&mut *tx).await?;
+    match apply_ack_group(&mut fast, params, lock, group).await {
+        Ok(Some(outcomes)) => {
+            fast.commit().await?;
+            return Ok(outcomes.into_iter().map(Ok).collect());
         }
-        group.sort_by(|a, b| {
-            (a.device.identity, a.sender, a.message_id).cmp(&(
-                b.device.identity,
-                b.sender,
-                b.message_id,
-            ))
-        });
-        match commit_acks(&pool, lock, &group).await {
-            Ok(outcomes) => {
-                for (job, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                for job in group {
-                    let _ = job.reply.send(Err(StoreError::Group(reason.clone())));
-                }
-            }
+        Ok(None) => fast.rollback().await?,
+        Err(e) => {
+            tracing::warn!("ack group fast path failed, replaying one by one: {e}");
+            fast.rollback().await?;
         }
     }
-}
-
-async fn commit_acks(
-    pool: &sqlx::AnyPool,
-    lock: &str,
-    group: &[AckJob],
-) -> Result<Vec<Result<AckOutcome, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await?;
+    stats.replayed();
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
@@ -313,9 +308,176 @@ async fn commit_acks(
             }
         }
     }
-    tx.commit().await?;
     Ok(outcomes)
 }
+
+/// The whole ack group in a fixed handful of statements, deciding in memory exactly as
+/// [`apply_ack`] would one by one. `None` when a write did not do what was decided
+/// (another node got in between): the caller replays one by one.
+async fn apply_ack_group(
+    conn: &mut sqlx::AnyConnection,
+    params: Params,
+    lock: &str,
+    group: &[AckJob],
+) -> Result<Option<Vec<AckOutcome>>, StoreError> {
+    type Key = (IdentityId, IdentityId, MessageId);
+    // 1. The queue rows the acks name.
+    let mut keys: Vec<Key> = group.iter().map(AckJob::order_key).collect();
+    keys.dedup();
+    let mut seq_of: HashMap<Key, i64> = HashMap::new();
+    for chunk in keys.chunks(ACK_LOOKUP_CHUNK) {
+        let terms: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "(recipient = {} AND sender = {} AND message_id = {})",
+                    params.one(3 * i + 1),
+                    params.one(3 * i + 2),
+                    params.one(3 * i + 3)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "SELECT seq, recipient, sender, message_id FROM queued_messages WHERE {}{lock}",
+            terms.join(" OR ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (recipient, sender, id) in chunk {
+            query = query
+                .bind(recipient.as_str())
+                .bind(sender.as_str())
+                .bind(id.as_bytes().to_vec());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let key = (
+                super::rows::identity_id(&row, "recipient")?,
+                super::rows::identity_id(&row, "sender")?,
+                super::rows::message_id(&row, "message_id")?,
+            );
+            seq_of.insert(key, row.try_get("seq")?);
+        }
+    }
+    let mut seqs: Vec<i64> = seq_of.values().copied().collect();
+    seqs.sort_unstable();
+    // 2. The acks those rows already have.
+    let mut acked: HashSet<(i64, i64)> = HashSet::new();
+    let mut has_acks: HashSet<i64> = HashSet::new();
+    for chunk in seqs.chunks(SEQ_CHUNK) {
+        let sql = format!(
+            "SELECT seq, device_id FROM message_acks WHERE seq IN ({})",
+            params.list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let seq: i64 = row.try_get("seq")?;
+            acked.insert((seq, row.try_get("device_id")?));
+            has_acks.insert(seq);
+        }
+    }
+    // 3. Decide in order.
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut new_acks: Vec<(i64, i64, i64)> = Vec::new();
+    let mut delivered: Vec<&AckJob> = Vec::new();
+    let mut last_ack_of: HashMap<i64, usize> = HashMap::new();
+    for (i, job) in group.iter().enumerate() {
+        let Some(&seq) = seq_of.get(&job.order_key()) else {
+            outcomes.push(AckOutcome {
+                matched: false,
+                deleted: false,
+            });
+            continue;
+        };
+        let device = db_device_id(job.device.device_id);
+        if acked.insert((seq, device)) {
+            new_acks.push((seq, device, job.now));
+            if has_acks.insert(seq) {
+                delivered.push(job);
+            }
+        }
+        last_ack_of.insert(seq, i);
+        outcomes.push(AckOutcome {
+            matched: true,
+            deleted: false,
+        });
+    }
+    if seqs.is_empty() {
+        return Ok(Some(outcomes));
+    }
+    // 4. Writes, each checked against the decision.
+    for chunk in new_acks.chunks(SEQ_CHUNK / 3) {
+        let sql = format!(
+            "INSERT INTO message_acks (seq, device_id, acked_at) VALUES {}              ON CONFLICT (seq, device_id) DO NOTHING",
+            params.tuples(1, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, device, at) in chunk {
+            query = query.bind(*seq).bind(*device).bind(*at);
+        }
+        if query.execute(&mut *conn).await?.rows_affected() != chunk.len() as u64 {
+            return Ok(None);
+        }
+    }
+    for chunk in delivered.chunks(SEQ_CHUNK / 5) {
+        let sql = format!(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
+            params.tuples(1, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for job in chunk {
+            query = query
+                .bind(job.sender.as_str())
+                .bind(job.message_id.as_bytes().to_vec())
+                .bind(job.device.identity.as_str())
+                .bind("delivered")
+                .bind(job.now);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    // 5. Delete what every responsible device now has, then its acks.
+    let mut deleted: Vec<i64> = Vec::new();
+    for chunk in seqs.chunks(SEQ_CHUNK) {
+        let sql = format!(
+            "DELETE FROM queued_messages WHERE seq IN ({}) AND NOT EXISTS \
+             (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient \
+              AND d.registered_after_seq < queued_messages.seq AND NOT EXISTS \
+              (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
+               AND a.device_id = d.device_id)) RETURNING seq",
+            params.list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            deleted.push(row.try_get("seq")?);
+        }
+    }
+    for chunk in deleted.chunks(SEQ_CHUNK) {
+        let sql = format!(
+            "DELETE FROM message_acks WHERE seq IN ({})",
+            params.list(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for seq in chunk {
+            query = query.bind(*seq);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    // The last ack of a message in the group is the one that completed it.
+    for seq in deleted {
+        if let Some(&i) = last_ack_of.get(&seq) {
+            outcomes[i].deleted = true;
+        }
+    }
+    Ok(Some(outcomes))
+}
+
+/// Acks looked up per statement (three parameters each).
+const ACK_LOOKUP_CHUNK: usize = 300;
+/// Parameters per `IN (…)` list or multi-row insert.
+const SEQ_CHUNK: usize = 900;
 
 async fn apply_ack(
     conn: &mut sqlx::AnyConnection,

@@ -36,7 +36,7 @@ impl Params {
     }
 
     /// `rows` tuples of `cols` parameters, numbered from `first`.
-    fn tuples(self, first: usize, rows: usize, cols: usize) -> String {
+    pub(super) fn tuples(self, first: usize, rows: usize, cols: usize) -> String {
         (0..rows)
             .map(|r| {
                 let cells: Vec<String> =
@@ -48,14 +48,14 @@ impl Params {
     }
 
     /// A flat list of `n` parameters, numbered from `first`.
-    fn list(self, first: usize, n: usize) -> String {
+    pub(super) fn list(self, first: usize, n: usize) -> String {
         (0..n)
             .map(|i| self.one(first + i))
             .collect::<Vec<_>>()
             .join(", ")
     }
 
-    fn one(self, n: usize) -> String {
+    pub(super) fn one(self, n: usize) -> String {
         match self {
             Self::Anonymous => "?".to_owned(),
             Self::Numbered => format!("${n}"),

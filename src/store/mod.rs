@@ -22,6 +22,7 @@ mod migrations;
 mod outbox;
 mod queue;
 mod rows;
+mod writer;
 
 #[cfg(test)]
 mod conformance;
@@ -41,6 +42,7 @@ pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use identities::{IdentityRecord, NewIdentity};
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
+pub use writer::WriterCounts;
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,10 +95,9 @@ pub struct Store {
     /// Pool for read-only statements.
     read: AnyPool,
     backend: Backend,
-    /// Submissions on their way to the group-commit writer ([`queue::committer`]).
-    committer: tokio::sync::mpsc::Sender<queue::Job>,
-    /// Device acks on their way to their group-commit writer ([`delivery::ack_committer`]).
-    acker: tokio::sync::mpsc::Sender<delivery::AckJob>,
+    /// Submissions and device acks on their way to the group-commit writer ([`writer`]).
+    writer: tokio::sync::mpsc::Sender<writer::WriteJob>,
+    writer_stats: std::sync::Arc<writer::Stats>,
 }
 
 /// How long a SQLite connection waits for a lock before giving up.
@@ -129,10 +130,12 @@ impl Store {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let write = sqlite_pool(1).connect(&url).await?;
+            let write = sqlite_pool(1, WRITER_CACHE_KIB).connect(&url).await?;
             // WAL is a property of the file; set it once, before readers open it.
             write.execute("PRAGMA journal_mode = WAL").await?;
-            let read = sqlite_pool(max_connections).connect(&url).await?;
+            let read = sqlite_pool(max_connections, READER_CACHE_KIB)
+                .connect(&url)
+                .await?;
             Ok(Self::assemble(write, read, Backend::Sqlite))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -147,20 +150,20 @@ impl Store {
     }
 
     fn assemble(write: AnyPool, read: AnyPool, backend: Backend) -> Self {
-        let (committer, jobs) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(queue::committer(
+        let (writer, jobs) = tokio::sync::mpsc::channel(4096);
+        let writer_stats = std::sync::Arc::<writer::Stats>::default();
+        tokio::spawn(writer::writer(
             write.clone(),
-            group::Params::of(backend),
+            backend,
+            writer_stats.clone(),
             jobs,
         ));
-        let (acker, acks) = tokio::sync::mpsc::channel(4096);
-        tokio::spawn(delivery::ack_committer(write.clone(), backend, acks));
         Self {
             write,
             read,
             backend,
-            committer,
-            acker,
+            writer,
+            writer_stats,
         }
     }
 
@@ -172,6 +175,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// What the group-commit writer has done since the store opened.
+    pub fn writer_counts(&self) -> WriterCounts {
+        self.writer_stats.snapshot()
     }
 
     /// Cheap liveness probe used by `/health`.
@@ -187,15 +195,26 @@ impl Store {
     }
 }
 
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+/// Page cache of the writer connection. A group commit dirties a few random index pages
+/// per message; with SQLite's default 2 MiB the writer re-read them from the OS for every
+/// group (measured: 11× less read from the files during a send benchmark with 64 MiB).
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+/// Page cache of each reader connection (SQLite's default).
+const READER_CACHE_KIB: u32 = 2 * 1024;
+
+fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _meta| {
+        .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // FULL: a commit is on disk (WAL fsynced) before we answer the client.
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA cache_size = -{cache_kib}"
+                )))
+                .await?;
                 conn.execute(sqlx::AssertSqlSafe(format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
                 )))

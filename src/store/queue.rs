@@ -97,10 +97,10 @@ pub(super) fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError>
 impl Store {
     /// Charges, records and enqueues one message atomically (see the module docs).
     ///
-    /// Submissions are committed in groups: one writer task takes every submission that
-    /// is waiting, applies each inside its own savepoint, and commits them together, so
-    /// one durable commit (one fsync) serves many requests. The caller is answered only
-    /// after the commit that holds its submission.
+    /// Submissions are committed in groups ([`super::writer`]): one writer task takes every
+    /// submission and ack that is waiting and commits them together, so one durable commit
+    /// (one fsync) serves many requests. The caller is answered only after the commit that
+    /// holds its submission.
     pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Job {
@@ -108,8 +108,8 @@ impl Store {
             now,
             reply,
         };
-        self.committer
-            .send(job)
+        self.writer
+            .send(super::writer::WriteJob::Submit(job))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -212,69 +212,42 @@ pub(super) async fn record_event(
     Ok(())
 }
 
-/// One submission waiting for the group commit.
+/// One submission waiting for the writer ([`super::writer`]).
 pub(super) struct Job {
     pub(super) submission: Submission,
     pub(super) now: i64,
     reply: tokio::sync::oneshot::Sender<Result<SubmitOutcome, StoreError>>,
 }
 
-/// Most submissions in one commit.
-const MAX_GROUP: usize = 512;
-
-/// The writer task: waits for a submission, takes every other one already waiting, and
-/// commits them as one group. Ends when every `Store` handle is gone.
-pub(super) async fn committer(
-    pool: sqlx::AnyPool,
-    params: super::group::Params,
-    mut jobs: tokio::sync::mpsc::Receiver<Job>,
-) {
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        match commit_group(&pool, params, &group).await {
-            Ok(outcomes) => {
-                for (job, outcome) in group.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(outcome);
-                }
-            }
-            Err(e) => {
-                let reason = e.to_string();
-                for job in group {
-                    let _ = job.reply.send(Err(StoreError::Group(reason.clone())));
-                }
-            }
-        }
+impl Job {
+    pub(super) fn answer(self, outcome: Result<SubmitOutcome, StoreError>) {
+        // The caller may have gone (a dropped request); the commit stands either way.
+        let _ = self.reply.send(outcome);
     }
 }
 
-/// Commits a group: first with multi-row statements ([`super::group`]); if that path
-/// diverges or fails, by applying each submission in its own savepoint (a refused or
-/// failed one leaves no trace). Either way, one commit.
-async fn commit_group(
-    pool: &sqlx::AnyPool,
+/// Applies a group of submissions inside the caller's transaction: first with multi-row
+/// statements ([`super::group`]) inside a savepoint; if that path diverges or fails, by
+/// applying each submission in its own savepoint (a refused or failed one leaves no trace).
+pub(super) async fn apply_submissions(
+    tx: &mut AnyConnection,
     params: super::group::Params,
+    stats: &super::writer::Stats,
     group: &[Job],
 ) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
-    let mut tx = pool.begin().await?;
-    match super::group::apply_group(&mut tx, params, group).await {
+    let mut fast = sqlx::Connection::begin(&mut *tx).await?;
+    match super::group::apply_group(&mut fast, params, group).await {
         Ok(Ok(outcomes)) => {
-            tx.commit().await?;
+            fast.commit().await?;
             return Ok(outcomes.into_iter().map(Ok).collect());
         }
-        Ok(Err(super::group::Diverged)) => tx.rollback().await?,
+        Ok(Err(super::group::Diverged)) => fast.rollback().await?,
         Err(e) => {
             tracing::warn!("group commit fast path failed, replaying one by one: {e}");
-            tx.rollback().await?;
+            fast.rollback().await?;
         }
     }
-    // The careful path: each submission in its own savepoint.
-    let mut tx = pool.begin().await?;
+    stats.replayed();
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
@@ -293,7 +266,6 @@ async fn commit_group(
             }
         }
     }
-    tx.commit().await?;
     Ok(outcomes)
 }
 
