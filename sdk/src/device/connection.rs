@@ -57,6 +57,9 @@ pub struct Connection {
     closed: Option<String>,
     /// Largest file [`Connection::fetch_file`] downloads.
     pub(super) max_file_bytes: u64,
+    /// Shared keys with recent peers, so a busy sender costs one key exchange, not one
+    /// per message.
+    pub(super) shared_keys: super::messaging::SharedKeys,
 }
 
 impl fmt::Debug for Connection {
@@ -99,6 +102,7 @@ impl Connection {
             keepalive_echo: None,
             closed: None,
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            shared_keys: super::messaging::SharedKeys::default(),
         })
     }
 

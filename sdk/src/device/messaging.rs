@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::time::Instant;
 
-use super::{Connection, DeviceError, Event, Received, Rejected};
+use super::{Connection, DeviceError, DeviceKeys, Event, Received, Rejected};
 use crate::crypto::{CryptoError, SharedKey};
 use crate::protocol::csp::{MessageEnvelope, Payload};
 use crate::protocol::{
@@ -117,8 +117,10 @@ impl Connection {
         flags: MessageFlags,
     ) -> Result<MessageId, DeviceError> {
         let nonce = Nonce::random();
-        let sealed =
-            SharedKey::new(&self.keys.secret_key, public_key)?.seal(&nonce, &message.to_padded());
+        let sealed = self
+            .shared_keys
+            .get(&self.keys, public_key)?
+            .seal(&nonce, &message.to_padded());
         let message_id = MessageId::random();
         let envelope = MessageEnvelope {
             sender: self.keys.identity,
@@ -242,7 +244,34 @@ impl Connection {
     }
 
     fn decrypt(&self, key: &PublicKey, envelope: &MessageEnvelope) -> Result<Vec<u8>, CryptoError> {
-        SharedKey::new(&self.keys.secret_key, key)?.open(&envelope.nonce, &envelope.sealed)
+        self.shared_keys
+            .get(&self.keys, key)?
+            .open(&envelope.nonce, &envelope.sealed)
+    }
+}
+
+/// Peers kept in [`SharedKeys`]; past this the cache starts over.
+const SHARED_KEY_PEERS: usize = 64;
+
+/// A small cache of shared keys by peer public key.
+#[derive(Default)]
+pub(super) struct SharedKeys(std::sync::Mutex<std::collections::HashMap<PublicKey, SharedKey>>);
+
+impl SharedKeys {
+    fn get(&self, keys: &DeviceKeys, peer: &PublicKey) -> Result<SharedKey, CryptoError> {
+        let mut cache = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(shared) = cache.get(peer) {
+            return Ok(shared.clone());
+        }
+        let shared = SharedKey::new(&keys.secret_key, peer)?;
+        if cache.len() >= SHARED_KEY_PEERS {
+            cache.clear();
+        }
+        cache.insert(*peer, shared.clone());
+        Ok(shared)
     }
 }
 
@@ -253,4 +282,38 @@ fn unix_now() -> u32 {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     u32::try_from(seconds).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::KeyPair;
+
+    fn keys() -> DeviceKeys {
+        let pair = KeyPair::generate();
+        DeviceKeys {
+            identity: IdentityId::parse("ALICE123").unwrap(),
+            secret_key: pair.secret,
+            server_key: KeyPair::generate().public,
+            server_url: "http://127.0.0.1:1".into(),
+            device_id: crate::protocol::csp::CspDeviceId::new(1),
+        }
+    }
+
+    #[test]
+    fn cached_shared_keys_open_what_fresh_ones_seal_and_stay_bounded() {
+        let (me, cache) = (keys(), SharedKeys::default());
+        let nonce = Nonce::random();
+        for _ in 0..(SHARED_KEY_PEERS + 5) {
+            let peer = KeyPair::generate();
+            let sealed = SharedKey::new(&peer.secret, &me.secret_key.public_key())
+                .unwrap()
+                .seal(&nonce, b"alarm");
+            for _ in 0..2 {
+                let shared = cache.get(&me, &peer.public).unwrap();
+                assert_eq!(shared.open(&nonce, &sealed).unwrap(), b"alarm");
+            }
+            assert!(cache.0.lock().unwrap().len() <= SHARED_KEY_PEERS);
+        }
+    }
 }
