@@ -10,9 +10,21 @@
 //! * `crypto`: no network, the cost of one box seal with a cached key and with a key
 //!   exchange, per message.
 //!
+//! With the cargo feature `load`, scenarios with simulated devices on the real chat
+//! protocol:
+//! * `device-latency`: `send_simple` alerts to N devices; send → device time;
+//! * `idle-devices`: N devices logged in and idle; the server's resident memory and file
+//!   descriptors per connection (`--server-pid`);
+//! * `fan-out`: one alert to N devices through `send_e2e_bulk`; time until all hold it;
+//! * `drain`: M messages queued for an offline device, then its login; drain time and
+//!   order;
+//! * `ack-callback`: devices answer alerts with delivery receipts; receipt → callback
+//!   time, at a callback receiver run by this process.
+//!
 //! Prints a progress line per second and a summary: requests, rate, latency percentiles,
 //! errors by status. Credentials come from the environment (`TOCSIN_GATEWAY_ID`,
-//! `TOCSIN_SECRET`), never from the command line.
+//! `TOCSIN_SECRET`, and for sealing E2E messages `TOCSIN_PRIVATE_KEY`), never from the
+//! command line.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,9 +36,19 @@ use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{KeyPair, Nonce};
 
 #[cfg(feature = "load")]
+mod callback;
+#[cfg(feature = "load")]
 mod devices;
+#[cfg(feature = "load")]
+mod drain;
+#[cfg(feature = "load")]
+mod fanout;
+#[cfg(feature = "load")]
+mod fleet;
+#[cfg(feature = "load")]
+mod idle;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     SendE2e,
     SendSimple,
@@ -34,6 +56,14 @@ enum Scenario {
     Crypto,
     /// send_simple alerts to simulated devices; time until the device holds the message.
     DeviceLatency,
+    /// N devices logged in and idle; server memory and descriptors per connection.
+    IdleDevices,
+    /// One alert to N devices through send_e2e_bulk; time until every device holds it.
+    FanOut,
+    /// M messages queued for one offline device, then its login; drain time and order.
+    Drain,
+    /// Devices send delivery receipts; time until the callback POST arrives.
+    AckCallback,
 }
 
 #[derive(Debug, Parser)]
@@ -53,12 +83,36 @@ struct Args {
     /// Requests per second (open loop); overrides --concurrency.
     #[arg(long)]
     rate: Option<u64>,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 10)]
-    duration: u64,
-    /// Simulated devices (device-latency).
-    #[arg(long, default_value_t = 50)]
-    devices: usize,
+    /// Seconds to run (10 unless given); for idle-devices, how long to hold the
+    /// connections after measuring (no hold unless given).
+    #[arg(long)]
+    duration: Option<u64>,
+    /// Simulated devices (50 unless given; 10000 for fan-out).
+    #[arg(long)]
+    devices: Option<usize>,
+    /// Process ID of the server under test (idle-devices reads its /proc entries).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Messages to queue (drain).
+    #[arg(long, default_value_t = 10_000)]
+    messages: u64,
+    /// Seconds between the devices' keep-alive echoes (idle-devices).
+    #[arg(long, default_value_t = 60)]
+    keepalive: u64,
+    /// Port of the callback receiver on 127.0.0.1 (ack-callback; 0 picks a free one,
+    /// which the gateway's callback URL must then be set to during the run).
+    #[arg(long, default_value_t = 18181)]
+    callback_port: u16,
+}
+
+impl Args {
+    fn duration(&self) -> u64 {
+        self.duration.unwrap_or(10)
+    }
+
+    fn devices(&self, default: usize) -> usize {
+        self.devices.unwrap_or(default)
+    }
 }
 
 /// What the run recorded.
@@ -76,8 +130,15 @@ async fn main() {
         crypto_cost();
         return;
     }
-    if let Scenario::DeviceLatency = args.scenario {
-        device_latency(&args).await;
+    if matches!(
+        args.scenario,
+        Scenario::DeviceLatency
+            | Scenario::IdleDevices
+            | Scenario::FanOut
+            | Scenario::Drain
+            | Scenario::AckCallback
+    ) {
+        device_scenario(&args).await;
         return;
     }
     let (url, body_for): (String, Box<dyn Fn() -> String + Send + Sync>) = match args.scenario {
@@ -99,7 +160,7 @@ async fn main() {
         .unwrap_or_default();
     let record = Arc::new(Mutex::new(Record::default()));
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let deadline = Instant::now() + Duration::from_secs(args.duration());
     let body_for = Arc::new(body_for);
     let progress = tokio::spawn(progress(done.clone(), deadline));
     let started = Instant::now();
@@ -317,18 +378,69 @@ fn crypto_cost() {
     );
 }
 
+/// The gateway's private key for sealing E2E messages, from `TOCSIN_PRIVATE_KEY`.
 #[cfg(feature = "load")]
-async fn device_latency(args: &Args) {
-    let (from, secret) = credentials().unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(2)
+fn private_key() -> tocsin_sdk::protocol::SecretKey {
+    let hex = std::env::var("TOCSIN_PRIVATE_KEY").unwrap_or_else(|_| {
+        fleet::usage(
+            "set TOCSIN_PRIVATE_KEY to the E2E gateway's private key (64 hex, as printed by \
+             `tocsin admin gateway create --mode e2e`)",
+        )
     });
-    let rate = args.rate.unwrap_or(1000);
-    devices::run(&args.url, &from, &secret, args.devices, rate, args.duration).await;
+    tocsin_sdk::protocol::SecretKey::parse(hex.trim())
+        .unwrap_or_else(|e| fleet::usage(format!("TOCSIN_PRIVATE_KEY: {e}")))
+}
+
+#[cfg(feature = "load")]
+async fn device_scenario(args: &Args) {
+    if args.scenario == Scenario::IdleDevices {
+        let keepalive = Duration::from_secs(args.keepalive.max(1));
+        idle::run(
+            &args.url,
+            args.devices(50),
+            args.server_pid,
+            keepalive,
+            args.duration,
+        )
+        .await;
+        return;
+    }
+    let (from, secret) = credentials().unwrap_or_else(|e| fleet::usage(e));
+    match args.scenario {
+        Scenario::FanOut => {
+            let key = private_key();
+            fanout::run(&args.url, &from, &secret, &key, args.devices(10_000)).await;
+        }
+        Scenario::Drain => {
+            drain::run(&args.url, &from, &secret, args.messages, args.concurrency).await;
+        }
+        Scenario::AckCallback => {
+            let key = private_key();
+            let options = callback::Options {
+                devices: args.devices(50),
+                rate: args.rate.unwrap_or(100),
+                duration: args.duration(),
+                callback_port: args.callback_port,
+            };
+            callback::run(&args.url, &from, &secret, &key, options).await;
+        }
+        _ => {
+            let rate = args.rate.unwrap_or(1000);
+            devices::run(
+                &args.url,
+                &from,
+                &secret,
+                args.devices(50),
+                rate,
+                args.duration(),
+            )
+            .await;
+        }
+    }
 }
 
 #[cfg(not(feature = "load"))]
-async fn device_latency(_: &Args) {
+async fn device_scenario(_: &Args) {
     eprintln!("error: this scenario needs the device client: cargo run --release --features load --bin tocsin-load");
     std::process::exit(2);
 }
