@@ -3,9 +3,15 @@
 //! Every element is handled like a `send_e2e` of its own (same checks, same charge, same
 //! idempotency by recipient and nonce) and gets its own result; one bad element never
 //! fails the others. With `sameMessageId=1` all accepted messages share one message ID.
+//!
+//! The elements are checked concurrently, then all submitted at once: the store's group
+//! commit takes them in one or a few commits instead of one commit each. Submissions
+//! enter the store's queue in element order, so when the credits run out it is the
+//! later elements that are refused.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
+use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use tocsin_sdk::protocol::{MessageId, Nonce};
 
@@ -14,7 +20,6 @@ use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
 use super::params::Params;
 use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
-use crate::auth::Authenticated;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing};
@@ -53,13 +58,12 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(s).ok()
 }
 
-async fn send_one(
+/// Checks one element and resolves its recipient; nothing is charged or queued yet.
+async fn prepare(
     state: &AppState,
-    who: &Authenticated,
     item: &BulkMessage,
     message_id: MessageId,
-    key: Option<&str>,
-) -> Result<MessageId, ApiError> {
+) -> Result<Outgoing, ApiError> {
     let nonce = decode_base64(&item.nonce)
         .and_then(|bytes| Nonce::from_slice(&bytes).ok())
         .ok_or_else(|| ApiError::bad_request("nonce must be 24 bytes in base64"))?;
@@ -74,7 +78,7 @@ async fn send_one(
         )));
     }
     let (to, _) = recipient(state, Some(&item.to)).await?;
-    let msg = Outgoing {
+    Ok(Outgoing {
         message_id,
         to,
         nonce,
@@ -86,8 +90,7 @@ async fn send_one(
         ),
         price: state.settings.prices.text,
         reason: "send_e2e",
-    };
-    Ok(submit(state, who, msg, key).await?)
+    })
 }
 
 pub async fn send_e2e_bulk(
@@ -105,24 +108,36 @@ pub async fn send_e2e_bulk(
     }
     let key = idempotency_key(&req)?;
     let shared_id = params.flag("sameMessageId").then(MessageId::random);
-    let mut results = Vec::with_capacity(body.len());
-    for (index, item) in body.iter().enumerate() {
-        let item_key = key.map(|k| format!("{k}#{index}"));
+    let prepared = join_all(body.iter().map(|item| {
         let id = shared_id.unwrap_or_else(MessageId::random);
-        results.push(
-            match send_one(&state, &who, item, id, item_key.as_deref()).await {
-                Ok(id) => BulkResult::Accepted {
-                    message_id: id.to_string(),
-                },
-                Err(ApiError::Internal(cause)) => {
-                    tracing::error!("bulk element {index} failed: {cause:#}");
-                    BulkResult::Failed { error_code: 500 }
-                }
-                Err(e) => BulkResult::Failed {
-                    error_code: actix_web::ResponseError::status_code(&e).as_u16(),
-                },
+        prepare(&state, item, id)
+    }))
+    .await;
+    // join_all polls in order, and `submit` reaches the store's queue on its first poll
+    // (or waits its turn in that queue's fair line), so element order is kept.
+    let submitted = join_all(prepared.into_iter().enumerate().map(|(index, msg)| {
+        let (state, who) = (&state, &who);
+        async move {
+            let item_key = key.map(|k| format!("{k}#{index}"));
+            Ok::<_, ApiError>(submit(state, who, msg?, item_key.as_deref()).await?)
+        }
+    }))
+    .await;
+    let results: Vec<BulkResult> = submitted
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| match outcome {
+            Ok(id) => BulkResult::Accepted {
+                message_id: id.to_string(),
             },
-        );
-    }
+            Err(ApiError::Internal(cause)) => {
+                tracing::error!("bulk element {index} failed: {cause:#}");
+                BulkResult::Failed { error_code: 500 }
+            }
+            Err(e) => BulkResult::Failed {
+                error_code: actix_web::ResponseError::status_code(&e).as_u16(),
+            },
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(results))
 }
