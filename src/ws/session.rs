@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session as WsSession};
+use futures_util::future::{join_all, FutureExt};
 use tocsin_sdk::protocol::csp::{Opener, Payload, Sealer, ServerHandshake};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
@@ -31,6 +32,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Re-check the store this often even without a wake-up (other nodes, lost wake-ups).
 const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Most acks of one connection committed together.
+const ACK_BATCH: usize = 256;
 
 /// Why a connection ended; for the log only.
 #[derive(Debug)]
@@ -195,6 +198,16 @@ async fn serve(
                     Ok(p) => p,
                     Err(_) => return End::Refused("frame does not open"),
                 };
+                let payload = match payload {
+                    Payload::ClientAck { sender, message_id } => {
+                        match ack_batch(state, &mut link, &mut opener, stream, (sender, message_id)).await {
+                            Ok(Some(next)) => next,
+                            Ok(None) => continue,
+                            Err(end) => return end,
+                        }
+                    }
+                    other => other,
+                };
                 match handle(state, &mut link, payload, &mut idle).await {
                     Ok(Outcome::Continue) => {}
                     Ok(Outcome::Close(reason)) => {
@@ -239,6 +252,49 @@ async fn handle(
         // Single-device sessions receive from login on; anything else is not ours to act on.
         _ => Ok(Outcome::Continue),
     }
+}
+
+/// An ack arrived: the acks already waiting behind it are read too, and all are
+/// committed together (the store groups concurrent acks into one commit), instead of
+/// one commit per frame while a draining device's acks pile up. Returns the first other
+/// payload read meanwhile, to be handled next; frames stay in order, so whatever the
+/// device sends after its acks (an echo, say) finds them committed.
+async fn ack_batch(
+    state: &AppState,
+    link: &mut Link,
+    opener: &mut Opener,
+    stream: &mut MessageStream,
+    first: (IdentityId, MessageId),
+) -> Result<Option<Payload>, End> {
+    let mut acks = vec![first];
+    let mut after = Ok(None);
+    while acks.len() < ACK_BATCH {
+        // Only what has already arrived; reading a message is cancel-safe.
+        let Some(read) = next_binary(stream, &mut link.ws).now_or_never() else {
+            break;
+        };
+        let payload = read.and_then(|frame| {
+            opener
+                .open_frame(&frame)
+                .map_err(|_| End::Refused("frame does not open"))
+        });
+        match payload {
+            Ok(Payload::ClientAck { sender, message_id }) => acks.push((sender, message_id)),
+            other => {
+                after = other.map(Some);
+                break;
+            }
+        }
+    }
+    let device = link.device;
+    join_all(
+        acks.iter()
+            .map(|(sender, id)| ack(state, &device, sender, id)),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<Vec<()>, End>>()?;
+    after
 }
 
 pub(super) async fn ack(
