@@ -185,11 +185,14 @@ pub async fn wait_for(count: &AtomicUsize, target: usize, limit: Duration) -> bo
     true
 }
 
-/// A process's resident memory and open file descriptors.
+/// A process's resident memory, open file descriptors and CPU time so far.
 #[derive(Debug, Clone, Copy)]
 pub struct Footprint {
     pub rss_kib: u64,
     pub fds: usize,
+    /// User and system time, in clock ticks (1/100 s on Linux).
+    pub cpu_ticks: u64,
+    pub at: Instant,
 }
 
 impl Footprint {
@@ -205,7 +208,33 @@ impl Footprint {
         let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map_err(|e| format!("cannot list /proc/{pid}/fd: {e}"))?
             .count();
-        Ok(Self { rss_kib, fds })
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+        // The fields after the command name (which is in parentheses and may hold spaces);
+        // utime and stime are fields 14 and 15 of the whole line.
+        let cpu_ticks = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .skip(11)
+                    .take(2)
+                    .filter_map(|v| v.parse::<u64>().ok())
+                    .sum()
+            })
+            .unwrap_or(0);
+        Ok(Self {
+            rss_kib,
+            fds,
+            cpu_ticks,
+            at: Instant::now(),
+        })
+    }
+
+    /// Share of one core the process used between `earlier` and this reading.
+    pub fn cpu_since(&self, earlier: &Self) -> f64 {
+        let ticks = self.cpu_ticks.saturating_sub(earlier.cpu_ticks) as f64;
+        let secs = self.at.saturating_duration_since(earlier.at).as_secs_f64();
+        ticks / 100.0 / secs.max(1e-9)
     }
 }
 

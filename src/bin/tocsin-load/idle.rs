@@ -93,6 +93,10 @@ pub async fn run(
     );
     if let Some(held) = held {
         println!("per connection, after the hold  {:.1} KiB", per(held));
+        println!(
+            "server CPU while holding  {:.1} % of one core",
+            held.cpu_since(&after) * 100.0
+        );
     }
     println!("devices closed  {closed}");
     let first_close = seen

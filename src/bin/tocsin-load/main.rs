@@ -110,6 +110,7 @@ impl Args {
         self.duration.unwrap_or(10)
     }
 
+    #[cfg(feature = "load")]
     fn devices(&self, default: usize) -> usize {
         self.devices.unwrap_or(default)
     }
