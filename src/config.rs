@@ -96,6 +96,7 @@ pub struct CallbackSettings {
     pub per_url_concurrency: usize,
     pub retry_schedule_secs: Vec<u64>,
     pub horizon_secs: u64,
+    pub sweep_secs: u64,
     pub allowed_ranges: Vec<String>,
 }
 
@@ -237,10 +238,13 @@ impl Settings {
                 "needs at least one delay",
             ));
         }
-        if self.callbacks.per_url_concurrency == 0 || self.callbacks.timeout_secs == 0 {
+        if self.callbacks.per_url_concurrency == 0
+            || self.callbacks.timeout_secs == 0
+            || self.callbacks.sweep_secs == 0
+        {
             return Err(invalid(
                 "callbacks",
-                "per_url_concurrency and timeout_secs must be at least 1",
+                "per_url_concurrency, timeout_secs and sweep_secs must be at least 1",
             ));
         }
         if let Err(e) = crate::callback::guard::AddressPolicy::new(&self.callbacks.allowed_ranges) {

@@ -91,17 +91,34 @@ impl Dispatcher {
         Ok(tasks)
     }
 
-    /// Runs a round every second until the task is aborted. A round's deliveries finish
-    /// in their own task, so a slow host does not hold up the next round.
+    /// Runs a round whenever a callback entry is committed on this node, and every
+    /// `callbacks.sweep_secs` anyway (retries coming due, entries from other nodes), until
+    /// the task is aborted.
+    /// A round that claimed a full batch is followed by another at once. A round's
+    /// deliveries finish in their own task, so a slow host does not hold up the next round.
     pub async fn run(self: Arc<Self>) {
-        let mut every = tokio::time::interval(Duration::from_secs(1));
+        let sweep = Duration::from_secs(self.state.settings.callbacks.sweep_secs);
+        let mut every = tokio::time::interval(sweep);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            every.tick().await;
-            match self.start_round(crate::domain::now_ms()).await {
-                Ok(mut tasks) => {
-                    tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+            tokio::select! {
+                _ = every.tick() => {}
+                () = self.state.hub.callbacks_waiting() => {}
+            }
+            loop {
+                match self.start_round(crate::domain::now_ms()).await {
+                    Ok(mut tasks) => {
+                        let full = tasks.len() >= BATCH as usize;
+                        tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
+                        if !full {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("callback round failed: {e:#}");
+                        break;
+                    }
                 }
-                Err(e) => tracing::warn!("callback round failed: {e:#}"),
             }
         }
     }

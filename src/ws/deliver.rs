@@ -91,6 +91,7 @@ pub(super) async fn handle_outgoing(
                     .enqueue_callback(&entry, now)
                     .await
                     .map_err(failed)?;
+                state.hub.callback_queued();
             }
             None => {}
         }

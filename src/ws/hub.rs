@@ -1,4 +1,4 @@
-//! Wake-ups for connected devices.
+//! Wake-ups for connected devices, and for the callback dispatcher.
 //!
 //! The queue lives in the store; the hub only tells a session "look again" when something
 //! was committed for its identity, so delivery to a connected device takes no polling.
@@ -17,6 +17,8 @@ type Sessions = HashMap<IdentityId, Vec<(u64, Arc<Notify>)>>;
 #[derive(Debug, Default)]
 pub struct Hub {
     sessions: Mutex<Sessions>,
+    /// Set when a callback entry was committed; the dispatcher waits on it.
+    callbacks: Notify,
 }
 
 /// A live session's registration; dropping it unregisters the session.
@@ -55,6 +57,17 @@ impl Hub {
                 notify.notify_one();
             }
         }
+    }
+
+    /// A callback entry was committed: the dispatcher should look now rather than at its
+    /// next round. Wake-ups coalesce; none is lost if the dispatcher is busy.
+    pub fn callback_queued(&self) {
+        self.callbacks.notify_one();
+    }
+
+    /// Resolves at the next [`Hub::callback_queued`] (at once if one came meanwhile).
+    pub async fn callbacks_waiting(&self) {
+        self.callbacks.notified().await;
     }
 
     /// Whether `identity` has at least one connected session.

@@ -22,7 +22,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 use super::deliver::{deliver_pending, handle_outgoing, Outcome};
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::Device;
+use crate::store::{Backend, Device};
 
 /// Largest WebSocket message accepted: one maximal frame (2 + 8192 bytes).
 pub const MAX_WS_MESSAGE: usize = 2 + 8192;
@@ -30,8 +30,27 @@ pub const MAX_WS_MESSAGE: usize = 2 + 8192;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a device has to take one frame before it counts as stuck.
 pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Re-check the store this often even without a wake-up (other nodes, lost wake-ups).
-const POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a session re-checks the store without a wake-up. On PostgreSQL another node
+/// may have queued the message, and wake-ups do not cross nodes. On SQLite every commit
+/// happens in this process and wakes the session, so the re-check is only a safety net;
+/// it is kept rare because 50,000 idle sessions re-reading every 5 s would be 10,000
+/// queries per second for nothing.
+fn poll_interval(backend: Backend) -> Duration {
+    match backend {
+        Backend::Postgres => Duration::from_secs(5),
+        Backend::Sqlite => Duration::from_secs(60),
+    }
+}
+
+/// A re-check timer whose first tick falls at a random point of the first period, so
+/// sessions that logged in together (after a restart, say) do not poll in lockstep.
+fn poll_timer(period: Duration) -> tokio::time::Interval {
+    let fraction = f64::from(u32::try_from(rand_token() >> 32).unwrap_or(0)) / f64::from(u32::MAX);
+    let offset = period.mul_f64(fraction);
+    let mut timer = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    timer
+}
 /// Most acks of one connection committed together.
 const ACK_BATCH: usize = 256;
 
@@ -169,7 +188,7 @@ async fn serve(
     let mut idle = Duration::from_secs(state.settings.chat.idle_timeout_secs);
     let mut cursor = 0i64;
     let mut drained = false;
-    let mut poll = tokio::time::interval(POLL_INTERVAL);
+    let mut poll = poll_timer(poll_interval(state.store.backend()));
     loop {
         match deliver_pending(state, &mut link, &mut cursor).await {
             Ok(more) if !more && !drained => {

@@ -154,6 +154,38 @@ async fn a_device_reply_and_receipt_reach_the_receiver_authentic_and_readable() 
     device.close().await;
 }
 
+/// With the sweep an hour apart, only the wake-up on commit can bring the reply over.
+#[tokio::test]
+async fn a_reply_is_dispatched_when_it_is_stored_not_at_the_next_sweep() {
+    let mut settings = loopback_allowed();
+    settings.push(("TOCSIN__CALLBACKS__SWEEP_SECS", "3600".into()));
+    let app = spawn_app_with(&settings).await;
+    let gw = app.gateway(tocsin::store::GatewayMode::E2e, 10).await;
+    let receiver = CallbackReceiver::new(gw.id, ApiSecret::parse(&gw.secret).unwrap());
+    let (addr, mut got, _) =
+        serve(receiver, gateway_client(&app, &gw), gw.keys.secret.clone()).await;
+    let url = format!("http://{addr}/");
+    app.state
+        .store
+        .set_callback_url(&gw.id, Some(&url))
+        .await
+        .unwrap();
+    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let mut device = Connection::connect(&keys, &keys.directory().unwrap())
+        .await
+        .unwrap();
+    for text in ["first", "second"] {
+        let reply = device.send_text(gw.id.as_identity(), text).await.unwrap();
+        let (callback, message) = tokio::time::timeout(PATIENCE, got.recv())
+            .await
+            .expect("dispatched on the wake-up, long before the sweep")
+            .unwrap();
+        assert_eq!(callback.message_id, reply);
+        assert_eq!(message, E2eMessage::Text(text.into()));
+    }
+    device.close().await;
+}
+
 #[tokio::test]
 async fn a_receiver_with_another_secret_answers_401_and_the_callback_waits_for_a_retry() {
     let app = spawn_app_with(&loopback_allowed()).await;
