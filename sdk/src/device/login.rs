@@ -40,8 +40,10 @@ pub(super) async fn login(keys: &DeviceKeys) -> Result<(Ws, Session), DeviceErro
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_WS_MESSAGE))
         .max_frame_size(Some(MAX_WS_MESSAGE));
+    // Acks, receipts and echoes are small frames: send each at once (no Nagle delay).
+    let disable_nagle = true;
     let connecting =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false);
+        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), disable_nagle);
     let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| DeviceError::Timeout("the WebSocket connection"))?
