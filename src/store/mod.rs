@@ -206,6 +206,9 @@ fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
+        // A connection to a local file does not go stale: skip the ping sqlx otherwise
+        // sends (one round trip to the connection's worker thread) on every acquire.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 // FULL: a commit is on disk (WAL fsynced) before we answer the client.
