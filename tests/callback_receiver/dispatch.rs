@@ -16,7 +16,7 @@ use tocsin_sdk::protocol::{ApiSecret, E2eMessage, MessageId, ReceiptStatus, Secr
 use tocsin_sdk::receive::{CallbackReceiver, IncomingCallback};
 use tokio::sync::mpsc;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app_with, TestApp, TestGateway};
 use crate::{gateway_client, loopback_allowed, until, PATIENCE};
 
 /// What the test receiver got: the checked callback and the message inside.
@@ -85,19 +85,33 @@ async fn next_message(connection: &mut Connection) -> tocsin_sdk::device::Receiv
     }
 }
 
-#[tokio::test]
-async fn a_device_reply_and_receipt_reach_the_receiver_authentic_and_readable() {
-    let app = spawn_app_with(&loopback_allowed()).await;
+/// An end-to-end gateway ID whose callbacks go to a receiver (see [`serve`]) at `path`
+/// that knows the right secret and key.
+async fn gateway_with_receiver(
+    app: &TestApp,
+    path: &str,
+) -> (
+    TestGateway,
+    mpsc::UnboundedReceiver<Taken>,
+    Arc<Mutex<Vec<u16>>>,
+) {
     let gw = app.gateway(tocsin::store::GatewayMode::E2e, 10).await;
     let receiver = CallbackReceiver::new(gw.id, ApiSecret::parse(&gw.secret).unwrap());
-    let (addr, mut got, statuses) =
-        serve(receiver, gateway_client(&app, &gw), gw.keys.secret.clone()).await;
-    let url = format!("http://{addr}/tocsin/callback");
+    let (addr, got, statuses) =
+        serve(receiver, gateway_client(app, &gw), gw.keys.secret.clone()).await;
+    let url = format!("http://{addr}{path}");
     app.state
         .store
         .set_callback_url(&gw.id, Some(&url))
         .await
         .unwrap();
+    (gw, got, statuses)
+}
+
+#[tokio::test]
+async fn a_device_reply_and_receipt_reach_the_receiver_authentic_and_readable() {
+    let app = spawn_app_with(&loopback_allowed()).await;
+    let (gw, mut got, statuses) = gateway_with_receiver(&app, "/tocsin/callback").await;
 
     // The gateway alerts a device; the device reads it, replies and acknowledges it.
     let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
@@ -160,16 +174,7 @@ async fn a_reply_is_dispatched_when_it_is_stored_not_at_the_next_sweep() {
     let mut settings = loopback_allowed();
     settings.push(("TOCSIN__CALLBACKS__SWEEP_SECS", "3600".into()));
     let app = spawn_app_with(&settings).await;
-    let gw = app.gateway(tocsin::store::GatewayMode::E2e, 10).await;
-    let receiver = CallbackReceiver::new(gw.id, ApiSecret::parse(&gw.secret).unwrap());
-    let (addr, mut got, _) =
-        serve(receiver, gateway_client(&app, &gw), gw.keys.secret.clone()).await;
-    let url = format!("http://{addr}/");
-    app.state
-        .store
-        .set_callback_url(&gw.id, Some(&url))
-        .await
-        .unwrap();
+    let (gw, mut got, _) = gateway_with_receiver(&app, "/").await;
     let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
         .await
