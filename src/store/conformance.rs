@@ -28,6 +28,71 @@ async fn postgres_store() -> Option<Store> {
     Some(store)
 }
 
+/// Migration 4 on a database written by an earlier version: a message queued then carries
+/// a `queued` event, which must not be counted twice now that the queue row stands for it.
+async fn migration_4_keeps_one_queued_status(store: Store) {
+    store.migrate_to(3).await.unwrap();
+    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    sqlx::query(
+        "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
+         created_at, expires_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
+    )
+    .bind(m.message_id.as_bytes().to_vec())
+    .bind(m.sender.as_str())
+    .bind(m.recipient.as_str())
+    .bind(m.nonce.as_bytes().to_vec())
+    .bind(m.body.clone())
+    .bind(NOW)
+    .bind(m.expires_at)
+    .execute(&store.write)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+         VALUES ($1, $2, $3, 'queued', $4)",
+    )
+    .bind(m.sender.as_str())
+    .bind(m.message_id.as_bytes().to_vec())
+    .bind(m.recipient.as_str())
+    .bind(NOW)
+    .execute(&store.write)
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let queued = [("queued".to_owned(), NOW)];
+    assert_eq!(
+        store
+            .message_events(&m.sender, &m.message_id)
+            .await
+            .unwrap(),
+        queued
+    );
+    assert_eq!(store.expire_messages(NOW + 1000).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .message_events(&m.sender, &m.message_id)
+            .await
+            .unwrap(),
+        [queued[0].clone(), ("expired".to_owned(), NOW + 1000)]
+    );
+}
+
+#[tokio::test]
+async fn migration_4_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn migration_4_on_postgres() {
+    let Some(url) = super::testing::fresh_postgres_database().await else {
+        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
+        return;
+    };
+    migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
+}
+
 /// Runs `suite` on SQLite, and on PostgreSQL when available.
 macro_rules! on_every_backend {
     ($($suite:ident),* $(,)?) => {
@@ -493,6 +558,14 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
         ids(&store.pending_for_device(&b, 0, 10).await.unwrap()),
         [late.message_id]
     );
+    assert_eq!(
+        store
+            .message_events(&sender, &late.message_id)
+            .await
+            .unwrap(),
+        [("queued".to_owned(), NOW), ("delivered".to_owned(), NOW)],
+        "delivered to one device, still queued for the other"
+    );
     let again = store
         .ack_message(&a, &sender, &late.message_id, NOW)
         .await
@@ -586,7 +659,19 @@ async fn expired_messages_leave_an_event(store: Store) {
         .message_events(&old.sender, &old.message_id)
         .await
         .unwrap();
-    assert_eq!(events.last().unwrap(), &("expired".to_owned(), NOW + 10));
+    assert_eq!(
+        events,
+        [("queued".to_owned(), NOW), ("expired".to_owned(), NOW + 10)],
+        "the queue row's status became an event as the row went"
+    );
+    // A message still waiting has its `queued` status from its queue row.
+    assert_eq!(
+        store
+            .message_events(&fresh.sender, &fresh.message_id)
+            .await
+            .unwrap(),
+        [("queued".to_owned(), NOW)]
+    );
 }
 
 async fn concurrent_acks_delete_exactly_once(store: Store) {

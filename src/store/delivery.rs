@@ -142,10 +142,20 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Deletes every message whose TTL has passed, recording an `expired` event for each;
+    /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
+    /// events;
     /// returns how many expired.
     pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.write.begin().await?;
+        // The queue row was the `queued` status; it becomes an event before it goes.
+        sqlx::query(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+             SELECT sender, message_id, recipient, 'queued', created_at FROM queued_messages \
+             WHERE expires_at <= $1 ORDER BY seq",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO message_events (sender, message_id, recipient, event, at) \
              SELECT sender, message_id, recipient, 'expired', $1 FROM queued_messages \
@@ -183,8 +193,9 @@ impl Store {
         let mut tx = self.write.begin().await?;
         for id in message_ids {
             let known = sqlx::query(
-                "SELECT 1 AS known FROM message_events WHERE sender = $1 AND message_id = $2 \
-                 AND recipient = $3 AND event = 'queued'",
+                "SELECT 1 AS known FROM queued_messages WHERE sender = $1 AND message_id = $2 \
+                 AND recipient = $3 UNION ALL SELECT 1 AS known FROM message_events \
+                 WHERE sender = $1 AND message_id = $2 AND recipient = $3 AND event = 'queued'",
             )
             .bind(sender.as_str())
             .bind(id.as_bytes().to_vec())
@@ -219,9 +230,15 @@ impl Store {
         sender: &IdentityId,
         message_id: &MessageId,
     ) -> Result<Vec<(IdentityId, String, i64)>, StoreError> {
+        // A message still queued has no `queued` event yet: its queue row stands for it.
         let rows = sqlx::query(
-            "SELECT recipient, event, at FROM message_events WHERE sender = $1 \
-             AND message_id = $2 ORDER BY id",
+            "SELECT recipient, event, at FROM ( \
+               SELECT recipient, event, at, id FROM message_events \
+               WHERE sender = $1 AND message_id = $2 \
+               UNION ALL \
+               SELECT recipient, 'queued' AS event, created_at AS at, 0 AS id FROM queued_messages \
+               WHERE sender = $1 AND message_id = $2 \
+             ) s ORDER BY at, CASE WHEN event = 'queued' THEN 0 ELSE 1 END, id",
         )
         .bind(sender.as_str())
         .bind(message_id.as_bytes().to_vec())
@@ -437,13 +454,15 @@ async fn apply_ack_group(
     }
     // 5. Delete what every responsible device now has, then its acks.
     let mut deleted: Vec<i64> = Vec::new();
+    let mut gone: Vec<GoneRow> = Vec::new();
     for chunk in seqs.chunks(SEQ_CHUNK) {
         let sql = format!(
             "DELETE FROM queued_messages WHERE seq IN ({}) AND NOT EXISTS \
              (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient \
               AND d.registered_after_seq < queued_messages.seq AND NOT EXISTS \
               (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
-               AND a.device_id = d.device_id)) RETURNING seq",
+               AND a.device_id = d.device_id)) \
+             RETURNING seq, sender, message_id, recipient, created_at",
             params.list(1, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -452,7 +471,26 @@ async fn apply_ack_group(
         }
         for row in query.fetch_all(&mut *conn).await? {
             deleted.push(row.try_get("seq")?);
+            gone.push(GoneRow::read(&row)?);
         }
+    }
+    // Their queue rows were the `queued` status; it becomes an event as they go.
+    gone.sort_by_key(|g| g.seq);
+    for chunk in gone.chunks(SEQ_CHUNK / 5) {
+        let sql = format!(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
+            params.tuples(1, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for g in chunk {
+            query = query
+                .bind(g.sender.as_str())
+                .bind(g.message_id.as_bytes().to_vec())
+                .bind(g.recipient.as_str())
+                .bind("queued")
+                .bind(g.created_at);
+        }
+        query.execute(&mut *conn).await?;
     }
     for chunk in deleted.chunks(SEQ_CHUNK) {
         let sql = format!(
@@ -472,6 +510,39 @@ async fn apply_ack_group(
         }
     }
     Ok(Some(outcomes))
+}
+
+/// A queue row deleted by the last ack: what its `queued` event needs.
+struct GoneRow {
+    seq: i64,
+    sender: IdentityId,
+    message_id: MessageId,
+    recipient: IdentityId,
+    created_at: i64,
+}
+
+impl GoneRow {
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            seq: row.try_get("seq")?,
+            sender: super::rows::identity_id(row, "sender")?,
+            message_id: super::rows::message_id(row, "message_id")?,
+            recipient: super::rows::identity_id(row, "recipient")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+
+    async fn record(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
+        record_event(
+            conn,
+            &self.sender,
+            &self.message_id,
+            &self.recipient,
+            "queued",
+            self.created_at,
+        )
+        .await
+    }
 }
 
 /// Acks looked up per statement (three parameters each).
@@ -530,19 +601,20 @@ async fn apply_ack(
         )
         .await?;
     }
-    let deleted = sqlx::query(
+    let gone = sqlx::query(
         "DELETE FROM queued_messages WHERE seq = $1 AND NOT EXISTS \
              (SELECT 1 FROM devices d WHERE d.identity_id = $2 AND d.registered_after_seq < $1 \
               AND NOT EXISTS (SELECT 1 FROM message_acks a WHERE a.seq = $1 \
-                              AND a.device_id = d.device_id))",
+                              AND a.device_id = d.device_id)) \
+         RETURNING seq, sender, message_id, recipient, created_at",
     )
     .bind(seq)
     .bind(device.identity.as_str())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        == 1;
-    if deleted {
+    .fetch_optional(&mut *conn)
+    .await?;
+    let deleted = gone.is_some();
+    if let Some(row) = gone {
+        GoneRow::read(&row)?.record(conn).await?;
         sqlx::query("DELETE FROM message_acks WHERE seq = $1")
             .bind(seq)
             .execute(&mut *conn)

@@ -162,7 +162,6 @@ pub(super) async fn apply_group(
     if !debit_and_record(conn, params, &accepted).await? {
         return Ok(Err(Diverged));
     }
-    insert_events(conn, params, &accepted).await?;
     Ok(Ok(outcomes))
 }
 
@@ -202,7 +201,7 @@ async fn insert_messages(
 ) -> Result<bool, StoreError> {
     let sql = format!(
         "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, created_at, \
-         expires_at) VALUES {} ON CONFLICT (recipient, sender, message_id) DO NOTHING",
+         expires_at) VALUES {} ON CONFLICT (sender, message_id, recipient) DO NOTHING",
         params.tuples(1, jobs.len(), 8)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -279,27 +278,4 @@ async fn debit_and_record(
     }
     query.execute(&mut *conn).await?;
     Ok(true)
-}
-
-async fn insert_events(
-    conn: &mut AnyConnection,
-    params: Params,
-    jobs: &[&Job],
-) -> Result<(), StoreError> {
-    let sql = format!(
-        "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
-        params.tuples(1, jobs.len(), 5)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for job in jobs {
-        let m = &job.submission.message;
-        query = query
-            .bind(m.sender.as_str())
-            .bind(m.message_id.as_bytes().to_vec())
-            .bind(m.recipient.as_str())
-            .bind("queued")
-            .bind(job.now);
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
 }

@@ -30,6 +30,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0003_blob_done.sql"),
         include_str!("migrations/postgres/0003_blob_done.sql"),
     ),
+    (
+        4,
+        "queued status in queue",
+        include_str!("migrations/sqlite/0004_queued_status_in_queue.sql"),
+        include_str!("migrations/postgres/0004_queued_status_in_queue.sql"),
+    ),
 ];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {

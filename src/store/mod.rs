@@ -173,6 +173,15 @@ impl Store {
         Ok(())
     }
 
+    /// Applies the migrations up to `version` only (tests of a migration's data step).
+    #[cfg(test)]
+    pub(crate) async fn migrate_to(&self, version: i64) -> Result<(), StoreError> {
+        migrations::migrator(self.backend)
+            .run_to(version, &self.write)
+            .await?;
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }

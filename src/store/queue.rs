@@ -151,8 +151,9 @@ impl Store {
     }
 }
 
-/// Inserts a queued message and its `queued` status event; `false` when (recipient,
-/// sender, message ID) is already queued.
+/// Inserts a queued message; `false` when (sender, message ID, recipient) is already
+/// queued. The row itself is the message's `queued` status until it is deleted (see
+/// [`super::delivery`]), so no status event is written here.
 async fn insert_message(
     conn: &mut AnyConnection,
     msg: &NewMessage,
@@ -161,7 +162,7 @@ async fn insert_message(
     let inserted = sqlx::query(
         "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (recipient, sender, message_id) DO NOTHING",
+         ON CONFLICT (sender, message_id, recipient) DO NOTHING",
     )
     .bind(msg.message_id.as_bytes().to_vec())
     .bind(msg.sender.as_str())
@@ -174,19 +175,7 @@ async fn insert_message(
     .execute(&mut *conn)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
-    record_event(
-        conn,
-        &msg.sender,
-        &msg.message_id,
-        &msg.recipient,
-        "queued",
-        now,
-    )
-    .await?;
-    Ok(true)
+    Ok(inserted == 1)
 }
 
 /// Appends a status event (metadata only: who, which message, what, when).

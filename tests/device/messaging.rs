@@ -74,6 +74,12 @@ async fn devices_exchange_texts_and_receipts_and_no_receipt_answers_no_receipts(
     let automatic = next_message(&mut alice).await;
     assert_eq!(automatic.message, receipt(ReceiptStatus::Received, &[loud]));
     alice.ack(&automatic).await.unwrap();
+    // The listener acks after its receipt is through; stopping it sooner would leave
+    // "loud" queued for its next login (by design), so wait for the acks to land.
+    until("bob's listener acked both", || async {
+        depth(&app).await == 0
+    })
+    .await;
     bob_device.stop().await;
 
     // An explicit receipt from bob's own connection.
