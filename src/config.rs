@@ -69,6 +69,7 @@ pub struct LogSettings {
 #[serde(deny_unknown_fields)]
 pub struct MessageSettings {
     pub ttl_secs: u64,
+    pub idempotency_window_secs: u64,
 }
 
 /// Identity creation by devices.
@@ -226,6 +227,12 @@ impl Settings {
         if self.messages.ttl_secs == 0 {
             return Err(invalid("messages.ttl_secs", "must be at least 1 second"));
         }
+        if self.messages.idempotency_window_secs < 60 {
+            return Err(invalid(
+                "messages.idempotency_window_secs",
+                "must be at least 60 seconds, or retries would be charged twice",
+            ));
+        }
         if !(30..=600).contains(&self.chat.idle_timeout_secs) {
             return Err(invalid(
                 "chat.idle_timeout_secs",
@@ -358,6 +365,11 @@ mod tests {
             ("TOCSIN__PRICES__TEXT", "-1", "text"),
             ("TOCSIN__STORAGE__URL", "mysql://x", "storage.url"),
             ("TOCSIN__MESSAGES__TTL_SECS", "0", "messages.ttl_secs"),
+            (
+                "TOCSIN__MESSAGES__IDEMPOTENCY_WINDOW_SECS",
+                "5",
+                "messages.idempotency_window_secs",
+            ),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
         ];
         for (key, value, named) in cases {

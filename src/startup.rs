@@ -36,8 +36,9 @@ async fn maintain(state: AppState) {
     }
 }
 
-/// One housekeeping pass at time `now` (unix ms): forget idle rate-limit buckets, expire
-/// messages and blobs past their TTL (removing the blobs' bytes too).
+/// One housekeeping pass at time `now` (unix ms): forget idle rate-limit buckets and the
+/// idempotency keys past their window, expire messages and blobs past their TTL (removing
+/// the blobs' bytes too).
 pub async fn housekeeping(state: &AppState, now: i64) {
     use crate::blobs::BlobStore;
     state.limits.sweep();
@@ -45,6 +46,23 @@ pub async fn housekeeping(state: &AppState, now: i64) {
         Ok(0) => {}
         Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
         Err(e) => tracing::warn!("expiring messages failed: {e}"),
+    }
+    let window_ms = i64::try_from(
+        state
+            .settings
+            .messages
+            .idempotency_window_secs
+            .saturating_mul(1000),
+    )
+    .unwrap_or(i64::MAX);
+    match state
+        .store
+        .forget_idempotency_keys(now.saturating_sub(window_ms))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(forgotten = n, "idempotency keys past their window"),
+        Err(e) => tracing::warn!("forgetting old idempotency keys failed: {e}"),
     }
     match state.store.expire_blobs(now).await {
         Ok(ids) => {

@@ -134,6 +134,7 @@ on_every_backend!(
     expired_messages_leave_an_event,
     concurrent_acks_delete_exactly_once,
     a_burst_of_acks_is_committed_as_one_group,
+    idempotency_keys_are_forgotten_after_their_window,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
 );
@@ -707,6 +708,34 @@ async fn concurrent_acks_delete_exactly_once(store: Store) {
         );
     }
     assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
+/// Keys claimed before the cutoff go; a retry after that is a new, charged message, while
+/// a retry of a younger request is still recognised.
+async fn idempotency_keys_are_forgotten_after_their_window(store: Store) {
+    let a = account(&store, "window", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let old = submission(&gw, recipient(), &["old"]);
+    let young = submission(&gw, recipient(), &["young"]);
+    let accepted = |o| matches!(o, SubmitOutcome::Accepted(_));
+    assert!(accepted(store.submit(&old, NOW).await.unwrap()));
+    assert!(accepted(store.submit(&young, NOW + 100).await.unwrap()));
+    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 1);
+    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 0);
+    let mut retry = old.clone();
+    retry.message.message_id = MessageId::random();
+    assert_eq!(
+        store.submit(&retry, NOW + 200).await.unwrap(),
+        SubmitOutcome::Accepted(retry.message.message_id),
+        "past the window a retry is a new message"
+    );
+    let mut retry = young.clone();
+    retry.message.message_id = MessageId::random();
+    assert_eq!(
+        store.submit(&retry, NOW + 200).await.unwrap(),
+        SubmitOutcome::Duplicate(young.message.message_id)
+    );
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
 }
 
 /// Many acks at once (three devices, repeats, an unknown message) go through the

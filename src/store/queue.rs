@@ -141,6 +141,29 @@ impl Store {
         rows.iter().map(queued_from_row).collect()
     }
 
+    /// Forgets the idempotency keys claimed before `before` (unix ms), in batches, each its
+    /// own short transaction so the writer is never held up for long; returns how many.
+    /// A retry after that is a new request.
+    pub async fn forget_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
+        let mut forgotten = 0;
+        loop {
+            let batch = sqlx::query(
+                "DELETE FROM idempotency_keys WHERE (gateway_id, idem_key) IN \
+                 (SELECT gateway_id, idem_key FROM idempotency_keys WHERE created_at < $1 \
+                  ORDER BY created_at LIMIT $2)",
+            )
+            .bind(before)
+            .bind(FORGET_BATCH)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+            forgotten += batch;
+            if batch < FORGET_BATCH as u64 {
+                return Ok(forgotten);
+            }
+        }
+    }
+
     /// Number of messages waiting in every queue.
     pub async fn queue_depth(&self) -> Result<i64, StoreError> {
         let depth: i64 = sqlx::query("SELECT COUNT(*) AS depth FROM queued_messages")
@@ -200,6 +223,9 @@ pub(super) async fn record_event(
     .await?;
     Ok(())
 }
+
+/// Idempotency keys deleted per transaction by [`Store::forget_idempotency_keys`].
+const FORGET_BATCH: i64 = 5_000;
 
 /// One submission waiting for the writer ([`super::writer`]).
 pub(super) struct Job {

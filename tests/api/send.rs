@@ -95,6 +95,32 @@ async fn retries_by_nonce_or_idempotency_key_answer_the_first_id() {
     assert_eq!(app.balance(&gw).await, 9);
 }
 
+/// Housekeeping forgets keys past `messages.idempotency_window_secs`: the same request
+/// a day later is a new message, charged again.
+#[tokio::test]
+async fn a_retry_after_the_idempotency_window_is_a_new_message() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let form = e2e_form(&gw, "ALICE123", &Nonce::random(), &[7; 40]);
+    let first = post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await;
+    assert_eq!(first.0, 200);
+    let now = tocsin::domain::now_ms();
+    tocsin::startup::housekeeping(&app.state, now).await;
+    assert_eq!(
+        post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await,
+        first,
+        "inside the window"
+    );
+    let window_ms = 86_400_000;
+    tocsin::startup::housekeeping(&app.state, now + window_ms + 60_000).await;
+    let later = post_form(&app, "/send_e2e", form, Some("order-78")).await;
+    assert_eq!(later.0, 200);
+    assert_ne!(later.1, first.1, "a new message ID");
+    assert_eq!(queued(&app, "ALICE123").await.len(), 2);
+    assert_eq!(app.balance(&gw).await, 8);
+}
+
 #[tokio::test]
 async fn box_limit_is_4000_bytes_exactly() {
     let app = spawn_app().await;

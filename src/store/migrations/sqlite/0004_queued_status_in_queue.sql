@@ -10,3 +10,5 @@ DELETE FROM message_events WHERE event = 'queued' AND EXISTS (
     SELECT 1 FROM queued_messages q
     WHERE q.sender = message_events.sender AND q.message_id = message_events.message_id
       AND q.recipient = message_events.recipient);
+-- Idempotency keys are forgotten after `messages.idempotency_window_secs`, oldest first.
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
