@@ -425,7 +425,8 @@ async fn apply_ack_group(
     // 4. Writes, each checked against the decision.
     for chunk in new_acks.chunks(SEQ_CHUNK / 3) {
         let sql = format!(
-            "INSERT INTO message_acks (seq, device_id, acked_at) VALUES {}              ON CONFLICT (seq, device_id) DO NOTHING",
+            "INSERT INTO message_acks (seq, device_id, acked_at) VALUES {} \
+             ON CONFLICT (seq, device_id) DO NOTHING",
             params.tuples(1, chunk.len(), 3)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -436,22 +437,17 @@ async fn apply_ack_group(
             return Ok(None);
         }
     }
-    for chunk in delivered.chunks(SEQ_CHUNK / 5) {
-        let sql = format!(
-            "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
-            params.tuples(1, chunk.len(), 5)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for job in chunk {
-            query = query
-                .bind(job.sender.as_str())
-                .bind(job.message_id.as_bytes().to_vec())
-                .bind(job.device.identity.as_str())
-                .bind("delivered")
-                .bind(job.now);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let delivered: Vec<EventRow> = delivered
+        .iter()
+        .map(|job| EventRow {
+            sender: job.sender,
+            message_id: job.message_id,
+            recipient: job.device.identity,
+            event: "delivered",
+            at: job.now,
+        })
+        .collect();
+    insert_events(conn, params, &delivered).await?;
     // 5. Delete what every responsible device now has, then its acks.
     let mut deleted: Vec<i64> = Vec::new();
     let mut gone: Vec<GoneRow> = Vec::new();
@@ -476,22 +472,8 @@ async fn apply_ack_group(
     }
     // Their queue rows were the `queued` status; it becomes an event as they go.
     gone.sort_by_key(|g| g.seq);
-    for chunk in gone.chunks(SEQ_CHUNK / 5) {
-        let sql = format!(
-            "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
-            params.tuples(1, chunk.len(), 5)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for g in chunk {
-            query = query
-                .bind(g.sender.as_str())
-                .bind(g.message_id.as_bytes().to_vec())
-                .bind(g.recipient.as_str())
-                .bind("queued")
-                .bind(g.created_at);
-        }
-        query.execute(&mut *conn).await?;
-    }
+    let queued: Vec<EventRow> = gone.iter().map(GoneRow::queued_event).collect();
+    insert_events(conn, params, &queued).await?;
     for chunk in deleted.chunks(SEQ_CHUNK) {
         let sql = format!(
             "DELETE FROM message_acks WHERE seq IN ({})",
@@ -532,17 +514,49 @@ impl GoneRow {
         })
     }
 
-    async fn record(&self, conn: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
-        record_event(
-            conn,
-            &self.sender,
-            &self.message_id,
-            &self.recipient,
-            "queued",
-            self.created_at,
-        )
-        .await
+    fn queued_event(&self) -> EventRow {
+        EventRow {
+            sender: self.sender,
+            message_id: self.message_id,
+            recipient: self.recipient,
+            event: "queued",
+            at: self.created_at,
+        }
     }
+}
+
+/// A status event about to be written.
+struct EventRow {
+    sender: IdentityId,
+    message_id: MessageId,
+    recipient: IdentityId,
+    event: &'static str,
+    at: i64,
+}
+
+/// Writes `rows` with multi-row inserts, in order.
+async fn insert_events(
+    conn: &mut sqlx::AnyConnection,
+    params: Params,
+    rows: &[EventRow],
+) -> Result<(), StoreError> {
+    for chunk in rows.chunks(SEQ_CHUNK / 5) {
+        let sql = format!(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {}",
+            params.tuples(1, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for row in chunk {
+            query = query
+                .bind(row.sender.as_str())
+                .bind(row.message_id.as_bytes().to_vec())
+                .bind(row.recipient.as_str())
+                .bind(row.event)
+                .bind(row.at);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 /// Acks looked up per statement (three parameters each).
@@ -614,7 +628,16 @@ async fn apply_ack(
     .await?;
     let deleted = gone.is_some();
     if let Some(row) = gone {
-        GoneRow::read(&row)?.record(conn).await?;
+        let event = GoneRow::read(&row)?.queued_event();
+        record_event(
+            conn,
+            &event.sender,
+            &event.message_id,
+            &event.recipient,
+            event.event,
+            event.at,
+        )
+        .await?;
         sqlx::query("DELETE FROM message_acks WHERE seq = $1")
             .bind(seq)
             .execute(&mut *conn)
