@@ -1,5 +1,5 @@
 //! The way round: a device replies to an end-to-end gateway ID and receipts its alert;
-//! the server's own dispatcher (every second) POSTs both to a receiver built on
+//! the server's own dispatcher (woken when each is stored) POSTs both to a receiver built on
 //! `CallbackReceiver`, which checks them, fetches the sender's key from the gateway and
 //! opens them. A receiver with the wrong secret answers 401, and the entry stays for a
 //! retry.
