@@ -10,6 +10,10 @@
 //! * `crypto`: no network, the cost of one box seal with a cached key and with a key
 //!   exchange, per message.
 //!
+//! After their own run, `send-e2e` and `send-simple` measure their ceiling in the same
+//! run: the same load against `constant`, then `crypto`, and print the ratio
+//! (`--no-ceiling` skips it).
+//!
 //! With the cargo feature `load`, scenarios with simulated devices on the real chat
 //! protocol:
 //! * `device-latency`: `send_simple` alerts to N devices; send → device time;
@@ -103,6 +107,10 @@ struct Args {
     /// which the gateway's callback URL must then be set to during the run).
     #[arg(long, default_value_t = 18181)]
     callback_port: u16,
+    /// Skip the ceiling that send-e2e and send-simple measure after their own run (the
+    /// same load against a constant answer in this process, and the crypto cost).
+    #[arg(long)]
+    no_ceiling: bool,
 }
 
 impl Args {
@@ -142,7 +150,7 @@ async fn main() {
         device_scenario(&args).await;
         return;
     }
-    let (url, body_for): (String, Box<dyn Fn() -> String + Send + Sync>) = match args.scenario {
+    let (url, body_for): (String, BodyFn) = match args.scenario {
         Scenario::Constant => (
             format!("http://{}/", constant_server().await),
             Box::new(String::new),
@@ -155,6 +163,31 @@ async fn main() {
             }
         },
     };
+    let (record, elapsed) = run_load(&args, url, body_for).await;
+    let rate = summary(&args, &record, elapsed);
+    if matches!(args.scenario, Scenario::SendE2e | Scenario::SendSimple) && !args.no_ceiling {
+        // The ceiling of this very run: the same load, the same HTTP stack, a constant
+        // answer instead of the store and the crypto; then the crypto alone.
+        eprintln!("ceiling: the same load against a constant answer…");
+        let url = format!("http://{}/", constant_server().await);
+        let (ceiling, elapsed) = run_load(&args, url, Box::new(String::new)).await;
+        let ok = ceiling.statuses.get("200").copied().unwrap_or(0);
+        let ceiling_rate = ok as f64 / elapsed.as_secs_f64();
+        println!("ceiling/s    {ceiling_rate:.0}  (constant answer, same load)");
+        println!(
+            "ratio        {:.3}",
+            if ceiling_rate > 0.0 {
+                rate / ceiling_rate
+            } else {
+                0.0
+            }
+        );
+        crypto_cost();
+    }
+}
+
+/// Runs the closed or open loop of `args` against `url` for its duration.
+async fn run_load(args: &Args, url: String, body_for: BodyFn) -> (Record, Duration) {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency.max(64))
         .build()
@@ -233,13 +266,12 @@ async fn main() {
     }
     let elapsed = started.elapsed();
     progress.abort();
-    summary(
-        &args,
-        &record
+    let record = std::mem::take(
+        &mut *record
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner),
-        elapsed,
     );
+    (record, elapsed)
 }
 
 fn credentials() -> Result<(String, String), String> {
@@ -318,7 +350,8 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-fn summary(args: &Args, record: &Record, elapsed: Duration) {
+/// Prints the summary table; returns the accepted (200) rate.
+fn summary(args: &Args, record: &Record, elapsed: Duration) -> f64 {
     let mut lat = record.latencies_us.clone();
     lat.sort_unstable();
     let n = lat.len();
@@ -344,6 +377,7 @@ fn summary(args: &Args, record: &Record, elapsed: Duration) {
     for (status, count) in &record.statuses {
         println!("status {status:<6} {count}");
     }
+    ok as f64 / elapsed.as_secs_f64()
 }
 
 /// Per-message crypto cost, measured here so every run reports its own ceiling.
