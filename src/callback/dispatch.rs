@@ -24,6 +24,9 @@ use crate::store::ClaimedCallback;
 
 /// Entries claimed per round.
 const BATCH: i64 = 64;
+/// Deliveries under way at once on this node; a round claims no more than there is room
+/// for, so a backlog behind a slow host stays in the store instead of in memory.
+const MAX_IN_FLIGHT: usize = 512;
 
 /// Delivers the callback outbox.
 pub struct Dispatcher {
@@ -31,14 +34,29 @@ pub struct Dispatcher {
     policy: Arc<AddressPolicy>,
     client: reqwest::Client,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
+    in_flight: Arc<Semaphore>,
 }
 
 /// What one attempt came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attempt {
     Delivered,
-    Retry { error: String, at: i64 },
-    Dead { error: String },
+    Retry {
+        error: String,
+        at: i64,
+    },
+    Dead {
+        error: String,
+    },
+    /// The claim ran out while the delivery waited for its host, and another worker
+    /// claimed the entry: nothing was sent or recorded here.
+    Superseded,
+}
+
+/// What [`Dispatcher::post`] did.
+enum Sent {
+    Taken,
+    Superseded,
 }
 
 impl Dispatcher {
@@ -60,6 +78,7 @@ impl Dispatcher {
             policy,
             client,
             per_host: Mutex::new(HashMap::new()),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         })
     }
 
@@ -76,19 +95,38 @@ impl Dispatcher {
 
     /// Claims due entries and starts one task per entry without waiting for them.
     async fn start_round(self: &Arc<Self>, now: i64) -> anyhow::Result<JoinSet<Attempt>> {
-        let lease_ms =
-            i64::try_from(self.state.settings.callbacks.timeout_secs * 3_000).unwrap_or(i64::MAX);
+        let mut tasks = JoinSet::new();
+        let room = self.in_flight.available_permits().min(BATCH as usize);
+        if room == 0 {
+            return Ok(tasks);
+        }
         let claimed = self
             .state
             .store
-            .claim_callbacks(now, lease_ms, BATCH)
+            .claim_callbacks(now, self.lease_ms(), room as i64)
             .await?;
-        let mut tasks = JoinSet::new();
         for entry in claimed {
             let this = self.clone();
-            tasks.spawn(async move { this.deliver(entry, now).await });
+            let slot = self.in_flight.clone().acquire_owned().await?;
+            tasks.spawn(async move {
+                let attempt = this.deliver(entry, now).await;
+                drop(slot);
+                attempt
+            });
         }
         Ok(tasks)
+    }
+
+    /// How long a claim holds: the request timeout three times over.
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(
+            self.state
+                .settings
+                .callbacks
+                .timeout_secs
+                .saturating_mul(3_000),
+        )
+        .unwrap_or(i64::MAX)
     }
 
     /// Runs a round whenever a callback entry is committed on this node, and every
@@ -145,8 +183,9 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, claimed: ClaimedCallback, now: i64) -> Attempt {
-        let attempt = match self.post(&claimed).await {
-            Ok(()) => Attempt::Delivered,
+        let attempt = match self.post(&claimed, now).await {
+            Ok(Sent::Taken) => Attempt::Delivered,
+            Ok(Sent::Superseded) => return Attempt::Superseded,
             Err(error) => self.schedule(&claimed, now, error),
         };
         let store = &self.state.store;
@@ -159,6 +198,7 @@ impl Dispatcher {
                 tracing::warn!(gateway_id = %claimed.entry.gateway, "callback dead-lettered: {error}");
                 store.callback_failed(claimed.id, error, None).await
             }
+            Attempt::Superseded => Ok(()),
         };
         if let Err(e) = recorded {
             tracing::error!("cannot record callback attempt: {e}");
@@ -187,7 +227,10 @@ impl Dispatcher {
         }
     }
 
-    async fn post(&self, claimed: &ClaimedCallback) -> Result<(), String> {
+    /// POSTs the entry. `now` is the round's clock; the wait for the host's turn is added
+    /// to it before the claim is renewed.
+    async fn post(&self, claimed: &ClaimedCallback, now: i64) -> Result<Sent, String> {
+        let started = std::time::Instant::now();
         let entry = &claimed.entry;
         let gateway = self
             .state
@@ -248,6 +291,19 @@ impl Dispatcher {
         }
         let limit = self.host_limit(&url);
         let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
+        // The wait for the host may have outlasted the claim: renew it, unless another
+        // worker has claimed the entry meanwhile, which then delivers it instead.
+        let waited = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let until = now.saturating_add(waited).saturating_add(self.lease_ms());
+        let held = self
+            .state
+            .store
+            .renew_callback_lease(claimed.id, claimed.lease_until, until)
+            .await
+            .map_err(|e| e.to_string())?;
+        if !held {
+            return Ok(Sent::Superseded);
+        }
         let res = self
             .client
             .post(&url)
@@ -257,7 +313,7 @@ impl Dispatcher {
             .await
             .map_err(|e| describe(&e))?;
         match res.status().as_u16() {
-            200 => Ok(()),
+            200 => Ok(Sent::Taken),
             other => Err(format!("receiver answered {other}")),
         }
     }

@@ -135,6 +135,7 @@ on_every_backend!(
     concurrent_acks_delete_exactly_once,
     a_burst_of_acks_is_committed_as_one_group,
     idempotency_keys_are_forgotten_after_their_window,
+    a_callback_claim_is_renewed_only_while_it_is_held,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
 );
@@ -708,6 +709,51 @@ async fn concurrent_acks_delete_exactly_once(store: Store) {
         );
     }
     assert_eq!(store.queue_depth().await.unwrap(), 0);
+}
+
+/// A claim can be renewed by its holder as long as nobody claimed the entry since; once
+/// another worker has claimed it after the lease ran out, the first one cannot.
+async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
+    let entry = CallbackEntry {
+        gateway: GatewayId::random(),
+        sender: IdentityId::parse("ALICE123").unwrap(),
+        message_id: MessageId::random(),
+        sent_at: 1_700_000_000,
+        nonce: Nonce::random(),
+        body: vec![1; 40],
+        nickname: None,
+    };
+    assert!(store.enqueue_callback(&entry, NOW).await.unwrap());
+    let first = store.claim_callbacks(NOW, 10, 5).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let first = &first[0];
+    assert_eq!(first.lease_until, NOW + 10);
+    assert!(store
+        .renew_callback_lease(first.id, NOW + 10, NOW + 100)
+        .await
+        .unwrap());
+    assert!(
+        store
+            .claim_callbacks(NOW + 50, 10, 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "renewed: not due"
+    );
+    // The renewed lease runs out; another worker claims the entry.
+    let second = store.claim_callbacks(NOW + 100, 10, 5).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(
+        !store
+            .renew_callback_lease(first.id, NOW + 100, NOW + 1_000)
+            .await
+            .unwrap(),
+        "the first holder lost it"
+    );
+    assert!(store
+        .renew_callback_lease(second[0].id, second[0].lease_until, NOW + 1_000)
+        .await
+        .unwrap());
 }
 
 /// Keys claimed before the cutoff go; a retry after that is a new, charged message, while

@@ -86,6 +86,8 @@ pub struct ClaimedCallback {
     /// Attempts made before this one.
     pub attempts: i64,
     pub created_at: i64,
+    /// The claim holds until then (unix ms); see [`Store::renew_callback_lease`].
+    pub lease_until: i64,
 }
 
 /// A dead-lettered entry, for operators.
@@ -112,6 +114,7 @@ fn claimed_from_row(row: &sqlx::any::AnyRow) -> Result<ClaimedCallback, StoreErr
         },
         attempts: row.try_get("attempts")?,
         created_at: row.try_get("created_at")?,
+        lease_until: row.try_get("next_attempt_at")?,
     })
 }
 
@@ -129,7 +132,7 @@ impl Store {
              (SELECT id FROM callback_outbox WHERE dead = 0 AND next_attempt_at <= $1 \
               ORDER BY next_attempt_at, id LIMIT $3) AND dead = 0 AND next_attempt_at <= $1 \
              RETURNING id, gateway_id, sender, message_id, sent_at, nonce, body, nickname, \
-             attempts, created_at",
+             attempts, created_at, next_attempt_at",
         )
         .bind(now)
         .bind(now.saturating_add(lease_ms))
@@ -142,6 +145,28 @@ impl Store {
             .collect::<Result<_, _>>()?;
         claimed.sort_by_key(|c| c.id);
         Ok(claimed)
+    }
+
+    /// Extends a claim that is still held as it was claimed (`held_until` unchanged) to
+    /// `until`; `false` when the lease ran out and another worker claimed the entry since,
+    /// in which case this one must not deliver it.
+    pub async fn renew_callback_lease(
+        &self,
+        id: i64,
+        held_until: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        let renewed = sqlx::query(
+            "UPDATE callback_outbox SET next_attempt_at = $3 \
+             WHERE id = $1 AND next_attempt_at = $2 AND dead = 0",
+        )
+        .bind(id)
+        .bind(held_until)
+        .bind(until)
+        .execute(&self.write)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
     }
 
     /// The receiver took the entry: it leaves the outbox.
