@@ -291,18 +291,33 @@ impl Dispatcher {
         }
         let limit = self.host_limit(&url);
         let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
-        // The wait for the host may have outlasted the claim: renew it, unless another
-        // worker has claimed the entry meanwhile, which then delivers it instead.
+        // If the wait for the host left too little of the claim to cover the request, renew
+        // it first, unless another worker has claimed the entry meanwhile, which then
+        // delivers it instead. (Usually the wait is short and this costs nothing.)
         let waited = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let until = now.saturating_add(waited).saturating_add(self.lease_ms());
-        let held = self
-            .state
-            .store
-            .renew_callback_lease(claimed.id, claimed.lease_until, until)
-            .await
-            .map_err(|e| e.to_string())?;
-        if !held {
-            return Ok(Sent::Superseded);
+        let clock = now.saturating_add(waited);
+        let request_ms = i64::try_from(
+            self.state
+                .settings
+                .callbacks
+                .timeout_secs
+                .saturating_mul(1_000),
+        )
+        .unwrap_or(i64::MAX);
+        if clock.saturating_add(request_ms) >= claimed.lease_until {
+            let held = self
+                .state
+                .store
+                .renew_callback_lease(
+                    claimed.id,
+                    claimed.lease_until,
+                    clock.saturating_add(self.lease_ms()),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            if !held {
+                return Ok(Sent::Superseded);
+            }
         }
         let res = self
             .client
