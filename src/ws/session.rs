@@ -51,6 +51,7 @@ fn poll_timer(period: Duration) -> tokio::time::Interval {
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     timer
 }
+
 /// Most acks of one connection committed together.
 const ACK_BATCH: usize = 256;
 
