@@ -12,7 +12,6 @@ use sqlx::Row;
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::group::Params;
-
 use super::queue::record_event;
 use super::{Backend, QueuedMessage, Store, StoreError};
 
@@ -143,8 +142,7 @@ impl Store {
     }
 
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
-    /// events;
-    /// returns how many expired.
+    /// events; returns how many expired.
     pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
         let mut tx = self.write.begin().await?;
         // The queue row was the `queued` status; it becomes an event before it goes.
@@ -379,15 +377,8 @@ async fn apply_ack_group(
     let mut acked: HashSet<(i64, i64)> = HashSet::new();
     let mut has_acks: HashSet<i64> = HashSet::new();
     for chunk in seqs.chunks(SEQ_CHUNK) {
-        let sql = format!(
-            "SELECT seq, device_id FROM message_acks WHERE seq IN ({})",
-            params.list(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for seq in chunk {
-            query = query.bind(*seq);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
+        let sql = "SELECT seq, device_id FROM message_acks WHERE seq IN ({seqs})";
+        for row in with_seqs(sql, params, chunk).fetch_all(&mut *conn).await? {
             let seq: i64 = row.try_get("seq")?;
             acked.insert((seq, row.try_get("device_id")?));
             has_acks.insert(seq);
@@ -449,24 +440,15 @@ async fn apply_ack_group(
         .collect();
     insert_events(conn, params, &delivered).await?;
     // 5. Delete what every responsible device now has, then its acks.
-    let mut deleted: Vec<i64> = Vec::new();
     let mut gone: Vec<GoneRow> = Vec::new();
     for chunk in seqs.chunks(SEQ_CHUNK) {
-        let sql = format!(
-            "DELETE FROM queued_messages WHERE seq IN ({}) AND NOT EXISTS \
+        let sql = "DELETE FROM queued_messages WHERE seq IN ({seqs}) AND NOT EXISTS \
              (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient \
               AND d.registered_after_seq < queued_messages.seq AND NOT EXISTS \
               (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
                AND a.device_id = d.device_id)) \
-             RETURNING seq, sender, message_id, recipient, created_at",
-            params.list(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for seq in chunk {
-            query = query.bind(*seq);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            deleted.push(row.try_get("seq")?);
+             RETURNING seq, sender, message_id, recipient, created_at";
+        for row in with_seqs(sql, params, chunk).fetch_all(&mut *conn).await? {
             gone.push(GoneRow::read(&row)?);
         }
     }
@@ -474,16 +456,10 @@ async fn apply_ack_group(
     gone.sort_by_key(|g| g.seq);
     let queued: Vec<EventRow> = gone.iter().map(GoneRow::queued_event).collect();
     insert_events(conn, params, &queued).await?;
+    let deleted: Vec<i64> = gone.iter().map(|g| g.seq).collect();
     for chunk in deleted.chunks(SEQ_CHUNK) {
-        let sql = format!(
-            "DELETE FROM message_acks WHERE seq IN ({})",
-            params.list(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for seq in chunk {
-            query = query.bind(*seq);
-        }
-        query.execute(&mut *conn).await?;
+        let sql = "DELETE FROM message_acks WHERE seq IN ({seqs})";
+        with_seqs(sql, params, chunk).execute(&mut *conn).await?;
     }
     // The last ack of a message in the group is the one that completed it.
     for seq in deleted {
@@ -492,6 +468,21 @@ async fn apply_ack_group(
         }
     }
     Ok(Some(outcomes))
+}
+
+/// `sql` with its `{seqs}` placeholder turned into one parameter per sequence number of
+/// `chunk`, all bound.
+fn with_seqs<'q>(
+    sql: &str,
+    params: Params,
+    chunk: &[i64],
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = sql.replace("{seqs}", &params.list(1, chunk.len()));
+    chunk
+        .iter()
+        .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |query, seq| {
+            query.bind(*seq)
+        })
 }
 
 /// A queue row deleted by the last ack: what its `queued` event needs.
