@@ -14,6 +14,9 @@ pub const ON_POSTGRES: bool = true;
 #[path = "api/helpers.rs"]
 mod helpers;
 
+#[path = "common/wait.rs"]
+mod wait;
+
 #[path = "device/cli.rs"]
 mod cli;
 #[path = "device/enrol.rs"]
@@ -81,19 +84,12 @@ pub async fn depth(app: &TestApp) -> i64 {
 }
 
 /// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
-pub async fn until<F, Fut>(what: &str, mut condition: F)
+pub async fn until<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let waiting = async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+    wait::until(PATIENCE, what, condition).await;
 }
 
 /// Listener options for tests: reconnect after a few milliseconds.

@@ -16,6 +16,9 @@ pub const ON_POSTGRES: bool = true;
 #[path = "api/helpers.rs"]
 mod helpers;
 
+#[path = "common/wait.rs"]
+mod wait;
+
 #[allow(dead_code)]
 #[path = "common/tocsin_cli.rs"]
 mod tocsin_cli;
@@ -59,17 +62,10 @@ pub async fn blob_status(app: &TestApp, id: &BlobId) -> u16 {
 }
 
 /// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
-pub async fn until<F, Fut>(what: &str, mut condition: F)
+pub async fn until<F, Fut>(what: &str, condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let waiting = async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+    wait::until(PATIENCE, what, condition).await;
 }

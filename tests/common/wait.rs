@@ -1,0 +1,21 @@
+//! Waiting for a condition in tests without a fixed sleep.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Re-checks `condition` every 10 ms until it holds; fails the test after `patience`,
+/// which only a hung test ever reaches.
+pub async fn until<F, Fut>(patience: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let waiting = async {
+        while !condition().await {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(patience, waiting)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+}
