@@ -370,6 +370,7 @@ mod tests {
                 "5",
                 "messages.idempotency_window_secs",
             ),
+            ("TOCSIN__CALLBACKS__SWEEP_SECS", "0", "sweep_secs"),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
         ];
         for (key, value, named) in cases {
