@@ -92,6 +92,10 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         .await
         .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
     store.migrate().await.context("migrating the database")?;
+    let node = store
+        .next_node_number(crate::domain::now_ms())
+        .await
+        .context("taking a node number from the database")?;
     let key_path = settings.data_key_path();
     let data_key = DataKey::load_or_create(&key_path)?;
     let limits = Arc::new(
@@ -103,6 +107,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         &settings.server_key_path(),
     )?);
     Ok(AppState {
+        message_ids: Arc::new(crate::domain::MessageIds::new(node)),
         hub: Arc::new(crate::ws::Hub::default()),
         caches: Arc::new(crate::state::Caches::default()),
         server_key,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Short-lived copies of hot directory rows.
     pub caches: Arc<Caches>,
+    /// IDs for the messages this node accepts.
+    pub message_ids: Arc<crate::domain::MessageIds>,
 }
 
 /// How long a cached directory row may be used: a revocation or a new secret takes

@@ -11,8 +11,8 @@ use crate::store::{Charge, NewMessage, StoreError, Submission, SubmitOutcome};
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// The ID the recipient will see; usually [`MessageId::random`], shared by every
-    /// message of a bulk request sent with `sameMessageId`.
+    /// The ID the recipient will see, from the node's [`crate::domain::MessageIds`];
+    /// shared by every message of a bulk request sent with `sameMessageId`.
     pub message_id: MessageId,
     pub to: IdentityId,
     pub nonce: Nonce,

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+mod message_ids;
+
+pub use message_ids::MessageIds;
+
 /// The handle an operator gives an account: 1–64 characters of `a-z`, `0-9`, `.`, `_`, `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AccountName(String);

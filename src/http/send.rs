@@ -3,13 +3,14 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use tocsin_sdk::protocol::{
-    hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, MessageId, Nonce, PublicKey,
+    hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, Nonce, PublicKey,
 };
 
 use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
 use crate::auth::Authenticated;
+use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing, SubmitError};
@@ -158,7 +159,7 @@ pub async fn send_e2e(
     let sealed = hex::decode(box_hex).map_err(|_| ApiError::bad_request("box is not hex"))?;
     let (to, _) = recipient(&state, params.get("to")).await?;
     let msg = Outgoing {
-        message_id: MessageId::random(),
+        message_id: state.message_ids.next(now_ms()),
         to,
         nonce,
         sealed,
@@ -195,7 +196,7 @@ pub async fn send_simple(
     let nonce = Nonce::random();
     let sealed = shared.seal(&nonce, &E2eMessage::Text(text.to_owned()).to_padded());
     let msg = Outgoing {
-        message_id: MessageId::random(),
+        message_id: state.message_ids.next(now_ms()),
         to,
         nonce,
         sealed,

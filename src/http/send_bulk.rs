@@ -20,6 +20,7 @@ use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
 use super::params::Params;
 use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
+use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing};
@@ -107,9 +108,12 @@ pub async fn send_e2e_bulk(
         )));
     }
     let key = idempotency_key(&req)?;
-    let shared_id = params.flag("sameMessageId").then(MessageId::random);
+    let now = now_ms();
+    let shared_id = params
+        .flag("sameMessageId")
+        .then(|| state.message_ids.next(now));
     let prepared = join_all(body.iter().map(|item| {
-        let id = shared_id.unwrap_or_else(MessageId::random);
+        let id = shared_id.unwrap_or_else(|| state.message_ids.next(now));
         prepare(&state, item, id)
     }))
     .await;

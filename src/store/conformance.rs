@@ -93,6 +93,133 @@ async fn migration_4_on_postgres() {
     migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
 }
 
+/// Migration 5 on a database with idempotency keys: a retry of a request accepted before
+/// the upgrade is still recognised (on SQLite the keys move to the log read into memory).
+async fn migration_5_keeps_the_idempotency_keys(url: &str) {
+    let store = Store::open(url, 4).await.unwrap();
+    store.migrate_to(4).await.unwrap();
+    let a = account(&store, "upgrade", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let earlier = MessageId::random();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
+         VALUES ($1, 'before-upgrade', $2, $3)",
+    )
+    .bind(gw.id.as_str())
+    .bind(earlier.as_bytes().to_vec())
+    .bind(NOW)
+    .execute(&store.write)
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let retry = submission(&gw, recipient(), &["before-upgrade"]);
+    assert_eq!(
+        store.submit(&retry, NOW + 10).await.unwrap(),
+        SubmitOutcome::Duplicate(earlier)
+    );
+    assert_eq!(store.forget_idempotency_keys(NOW + 1).await.unwrap(), 1);
+    assert!(matches!(
+        store.submit(&retry, NOW + 20).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+}
+
+/// Keys outlive the process: a retry after the store is closed and opened again is still
+/// recognised, and forgetting still works on the keys read back.
+async fn a_retry_after_a_restart_is_recognised(url: &str) {
+    let store = Store::open(url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let a = account(&store, "restart", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let old = submission(&gw, recipient(), &["old"]);
+    let young = submission(&gw, recipient(), &["young-1", "young-2"]);
+    assert!(matches!(
+        store.submit(&old, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    assert!(matches!(
+        store.submit(&young, NOW + 100).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    store.close().await;
+    drop(store);
+
+    let store = Store::open(url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let mut retry = young.clone();
+    retry.idempotency_keys = vec!["young-2".into()];
+    retry.message.message_id = MessageId::random();
+    assert_eq!(
+        store.submit(&retry, NOW + 200).await.unwrap(),
+        SubmitOutcome::Duplicate(young.message.message_id)
+    );
+    if store.backend() == Backend::Sqlite {
+        assert_eq!(store.idempotency_keys_in_memory(), Some(3));
+    }
+    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 1);
+    let mut retry = old.clone();
+    retry.message.message_id = MessageId::random();
+    assert_eq!(
+        store.submit(&retry, NOW + 300).await.unwrap(),
+        SubmitOutcome::Accepted(retry.message.message_id),
+        "past the window a retry is a new message"
+    );
+    // The key now names the new message; forgetting the old claim again changes nothing.
+    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 0);
+    let mut again = old.clone();
+    again.message.message_id = MessageId::random();
+    assert_eq!(
+        store.submit(&again, NOW + 400).await.unwrap(),
+        SubmitOutcome::Duplicate(retry.message.message_id)
+    );
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
+}
+
+/// Each process that opens the database gets a node number of its own.
+async fn node_numbers_count_up(store: Store) {
+    let first = store.next_node_number(NOW).await.unwrap();
+    let second = store.next_node_number(NOW).await.unwrap();
+    assert_eq!(second, first + 1);
+}
+
+#[tokio::test]
+async fn migration_5_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    migration_5_keeps_the_idempotency_keys(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn migration_5_on_postgres() {
+    let Some(url) = super::testing::fresh_postgres_database().await else {
+        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
+        return;
+    };
+    migration_5_keeps_the_idempotency_keys(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_retry_after_a_restart_is_recognised(&format!(
+        "sqlite://{}",
+        dir.path().join("t.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restart_on_postgres() {
+    let Some(url) = super::testing::fresh_postgres_database().await else {
+        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
+        return;
+    };
+    a_retry_after_a_restart_is_recognised(&url).await;
+}
+
 /// Runs `suite` on SQLite, and on PostgreSQL when available.
 macro_rules! on_every_backend {
     ($($suite:ident),* $(,)?) => {
@@ -138,6 +265,8 @@ on_every_backend!(
     a_callback_claim_is_renewed_only_while_it_is_held,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
+    a_group_replayed_one_by_one_still_sees_its_own_keys,
+    node_numbers_count_up,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -939,4 +1068,39 @@ async fn a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_e
         store.writer_counts().replays >= 1,
         "the fast path must have given up"
     );
+}
+
+/// A group that falls back to one-by-one still recognises a key claimed earlier in the same
+/// group (not yet committed, so not yet in the store's memory or table).
+async fn a_group_replayed_one_by_one_still_sees_its_own_keys(store: Store) {
+    let a = account(&store, "replay-keys", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let first = submission(&gw, recipient(), &["k-first"]);
+    assert!(matches!(
+        store.submit(&first, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    let mut clash = submission(&gw, recipient(), &["k-clash"]);
+    clash.message.message_id = first.message.message_id;
+    let original = submission(&gw, recipient(), &["shared"]);
+    let retry = submission(&gw, recipient(), &["shared"]);
+    // Submitted together, so they usually share a group; the outcome is the same if not.
+    let outcomes = futures_util::future::join_all(
+        [clash, original.clone(), retry]
+            .iter()
+            .map(|s| store.submit(s, NOW)),
+    )
+    .await;
+    let outcomes: Vec<SubmitOutcome> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        outcomes,
+        [
+            SubmitOutcome::Duplicate(first.message.message_id),
+            SubmitOutcome::Accepted(original.message.message_id),
+            SubmitOutcome::Duplicate(original.message.message_id),
+        ]
+    );
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 8);
+    assert_eq!(store.ledger_sum(a.id).await.unwrap(), 8);
+    assert_eq!(store.queue_depth().await.unwrap(), 2);
 }

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::{AnyConnection, Row};
 
+use super::idempotency::{Claim, Keys};
 use super::queue::Job;
-use super::rows::message_id;
 use super::{StoreError, SubmitOutcome};
 
 /// Why the fast path gave up (the caller falls back).
@@ -67,36 +67,20 @@ impl Params {
 pub(super) async fn apply_group(
     conn: &mut AnyConnection,
     params: Params,
+    keys: &Keys,
     group: &[Job],
 ) -> Result<Result<Vec<SubmitOutcome>, Diverged>, StoreError> {
-    // 1. Keys already taken (by earlier commits), looked up per gateway ID so the primary
-    //    key index serves the query.
-    let mut taken: HashMap<(String, String), tocsin_sdk::protocol::MessageId> = HashMap::new();
-    let mut by_gateway: HashMap<&str, Vec<&str>> = HashMap::new();
-    for job in group {
-        let s = &job.submission;
-        by_gateway
-            .entry(s.gateway.as_str())
-            .or_default()
-            .extend(s.idempotency_keys.iter().map(String::as_str));
-    }
-    for (gateway, keys) in by_gateway.into_iter().filter(|(_, k)| !k.is_empty()) {
-        let sql = format!(
-            "SELECT idem_key, message_id FROM idempotency_keys WHERE gateway_id = {} AND idem_key IN ({})",
-            params.one(1),
-            params.list(2, keys.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(gateway);
-        for k in &keys {
-            query = query.bind(*k);
-        }
-        for row in query.fetch_all(&mut *conn).await? {
-            taken.insert(
-                (gateway.to_owned(), row.try_get("idem_key")?),
-                message_id(&row, "message_id")?,
-            );
-        }
-    }
+    // 1. Keys already taken (by earlier commits).
+    let wanted: Vec<(&str, &str)> = group
+        .iter()
+        .flat_map(|job| {
+            let s = &job.submission;
+            s.idempotency_keys
+                .iter()
+                .map(move |k| (s.gateway.as_str(), k.as_str()))
+        })
+        .collect();
+    let mut taken = keys.taken(conn, params, &wanted).await?;
     // 2. Balances of the accounts involved.
     let accounts: Vec<i64> = group
         .iter()
@@ -154,7 +138,8 @@ pub(super) async fn apply_group(
         return Ok(Ok(outcomes));
     }
     // 4. Writes, each checked.
-    if !insert_keys(conn, params, &accepted).await?
+    let claims: Vec<Claim<'_>> = accepted.iter().flat_map(|job| job.claims()).collect();
+    if !keys.record(conn, params, &claims).await?
         || !insert_messages(conn, params, &accepted).await?
     {
         return Ok(Err(Diverged));
@@ -163,35 +148,6 @@ pub(super) async fn apply_group(
         return Ok(Err(Diverged));
     }
     Ok(Ok(outcomes))
-}
-
-async fn insert_keys(
-    conn: &mut AnyConnection,
-    params: Params,
-    jobs: &[&Job],
-) -> Result<bool, StoreError> {
-    let rows: Vec<(&Job, &String)> = jobs
-        .iter()
-        .flat_map(|j| j.submission.idempotency_keys.iter().map(move |k| (*j, k)))
-        .collect();
-    if rows.is_empty() {
-        return Ok(true);
-    }
-    let sql = format!(
-        "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) VALUES {} \
-         ON CONFLICT (gateway_id, idem_key) DO NOTHING",
-        params.tuples(1, rows.len(), 4)
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for (job, key) in &rows {
-        let s = &job.submission;
-        query = query
-            .bind(s.gateway.as_str())
-            .bind(key.as_str())
-            .bind(s.message.message_id.as_bytes().to_vec())
-            .bind(job.now);
-    }
-    Ok(query.execute(&mut *conn).await?.rows_affected() == rows.len() as u64)
 }
 
 async fn insert_messages(

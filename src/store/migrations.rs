@@ -36,6 +36,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0004_queued_status_in_queue.sql"),
         include_str!("migrations/postgres/0004_queued_status_in_queue.sql"),
     ),
+    (
+        5,
+        "node numbers and key log",
+        include_str!("migrations/sqlite/0005_node_numbers_and_key_log.sql"),
+        include_str!("migrations/postgres/0005_node_numbers_and_key_log.sql"),
+    ),
 ];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {

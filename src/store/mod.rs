@@ -17,6 +17,7 @@ mod blobs;
 mod delivery;
 mod gateways;
 mod group;
+mod idempotency;
 mod identities;
 mod migrations;
 mod outbox;
@@ -98,6 +99,8 @@ pub struct Store {
     /// Submissions and device acks on their way to the group-commit writer ([`writer`]).
     writer: tokio::sync::mpsc::Sender<writer::WriteJob>,
     writer_stats: std::sync::Arc<writer::Stats>,
+    /// Where idempotency keys are looked up ([`idempotency`]).
+    keys: idempotency::Keys,
 }
 
 /// How long a SQLite connection waits for a lock before giving up.
@@ -152,9 +155,11 @@ impl Store {
     fn assemble(write: AnyPool, read: AnyPool, backend: Backend) -> Self {
         let (writer, jobs) = tokio::sync::mpsc::channel(4096);
         let writer_stats = std::sync::Arc::<writer::Stats>::default();
+        let keys = idempotency::Keys::of(backend);
         tokio::spawn(writer::writer(
             write.clone(),
             backend,
+            keys.clone(),
             writer_stats.clone(),
             jobs,
         ));
@@ -164,6 +169,7 @@ impl Store {
             backend,
             writer,
             writer_stats,
+            keys,
         }
     }
 
@@ -189,6 +195,32 @@ impl Store {
     /// What the group-commit writer has done since the store opened.
     pub fn writer_counts(&self) -> WriterCounts {
         self.writer_stats.snapshot()
+    }
+
+    /// Idempotency keys held in memory (SQLite; `None` on PostgreSQL, which keeps them in
+    /// an indexed table).
+    pub fn idempotency_keys_in_memory(&self) -> Option<usize> {
+        match &self.keys {
+            idempotency::Keys::InMemory(recent) => Some(recent.len()),
+            idempotency::Keys::Indexed => None,
+        }
+    }
+
+    /// Takes the next node number for this process's message IDs
+    /// ([`crate::domain::MessageIds`]): a counter in the database, so processes sharing it
+    /// differ.
+    pub async fn next_node_number(&self, now: i64) -> Result<u64, StoreError> {
+        use sqlx::Row;
+        let id: i64 = sqlx::query("INSERT INTO node_starts (started_at) VALUES ($1) RETURNING id")
+            .bind(now)
+            .fetch_one(&self.write)
+            .await?
+            .try_get("id")?;
+        sqlx::query("DELETE FROM node_starts WHERE id < $1")
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        u64::try_from(id).map_err(|_| StoreError::Corrupt(format!("node number {id}")))
     }
 
     /// Cheap liveness probe used by `/health`.

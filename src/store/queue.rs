@@ -1,14 +1,17 @@
 //! The paid submission and the message queue.
 //!
 //! [`Store::submit`] is the one place where money and messages meet. In one transaction it
-//! claims the idempotency keys, debits the account, writes the ledger row and enqueues the
-//! message. The statement order matters:
-//! 1. idempotency keys first (`INSERT … ON CONFLICT DO NOTHING`): a retry finds the key taken
-//!    and gets the original message ID without paying again. On PostgreSQL a concurrent
-//!    retry blocks on the key until the first transaction ends, so both answer alike.
-//! 2. the guarded debit (`UPDATE … WHERE balance >= $1`): no row means 402, and the
-//!    transaction is rolled back, so the keys claimed in step 1 vanish with it.
+//! checks the idempotency keys, debits the account, writes the ledger row, enqueues the
+//! message and claims the keys. The order matters:
+//! 1. the keys are looked up ([`super::idempotency`]): a retry finds one taken and gets the
+//!    original message ID without paying again.
+//! 2. the guarded debit (`UPDATE … WHERE balance >= $1`): no row means 402, and nothing
+//!    of this submission is kept.
 //! 3. ledger row and queued message.
+//! 4. the keys are claimed. On PostgreSQL this is `INSERT … ON CONFLICT DO NOTHING` on the
+//!    unique key index: a retry that ran concurrently on another node waits for the first
+//!    transaction there (and already on the account row), finds the key taken, undoes its
+//!    own writes and answers the first message ID, so both answer alike.
 //!
 //! Every statement is a write, so on SQLite the transaction holds the write lock from its
 //! first statement and never has to upgrade a read snapshot.
@@ -18,6 +21,8 @@ use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::accounts::debit;
+use super::group::Params;
+use super::idempotency::{Claim, Keys, Taken};
 use super::rows::{identity_id, message_id, nonce};
 use super::{AccountId, Store, StoreError};
 
@@ -145,23 +150,7 @@ impl Store {
     /// own short transaction so the writer is never held up for long; returns how many.
     /// A retry after that is a new request.
     pub async fn forget_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
-        let mut forgotten = 0;
-        loop {
-            let batch = sqlx::query(
-                "DELETE FROM idempotency_keys WHERE (gateway_id, idem_key) IN \
-                 (SELECT gateway_id, idem_key FROM idempotency_keys WHERE created_at < $1 \
-                  ORDER BY created_at LIMIT $2)",
-            )
-            .bind(before)
-            .bind(FORGET_BATCH)
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-            forgotten += batch;
-            if batch < FORGET_BATCH as u64 {
-                return Ok(forgotten);
-            }
-        }
+        self.keys.forget(&self.write, before).await
     }
 
     /// Number of messages waiting in every queue.
@@ -224,9 +213,6 @@ pub(super) async fn record_event(
     Ok(())
 }
 
-/// Idempotency keys deleted per transaction by [`Store::forget_idempotency_keys`].
-const FORGET_BATCH: i64 = 5_000;
-
 /// One submission waiting for the writer ([`super::writer`]).
 pub(super) struct Job {
     pub(super) submission: Submission,
@@ -235,6 +221,17 @@ pub(super) struct Job {
 }
 
 impl Job {
+    /// The idempotency keys this submission claims if it is accepted.
+    pub(super) fn claims(&self) -> impl Iterator<Item = Claim<'_>> {
+        let s = &self.submission;
+        s.idempotency_keys.iter().map(move |key| Claim {
+            gateway: s.gateway.as_str(),
+            key,
+            message_id: s.message.message_id,
+            now: self.now,
+        })
+    }
+
     pub(super) fn answer(self, outcome: Result<SubmitOutcome, StoreError>) {
         // The caller may have gone (a dropped request); the commit stands either way.
         let _ = self.reply.send(outcome);
@@ -246,12 +243,13 @@ impl Job {
 /// applying each submission in its own savepoint (a refused or failed one leaves no trace).
 pub(super) async fn apply_submissions(
     tx: &mut AnyConnection,
-    params: super::group::Params,
+    params: Params,
+    keys: &Keys,
     stats: &super::writer::Stats,
     group: &[Job],
 ) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
     let mut fast = sqlx::Connection::begin(&mut *tx).await?;
-    match super::group::apply_group(&mut fast, params, group).await {
+    match super::group::apply_group(&mut fast, params, keys, group).await {
         Ok(Ok(outcomes)) => {
             fast.commit().await?;
             return Ok(outcomes.into_iter().map(Ok).collect());
@@ -264,11 +262,16 @@ pub(super) async fn apply_submissions(
     }
     stats.replayed();
     let mut outcomes = Vec::with_capacity(group.len());
+    // Keys claimed by the submissions kept so far in this group (not yet committed).
+    let mut pending = Taken::new();
     for job in group {
         let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        match apply(&mut savepoint, &job.submission, job.now).await {
+        match apply(&mut savepoint, params, keys, &pending, job).await {
             Ok(Applied::Keep(outcome)) => {
                 savepoint.commit().await?;
+                for c in job.claims() {
+                    pending.insert((c.gateway.to_owned(), c.key.to_owned()), c.message_id);
+                }
                 outcomes.push(Ok(outcome));
             }
             Ok(Applied::Undo(outcome)) => {
@@ -292,33 +295,32 @@ enum Applied {
     Undo(SubmitOutcome),
 }
 
-async fn apply(conn: &mut AnyConnection, s: &Submission, now: i64) -> Result<Applied, StoreError> {
+/// One submission on its own: the idempotency check, the debit, the queue row, then the
+/// key claims (which, on PostgreSQL, also catch a key another node took meanwhile).
+async fn apply(
+    conn: &mut AnyConnection,
+    params: Params,
+    keys: &Keys,
+    pending: &Taken,
+    job: &Job,
+) -> Result<Applied, StoreError> {
+    let (s, now) = (&job.submission, job.now);
     let msg = &s.message;
-    for key in &s.idempotency_keys {
-        let claimed = sqlx::query(
-            "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (gateway_id, idem_key) DO NOTHING",
-        )
-        .bind(s.gateway.as_str())
-        .bind(key.as_str())
-        .bind(msg.message_id.as_bytes().to_vec())
-        .bind(now)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
-            let row = sqlx::query(
-                "SELECT message_id FROM idempotency_keys WHERE gateway_id = $1 AND idem_key = $2",
-            )
-            .bind(s.gateway.as_str())
-            .bind(key.as_str())
-            .fetch_one(&mut *conn)
-            .await?;
-            return Ok(Applied::Undo(SubmitOutcome::Duplicate(message_id(
-                &row,
-                "message_id",
-            )?)));
-        }
+    let wanted: Vec<(&str, &str)> = s
+        .idempotency_keys
+        .iter()
+        .map(|k| (s.gateway.as_str(), k.as_str()))
+        .collect();
+    let earlier = |taken: &Taken| {
+        wanted
+            .iter()
+            .find_map(|&(g, k)| taken.get(&(g.to_owned(), k.to_owned())).copied())
+    };
+    if let Some(id) = earlier(pending) {
+        return Ok(Applied::Undo(SubmitOutcome::Duplicate(id)));
+    }
+    if let Some(id) = earlier(&keys.taken(conn, params, &wanted).await?) {
+        return Ok(Applied::Undo(SubmitOutcome::Duplicate(id)));
     }
     if s.charge.amount > 0 {
         let charge = &s.charge;
@@ -340,6 +342,15 @@ async fn apply(conn: &mut AnyConnection, s: &Submission, now: i64) -> Result<App
         // The same message ID is already queued for this recipient (a bulk request with
         // a shared ID naming one recipient twice): the first one stands.
         return Ok(Applied::Undo(SubmitOutcome::Duplicate(msg.message_id)));
+    }
+    let claims: Vec<Claim<'_>> = job.claims().collect();
+    if !keys.record(conn, params, &claims).await? {
+        // Another node claimed a key since we looked: its transaction has ended (the
+        // insert waited for it), so the key now answers.
+        let id = earlier(&keys.taken(conn, params, &wanted).await?).ok_or_else(|| {
+            StoreError::Group("an idempotency key was taken but cannot be read".into())
+        })?;
+        return Ok(Applied::Undo(SubmitOutcome::Duplicate(id)));
     }
     Ok(Applied::Keep(SubmitOutcome::Accepted(msg.message_id)))
 }

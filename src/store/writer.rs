@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::delivery::{self, AckJob};
 use super::group::Params;
+use super::idempotency::Keys;
 use super::queue::{self, Job};
 use super::{Backend, StoreError};
 
@@ -67,6 +68,7 @@ const MAX_BATCH: usize = 1024;
 pub(super) async fn writer(
     pool: sqlx::AnyPool,
     backend: Backend,
+    keys: Keys,
     stats: std::sync::Arc<Stats>,
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
 ) {
@@ -92,8 +94,17 @@ pub(super) async fn writer(
             .submissions
             .fetch_add(submissions.len() as u64, Ordering::Relaxed);
         stats.acks.fetch_add(acks.len() as u64, Ordering::Relaxed);
-        match commit(&pool, params, backend, &stats, &submissions, &acks).await {
+        match commit(&pool, params, backend, &keys, &stats, &submissions, &acks).await {
             Ok((submitted, acked)) => {
+                keys.committed(
+                    submissions
+                        .iter()
+                        .zip(&submitted)
+                        .filter(|(_, outcome)| {
+                            matches!(outcome, Ok(queue::SubmitOutcome::Accepted(_)))
+                        })
+                        .flat_map(|(job, _)| job.claims()),
+                );
                 for (job, outcome) in submissions.into_iter().zip(submitted) {
                     job.answer(outcome);
                 }
@@ -120,6 +131,7 @@ async fn commit(
     pool: &sqlx::AnyPool,
     params: Params,
     backend: Backend,
+    keys: &Keys,
     stats: &Stats,
     submissions: &[Job],
     acks: &[AckJob],
@@ -134,7 +146,7 @@ async fn commit(
     let submitted = if submissions.is_empty() {
         Vec::new()
     } else {
-        queue::apply_submissions(&mut tx, params, stats, submissions).await?
+        queue::apply_submissions(&mut tx, params, keys, stats, submissions).await?
     };
     let acked = if acks.is_empty() {
         Vec::new()

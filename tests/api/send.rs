@@ -95,6 +95,48 @@ async fn retries_by_nonce_or_idempotency_key_answer_the_first_id() {
     assert_eq!(app.balance(&gw).await, 9);
 }
 
+/// Message IDs grow with time (the store's indexes append instead of scattering), a
+/// restarted server takes another node number, and a retry sent after the restart still
+/// answers the first ID.
+#[tokio::test]
+async fn ids_grow_and_a_retry_after_a_restart_answers_the_first_id() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let value = |body: &str| u64::from_be_bytes(*MessageId::parse(body).unwrap().as_bytes());
+    let node = |id: u64| (id >> 13) & 0x3ff;
+    let mut ids = Vec::new();
+    let retried = e2e_form(&gw, "ALICE123", &Nonce::random(), &[7; 40]);
+    for i in 0..3 {
+        let form = if i == 0 {
+            retried.clone()
+        } else {
+            e2e_form(&gw, "ALICE123", &Nonce::random(), &[7; 40])
+        };
+        let (status, body) = post_form(&app, "/send_e2e", form, None).await;
+        assert_eq!(status, 200, "{body}");
+        ids.push(value(&body));
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:x?}");
+
+    let app = app.restart().await;
+    let (status, body) = post_form(&app, "/send_e2e", retried, None).await;
+    assert_eq!(
+        (status, value(&body)),
+        (200, ids[0]),
+        "the retry answers the first ID"
+    );
+    let fresh = e2e_form(&gw, "ALICE123", &Nonce::random(), &[7; 40]);
+    let (status, body) = post_form(&app, "/send_e2e", fresh, None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_ne!(
+        node(value(&body)),
+        node(ids[0]),
+        "a new process, a new node number"
+    );
+    assert_eq!(app.balance(&gw).await, 6);
+}
+
 /// Housekeeping forgets keys past `messages.idempotency_window_secs`: the same request
 /// a day later is a new message, charged again.
 #[tokio::test]

@@ -1,0 +1,305 @@
+//! Idempotency keys: how a retried submission is recognised (see [`super::queue`]).
+//!
+//! A key is claimed in the transaction that accepts its message, and a later submission
+//! under the same (gateway, key) gets the first message ID instead of a new charge. Keys are
+//! forgotten after the configured window, oldest first.
+//!
+//! The two engines keep them differently:
+//! * **PostgreSQL** — a table with a unique index on (gateway, key). Several nodes share
+//!   the database, so only the database can see that another node took a key; a concurrent
+//!   retry blocks on the index entry until the first transaction ends.
+//! * **SQLite** — every write goes through this process's single writer, so the keys of
+//!   the window are held in memory (a 16-byte digest and the message ID: about 40 bytes
+//!   per key) and the table is only a log in commit order, with no index on the key. A
+//!   key's index entry lands on a random page, and SQLite's write-ahead log writes a whole
+//!   4 KiB page for each page a commit dirties: in the store benchmark the indexed table cost
+//!   three quarters of the writer's time. The log is read back into memory when the writer
+//!   starts, so a retry after a restart is still recognised. Memory follows the traffic of
+//!   one window: a million keys (a day at about 12 messages per second) take about 40 MB.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use futures_util::TryStreamExt;
+use sqlx::{AnyConnection, Row};
+use tocsin_sdk::protocol::MessageId;
+
+use super::group::Params;
+use super::rows::message_id;
+use super::{Backend, StoreError};
+
+/// A key claimed by an accepted submission.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim<'a> {
+    pub(super) gateway: &'a str,
+    pub(super) key: &'a str,
+    pub(super) message_id: MessageId,
+    pub(super) now: i64,
+}
+
+/// Keys already taken, by (gateway, key).
+pub(super) type Taken = HashMap<(String, String), MessageId>;
+
+/// Where a store keeps its keys.
+#[derive(Debug, Clone)]
+pub(super) enum Keys {
+    /// In the `idempotency_keys` table, unique on (gateway, key): PostgreSQL.
+    Indexed,
+    /// In memory over the `idempotency_log` table: SQLite.
+    InMemory(Arc<Recent>),
+}
+
+/// The keys of the window, once read from the log.
+#[derive(Debug, Default)]
+pub(super) struct Recent {
+    state: Mutex<RecentState>,
+}
+
+#[derive(Debug, Default)]
+struct RecentState {
+    loaded: bool,
+    keys: HashMap<Digest, [u8; 8]>,
+}
+
+type Digest = [u8; 16];
+
+fn digest(gateway: &str, key: &str) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let full = Sha256::new()
+        .chain_update(gateway.as_bytes())
+        .chain_update([0])
+        .chain_update(key.as_bytes())
+        .finalize();
+    let mut out = [0; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+impl Recent {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RecentState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the log into memory, once. Runs on the writer's connection, so no key can be
+    /// committed while it reads.
+    async fn load(&self, conn: &mut AnyConnection) -> Result<(), StoreError> {
+        if self.lock().loaded {
+            return Ok(());
+        }
+        let mut keys = HashMap::new();
+        let mut rows =
+            sqlx::query("SELECT gateway_id, idem_key, message_id FROM idempotency_log").fetch(conn);
+        while let Some(row) = rows.try_next().await? {
+            let gateway: String = row.try_get("gateway_id")?;
+            let key: String = row.try_get("idem_key")?;
+            let id = message_id(&row, "message_id")?;
+            keys.insert(digest(&gateway, &key), *id.as_bytes());
+        }
+        let mut state = self.lock();
+        if !state.loaded {
+            state.keys = keys;
+            state.loaded = true;
+        }
+        Ok(())
+    }
+
+    fn get(&self, gateway: &str, key: &str) -> Option<MessageId> {
+        self.lock()
+            .keys
+            .get(&digest(gateway, key))
+            .map(|id| MessageId::from_bytes(*id))
+    }
+
+    /// Number of keys held.
+    pub(super) fn len(&self) -> usize {
+        self.lock().keys.len()
+    }
+}
+
+impl Keys {
+    pub(super) fn of(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::InMemory(Arc::default()),
+            Backend::Postgres => Self::Indexed,
+        }
+    }
+
+    /// Which of `wanted` (gateway, key) earlier commits took, with their message IDs.
+    pub(super) async fn taken(
+        &self,
+        conn: &mut AnyConnection,
+        params: Params,
+        wanted: &[(&str, &str)],
+    ) -> Result<Taken, StoreError> {
+        let mut taken = Taken::new();
+        match self {
+            Self::InMemory(recent) => {
+                recent.load(conn).await?;
+                for &(gateway, key) in wanted {
+                    if let Some(id) = recent.get(gateway, key) {
+                        taken.insert((gateway.to_owned(), key.to_owned()), id);
+                    }
+                }
+            }
+            Self::Indexed => {
+                // One query per gateway ID, so the primary key index serves it.
+                let mut by_gateway: HashMap<&str, Vec<&str>> = HashMap::new();
+                for &(gateway, key) in wanted {
+                    by_gateway.entry(gateway).or_default().push(key);
+                }
+                for (gateway, keys) in by_gateway {
+                    let sql = format!(
+                        "SELECT idem_key, message_id FROM idempotency_keys \
+                         WHERE gateway_id = {} AND idem_key IN ({})",
+                        params.one(1),
+                        params.list(2, keys.len())
+                    );
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(gateway);
+                    for k in &keys {
+                        query = query.bind(*k);
+                    }
+                    for row in query.fetch_all(&mut *conn).await? {
+                        taken.insert(
+                            (gateway.to_owned(), row.try_get("idem_key")?),
+                            message_id(&row, "message_id")?,
+                        );
+                    }
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Writes the claims of accepted submissions. `false` when another transaction took one
+    /// of the keys since [`Keys::taken`] looked (only possible with several nodes).
+    pub(super) async fn record(
+        &self,
+        conn: &mut AnyConnection,
+        params: Params,
+        claims: &[Claim<'_>],
+    ) -> Result<bool, StoreError> {
+        if claims.is_empty() {
+            return Ok(true);
+        }
+        let sql = match self {
+            Self::InMemory(_) => format!(
+                "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) VALUES {}",
+                params.tuples(1, claims.len(), 4)
+            ),
+            Self::Indexed => format!(
+                "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) VALUES {} \
+                 ON CONFLICT (gateway_id, idem_key) DO NOTHING",
+                params.tuples(1, claims.len(), 4)
+            ),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for c in claims {
+            query = query
+                .bind(c.gateway)
+                .bind(c.key)
+                .bind(c.message_id.as_bytes().to_vec())
+                .bind(c.now);
+        }
+        Ok(query.execute(&mut *conn).await?.rows_affected() == claims.len() as u64)
+    }
+
+    /// After the commit that held `claims`: keys kept in memory become visible.
+    pub(super) fn committed<'a>(&self, claims: impl IntoIterator<Item = Claim<'a>>) {
+        if let Self::InMemory(recent) = self {
+            let mut state = recent.lock();
+            // Before the first load nothing is looked up in memory; the load reads them.
+            if state.loaded {
+                for c in claims {
+                    state
+                        .keys
+                        .insert(digest(c.gateway, c.key), *c.message_id.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Forgets the keys claimed before `before` (unix ms), in batches of [`FORGET_BATCH`],
+    /// each its own short transaction so the writer is never held up for long.
+    pub(super) async fn forget(
+        &self,
+        pool: &sqlx::AnyPool,
+        before: i64,
+    ) -> Result<u64, StoreError> {
+        let mut forgotten = 0;
+        loop {
+            let batch = match self {
+                Self::Indexed => forget_indexed(pool, before).await?,
+                Self::InMemory(recent) => forget_logged(pool, recent, before).await?,
+            };
+            forgotten += batch;
+            if batch < FORGET_BATCH as u64 {
+                return Ok(forgotten);
+            }
+        }
+    }
+}
+
+/// Keys deleted per transaction by [`Keys::forget`].
+const FORGET_BATCH: i64 = 5_000;
+
+async fn forget_indexed(pool: &sqlx::AnyPool, before: i64) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "DELETE FROM idempotency_keys WHERE (gateway_id, idem_key) IN \
+         (SELECT gateway_id, idem_key FROM idempotency_keys WHERE created_at < $1 \
+          ORDER BY created_at LIMIT $2)",
+    )
+    .bind(before)
+    .bind(FORGET_BATCH)
+    .execute(pool)
+    .await?
+    .rows_affected())
+}
+
+/// Trims the head of the log: the oldest rows in commit order, up to the first one claimed
+/// at or after `before`. Then drops those keys from memory, unless a newer claim of the same
+/// key replaced them there.
+async fn forget_logged(
+    pool: &sqlx::AnyPool,
+    recent: &Recent,
+    before: i64,
+) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let rows = sqlx::query(
+        "SELECT seq, gateway_id, idem_key, message_id, created_at FROM idempotency_log \
+         ORDER BY seq LIMIT $1",
+    )
+    .bind(FORGET_BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut gone = Vec::new();
+    let mut last_seq = None;
+    for row in &rows {
+        if row.try_get::<i64, _>("created_at")? >= before {
+            break;
+        }
+        let gateway: String = row.try_get("gateway_id")?;
+        let key: String = row.try_get("idem_key")?;
+        gone.push((
+            digest(&gateway, &key),
+            *message_id(row, "message_id")?.as_bytes(),
+        ));
+        last_seq = Some(row.try_get::<i64, _>("seq")?);
+    }
+    let Some(last_seq) = last_seq else {
+        return Ok(0);
+    };
+    sqlx::query("DELETE FROM idempotency_log WHERE seq <= $1")
+        .bind(last_seq)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut state = recent.lock();
+    for (digest, id) in &gone {
+        if state.keys.get(digest) == Some(id) {
+            state.keys.remove(digest);
+        }
+    }
+    // Fewer than a full batch (a short log, or a row still inside the window) ends the
+    // loop in `forget`.
+    Ok(gone.len() as u64)
+}
