@@ -16,7 +16,8 @@ use tocsin::store::{
     AccountId, Charge, GatewayMode, GatewayRecord, NewGateway, NewMessage, Store, Submission,
     SubmitOutcome,
 };
-use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, MessageId, Nonce};
+use tocsin::domain::MessageIds;
+use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, Nonce};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -25,6 +26,8 @@ struct Bench {
     store: Store,
     gateway: GatewayRecord,
     recipient: IdentityId,
+    /// The server's generator, so the queue index sees the IDs it sees in production.
+    ids: MessageIds,
     _dir: tempfile::TempDir,
 }
 
@@ -56,6 +59,7 @@ fn open() -> Bench {
         store,
         gateway,
         recipient: IdentityId::parse("ECHOECHO").expect("identity ID"),
+        ids: MessageIds::new(0),
         _dir: dir,
     }
 }
@@ -85,7 +89,7 @@ fn submission(b: &Bench) -> Submission {
         },
         idempotency_keys: vec![format!("{}:{}", b.recipient, hex::encode(nonce.as_bytes()))],
         message: NewMessage {
-            message_id: MessageId::random(),
+            message_id: b.ids.next(NOW),
             sender: *b.gateway.id.as_identity(),
             recipient: b.recipient,
             flags: 1,

@@ -22,6 +22,8 @@ pub struct Metrics {
     pub credits_debited: IntCounterVec,
     /// Messages waiting in every queue; refreshed on each scrape.
     pub queue_depth: IntGauge,
+    /// Idempotency keys held in memory (SQLite only; PostgreSQL keeps them in a table).
+    pub idempotency_keys_in_memory: IntGauge,
     /// Group commits of the store's writer; refreshed on each scrape.
     pub store_commits: IntCounter,
     /// Jobs those commits carried, by kind (`submission`, `ack`); refreshed on each scrape.
@@ -110,6 +112,13 @@ impl Metrics {
                 IntGauge::new(
                     "tocsin_queue_depth",
                     "Messages waiting for their recipients' devices",
+                ),
+            ),
+            idempotency_keys_in_memory: register(
+                &r,
+                IntGauge::new(
+                    "tocsin_idempotency_keys_in_memory",
+                    "Idempotency keys of the retry window held in memory (SQLite)",
                 ),
             ),
             store_commits: register(

@@ -17,14 +17,19 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text format. The queue depth and the writer's counters are
-/// read from the store here, so they cost one `COUNT` per scrape and nothing on the hot path.
+/// `GET /metrics`: Prometheus text format. The queue depth, the writer's counters and the
+/// idempotency keys in memory are read from the store here, so they cost one `COUNT` per
+/// scrape and nothing on the hot path.
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     match state.store.queue_depth().await {
         Ok(depth) => state.metrics.queue_depth.set(depth),
         Err(e) => tracing::warn!("metrics: cannot read the queue depth: {e}"),
     }
     state.metrics.observe_writer(state.store.writer_counts());
+    if let Some(keys) = state.store.idempotency_keys_in_memory() {
+        let keys = i64::try_from(keys).unwrap_or(i64::MAX);
+        state.metrics.idempotency_keys_in_memory.set(keys);
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -111,6 +111,7 @@ async fn metrics_report_accepted_messages_credits_queue_depth_and_latency() {
         r#"tocsin_credits_debited_total{reason="send_simple"} 1"#,
         r#"tocsin_credits_debited_total{reason="send_e2e"} 1"#,
         "tocsin_queue_depth 2",
+        "tocsin_idempotency_keys_in_memory 2",
         r#"tocsin_store_jobs_total{kind="submission"} 2"#,
         "tocsin_store_replays_total 0",
         r#"tocsin_http_request_duration_seconds_count{endpoint="/send_e2e"} 1"#,
