@@ -12,11 +12,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use tocsin::domain::MessageIds;
 use tocsin::store::{
     AccountId, Charge, GatewayMode, GatewayRecord, NewGateway, NewMessage, Store, Submission,
     SubmitOutcome,
 };
-use tocsin::domain::MessageIds;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, Nonce};
 
 const NOW: i64 = 1_700_000_000_000;

@@ -70,6 +70,9 @@ pub struct LogSettings {
 pub struct MessageSettings {
     pub ttl_secs: u64,
     pub idempotency_window_secs: u64,
+    /// On SQLite, the most idempotency keys held in memory; beyond it the oldest are
+    /// forgotten before their window ends.
+    pub idempotency_max_keys: u64,
 }
 
 /// Identity creation by devices.
@@ -233,6 +236,12 @@ impl Settings {
                 "must be at least 60 seconds, or retries would be charged twice",
             ));
         }
+        if self.messages.idempotency_max_keys < 1000 {
+            return Err(invalid(
+                "messages.idempotency_max_keys",
+                "must be at least 1000, or retries would be charged twice",
+            ));
+        }
         if !(30..=600).contains(&self.chat.idle_timeout_secs) {
             return Err(invalid(
                 "chat.idle_timeout_secs",
@@ -369,6 +378,11 @@ mod tests {
                 "TOCSIN__MESSAGES__IDEMPOTENCY_WINDOW_SECS",
                 "5",
                 "messages.idempotency_window_secs",
+            ),
+            (
+                "TOCSIN__MESSAGES__IDEMPOTENCY_MAX_KEYS",
+                "10",
+                "messages.idempotency_max_keys",
             ),
             ("TOCSIN__CALLBACKS__SWEEP_SECS", "0", "sweep_secs"),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),

@@ -55,13 +55,25 @@ pub async fn housekeeping(state: &AppState, now: i64) {
             .saturating_mul(1000),
     )
     .unwrap_or(i64::MAX);
+    let max_keys = state.settings.messages.idempotency_max_keys;
     match state
         .store
-        .forget_idempotency_keys(now.saturating_sub(window_ms))
+        .forget_idempotency_keys(now.saturating_sub(window_ms), max_keys)
         .await
     {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(forgotten = n, "idempotency keys past their window"),
+        Ok(forgotten) => {
+            if forgotten.early > 0 {
+                tracing::warn!(
+                    forgotten = forgotten.early,
+                    max_keys,
+                    "idempotency keys forgotten before their window ended: more keys than \
+                     messages.idempotency_max_keys; a retry of those requests would be charged again"
+                );
+            }
+            if forgotten.total > 0 {
+                tracing::debug!(forgotten = forgotten.total, "idempotency keys forgotten");
+            }
+        }
         Err(e) => tracing::warn!("forgetting old idempotency keys failed: {e}"),
     }
     match state.store.expire_blobs(now).await {

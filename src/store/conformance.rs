@@ -117,7 +117,14 @@ async fn migration_5_keeps_the_idempotency_keys(url: &str) {
         store.submit(&retry, NOW + 10).await.unwrap(),
         SubmitOutcome::Duplicate(earlier)
     );
-    assert_eq!(store.forget_idempotency_keys(NOW + 1).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .forget_idempotency_keys(NOW + 1, u64::MAX)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
     assert!(matches!(
         store.submit(&retry, NOW + 20).await.unwrap(),
         SubmitOutcome::Accepted(_)
@@ -156,7 +163,14 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
     if store.backend() == Backend::Sqlite {
         assert_eq!(store.idempotency_keys_in_memory(), Some(3));
     }
-    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .forget_idempotency_keys(NOW + 50, u64::MAX)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
     let mut retry = old.clone();
     retry.message.message_id = MessageId::random();
     assert_eq!(
@@ -165,7 +179,14 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
         "past the window a retry is a new message"
     );
     // The key now names the new message; forgetting the old claim again changes nothing.
-    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .forget_idempotency_keys(NOW + 50, u64::MAX)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
     let mut again = old.clone();
     again.message.message_id = MessageId::random();
     assert_eq!(
@@ -173,6 +194,49 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
         SubmitOutcome::Duplicate(retry.message.message_id)
     );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
+}
+
+/// On SQLite the keys in memory stay under their ceiling: the oldest go first, even inside
+/// their window, and are counted as early; a retry of a younger one is still recognised.
+/// PostgreSQL keeps its keys in a table and ignores the ceiling.
+async fn the_key_ceiling_forgets_the_oldest_first(store: Store) {
+    let a = account(&store, "ceiling", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let subs: Vec<Submission> = (0..4)
+        .map(|i| submission(&gw, recipient(), &[format!("c-{i}").as_str()]))
+        .collect();
+    for (i, s) in subs.iter().enumerate() {
+        assert!(matches!(
+            store.submit(s, NOW + i as i64).await.unwrap(),
+            SubmitOutcome::Accepted(_)
+        ));
+    }
+    let forgotten = store.forget_idempotency_keys(NOW, 2).await.unwrap();
+    let retry = |i: usize| {
+        let mut r = subs[i].clone();
+        r.message.message_id = MessageId::random();
+        r
+    };
+    if store.backend() == Backend::Sqlite {
+        assert_eq!(forgotten, Forgotten { total: 2, early: 2 });
+        assert_eq!(store.idempotency_keys_in_memory(), Some(2));
+        let again = retry(0);
+        assert_eq!(
+            store.submit(&again, NOW + 10).await.unwrap(),
+            SubmitOutcome::Accepted(again.message.message_id),
+            "the oldest key went"
+        );
+    } else {
+        assert_eq!(forgotten, Forgotten::default());
+        assert_eq!(
+            store.submit(&retry(0), NOW + 10).await.unwrap(),
+            SubmitOutcome::Duplicate(subs[0].message.message_id)
+        );
+    }
+    assert_eq!(
+        store.submit(&retry(2), NOW + 10).await.unwrap(),
+        SubmitOutcome::Duplicate(subs[2].message.message_id)
+    );
 }
 
 /// Each process that opens the database gets a node number of its own.
@@ -267,6 +331,7 @@ on_every_backend!(
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
     a_group_replayed_one_by_one_still_sees_its_own_keys,
     node_numbers_count_up,
+    the_key_ceiling_forgets_the_oldest_first,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -895,8 +960,22 @@ async fn idempotency_keys_are_forgotten_after_their_window(store: Store) {
     let accepted = |o| matches!(o, SubmitOutcome::Accepted(_));
     assert!(accepted(store.submit(&old, NOW).await.unwrap()));
     assert!(accepted(store.submit(&young, NOW + 100).await.unwrap()));
-    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 1);
-    assert_eq!(store.forget_idempotency_keys(NOW + 50).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .forget_idempotency_keys(NOW + 50, u64::MAX)
+            .await
+            .unwrap()
+            .total,
+        1
+    );
+    assert_eq!(
+        store
+            .forget_idempotency_keys(NOW + 50, u64::MAX)
+            .await
+            .unwrap()
+            .total,
+        0
+    );
     let mut retry = old.clone();
     retry.message.message_id = MessageId::random();
     assert_eq!(

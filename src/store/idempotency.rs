@@ -219,24 +219,44 @@ impl Keys {
     }
 
     /// Forgets the keys claimed before `before` (unix ms), in batches of [`FORGET_BATCH`],
-    /// each its own short transaction so the writer is never held up for long.
+    /// each its own short transaction so the writer is never held up for long. In memory,
+    /// also the oldest keys beyond `max_keys`, even if younger (counted as `early`).
     pub(super) async fn forget(
         &self,
         pool: &sqlx::AnyPool,
         before: i64,
-    ) -> Result<u64, StoreError> {
-        let mut forgotten = 0;
+        max_keys: u64,
+    ) -> Result<Forgotten, StoreError> {
+        let mut forgotten = Forgotten::default();
+        let mut excess = match self {
+            Self::Indexed => 0,
+            Self::InMemory(recent) => (recent.len() as u64).saturating_sub(max_keys),
+        };
         loop {
             let batch = match self {
-                Self::Indexed => forget_indexed(pool, before).await?,
-                Self::InMemory(recent) => forget_logged(pool, recent, before).await?,
+                Self::Indexed => Forgotten {
+                    total: forget_indexed(pool, before).await?,
+                    early: 0,
+                },
+                Self::InMemory(recent) => forget_logged(pool, recent, before, excess).await?,
             };
-            forgotten += batch;
-            if batch < FORGET_BATCH as u64 {
+            excess = excess.saturating_sub(batch.early);
+            forgotten.total += batch.total;
+            forgotten.early += batch.early;
+            if batch.total < FORGET_BATCH as u64 {
                 return Ok(forgotten);
             }
         }
     }
+}
+
+/// What [`Keys::forget`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Keys forgotten.
+    pub total: u64,
+    /// Of those, keys still inside their window, forgotten to respect the memory ceiling.
+    pub early: u64,
 }
 
 /// Keys deleted per transaction by [`Keys::forget`].
@@ -256,13 +276,14 @@ async fn forget_indexed(pool: &sqlx::AnyPool, before: i64) -> Result<u64, StoreE
 }
 
 /// Trims the head of the log: the oldest rows in commit order, up to the first one claimed
-/// at or after `before`. Then drops those keys from memory, unless a newer claim of the same
-/// key replaced them there.
+/// at or after `before`, and `excess` rows more. Then drops those keys from memory, unless a
+/// newer claim of the same key replaced them there.
 async fn forget_logged(
     pool: &sqlx::AnyPool,
     recent: &Recent,
     before: i64,
-) -> Result<u64, StoreError> {
+    excess: u64,
+) -> Result<Forgotten, StoreError> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT seq, gateway_id, idem_key, message_id, created_at FROM idempotency_log \
@@ -273,9 +294,13 @@ async fn forget_logged(
     .await?;
     let mut gone = Vec::new();
     let mut last_seq = None;
+    let mut early = 0;
     for row in &rows {
         if row.try_get::<i64, _>("created_at")? >= before {
-            break;
+            if early == excess {
+                break;
+            }
+            early += 1;
         }
         let gateway: String = row.try_get("gateway_id")?;
         let key: String = row.try_get("idem_key")?;
@@ -286,7 +311,7 @@ async fn forget_logged(
         last_seq = Some(row.try_get::<i64, _>("seq")?);
     }
     let Some(last_seq) = last_seq else {
-        return Ok(0);
+        return Ok(Forgotten::default());
     };
     sqlx::query("DELETE FROM idempotency_log WHERE seq <= $1")
         .bind(last_seq)
@@ -301,5 +326,8 @@ async fn forget_logged(
     }
     // Fewer than a full batch (a short log, or a row still inside the window) ends the
     // loop in `forget`.
-    Ok(gone.len() as u64)
+    Ok(Forgotten {
+        total: gone.len() as u64,
+        early,
+    })
 }

@@ -40,6 +40,7 @@ pub use accounts::{Account, AccountId, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use delivery::{AckOutcome, Device};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
+pub use idempotency::Forgotten;
 pub use identities::{IdentityRecord, NewIdentity};
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};

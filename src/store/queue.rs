@@ -22,7 +22,7 @@ use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::accounts::debit;
 use super::group::Params;
-use super::idempotency::{Claim, Keys, Taken};
+use super::idempotency::{Claim, Forgotten, Keys, Taken};
 use super::rows::{identity_id, message_id, nonce};
 use super::{AccountId, Store, StoreError};
 
@@ -147,10 +147,15 @@ impl Store {
     }
 
     /// Forgets the idempotency keys claimed before `before` (unix ms), in batches, each its
-    /// own short transaction so the writer is never held up for long; returns how many.
-    /// A retry after that is a new request.
-    pub async fn forget_idempotency_keys(&self, before: i64) -> Result<u64, StoreError> {
-        self.keys.forget(&self.write, before).await
+    /// own short transaction so the writer is never held up for long. On SQLite, where the
+    /// keys are held in memory, the oldest keys beyond `max_keys` go too, even inside their
+    /// window. A retry after that is a new request.
+    pub async fn forget_idempotency_keys(
+        &self,
+        before: i64,
+        max_keys: u64,
+    ) -> Result<Forgotten, StoreError> {
+        self.keys.forget(&self.write, before, max_keys).await
     }
 
     /// Number of messages waiting in every queue.
