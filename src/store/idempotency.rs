@@ -9,13 +9,15 @@
 //!   the database, so only the database can see that another node took a key; a concurrent
 //!   retry blocks on the index entry until the first transaction ends.
 //! * **SQLite** — every write goes through this process's single writer, so the keys of
-//!   the window are held in memory (a 16-byte digest and the message ID: about 40 bytes
-//!   per key) and the table is only a log in commit order, with no index on the key. A
-//!   key's index entry lands on a random page, and SQLite's write-ahead log writes a whole
-//!   4 KiB page for each page a commit dirties: in the store benchmark the indexed table cost
-//!   three quarters of the writer's time. The log is read back into memory when the writer
-//!   starts, so a retry after a restart is still recognised. Memory follows the traffic of
-//!   one window: a million keys (a day at about 12 messages per second) take about 40 MB.
+//!   the window are held in memory and the table is only a log in commit order, with no
+//!   index on the key. A key's index entry lands on a random page, and SQLite's
+//!   write-ahead log writes a whole 4 KiB page for each page a commit dirties: in the store
+//!   benchmark the indexed table cost three quarters of the writer's time. The log is read
+//!   back into memory when the writer starts, so a retry after a restart is still
+//!   recognised. In memory a key is a 16-byte digest and the message ID, 25 bytes per hash
+//!   table slot, 30 to 55 bytes per key depending on how full the table is: a million keys
+//!   (a day at about 12 messages per second) take about 52 MB, and
+//!   `messages.idempotency_max_keys` caps the count (see [`Keys::forget`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
