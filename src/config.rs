@@ -90,6 +90,9 @@ pub struct DirectorySettings {
 pub struct ChatSettings {
     pub server_key_file: String,
     pub idle_timeout_secs: u64,
+    /// New messages the hub holds per session (SQLite) before the session goes back to
+    /// the store for them.
+    pub inbox_messages: usize,
 }
 
 /// Delivery of replies and receipts to customers' callback URLs.
@@ -242,6 +245,9 @@ impl Settings {
                 "must be at least 1000, or retries would be charged twice",
             ));
         }
+        if self.chat.inbox_messages == 0 {
+            return Err(invalid("chat.inbox_messages", "must be at least 1"));
+        }
         if !(30..=600).contains(&self.chat.idle_timeout_secs) {
             return Err(invalid(
                 "chat.idle_timeout_secs",
@@ -384,6 +390,7 @@ mod tests {
                 "10",
                 "messages.idempotency_max_keys",
             ),
+            ("TOCSIN__CHAT__INBOX_MESSAGES", "0", "chat.inbox_messages"),
             ("TOCSIN__CALLBACKS__SWEEP_SECS", "0", "sweep_secs"),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
         ];

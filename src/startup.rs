@@ -118,9 +118,15 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let server_key = Arc::new(crate::crypto::server_key::load_or_create(
         &settings.server_key_path(),
     )?);
+    let hub = Arc::new(crate::ws::Hub::new(settings.chat.inbox_messages));
+    if store.backend() == crate::store::Backend::Sqlite {
+        // Every message is queued by this process: the hub hands new ones to connected
+        // sessions. (On PostgreSQL other nodes queue messages too; sessions read the store.)
+        store.set_queue_listener(hub.clone());
+    }
     Ok(AppState {
         message_ids: Arc::new(crate::domain::MessageIds::new(node)),
-        hub: Arc::new(crate::ws::Hub::default()),
+        hub,
         caches: Arc::new(crate::state::Caches::default()),
         server_key,
         blobs,

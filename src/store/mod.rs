@@ -44,7 +44,7 @@ pub use idempotency::Forgotten;
 pub use identities::{IdentityRecord, NewIdentity};
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
 pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
-pub use writer::WriterCounts;
+pub use writer::{QueueListener, WriterCounts};
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,8 @@ pub struct Store {
     writer_stats: std::sync::Arc<writer::Stats>,
     /// Where idempotency keys are looked up ([`idempotency`]).
     keys: idempotency::Keys,
+    /// Told about every message the writer queues ([`Store::set_queue_listener`]).
+    listener: writer::ListenerSlot,
 }
 
 /// How long a SQLite connection waits for a lock before giving up.
@@ -157,10 +159,12 @@ impl Store {
         let (writer, jobs) = tokio::sync::mpsc::channel(4096);
         let writer_stats = std::sync::Arc::<writer::Stats>::default();
         let keys = idempotency::Keys::of(backend);
+        let listener = writer::ListenerSlot::default();
         tokio::spawn(writer::writer(
             write.clone(),
             backend,
             keys.clone(),
+            listener.clone(),
             writer_stats.clone(),
             jobs,
         ));
@@ -171,6 +175,7 @@ impl Store {
             writer,
             writer_stats,
             keys,
+            listener,
         }
     }
 
@@ -196,6 +201,13 @@ impl Store {
     /// What the group-commit writer has done since the store opened.
     pub fn writer_counts(&self) -> WriterCounts {
         self.writer_stats.snapshot()
+    }
+
+    /// From now on, every message the writer queues is announced to `listener` right after
+    /// its commit, in queue order. Only the first listener set counts. On SQLite that is
+    /// every queued message; on PostgreSQL other nodes queue messages too.
+    pub fn set_queue_listener(&self, listener: std::sync::Arc<dyn QueueListener>) {
+        let _ = self.listener.set(listener);
     }
 
     /// Idempotency keys held in memory (SQLite; `None` on PostgreSQL, which keeps them in

@@ -122,11 +122,20 @@ impl Store {
 
     /// Queues a message a device sent to another identity: no charge, and a resend of
     /// the same (recipient, sender, message ID) is recognised. Returns whether it is new.
+    /// Committed by the writer like submissions, so every queued message is announced to
+    /// the [`super::QueueListener`] in queue order.
     pub async fn enqueue_direct(&self, msg: &NewMessage, now: i64) -> Result<bool, StoreError> {
-        let mut tx = self.write.begin().await?;
-        let new = insert_message(&mut tx, msg, now).await?;
-        tx.commit().await?;
-        Ok(new)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = DirectJob {
+            message: msg.clone(),
+            now,
+            reply,
+        };
+        self.writer
+            .send(super::writer::WriteJob::Direct(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The oldest `limit` messages queued for `recipient`, in arrival order.
@@ -290,6 +299,64 @@ pub(super) async fn apply_submissions(
         }
     }
     Ok(outcomes)
+}
+
+/// A device's message to another identity, waiting for the writer.
+pub(super) struct DirectJob {
+    message: NewMessage,
+    now: i64,
+    reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+impl DirectJob {
+    pub(super) fn answer(self, outcome: Result<bool, StoreError>) {
+        let _ = self.reply.send(outcome);
+    }
+}
+
+/// Applies direct messages inside the caller's transaction, each in its own savepoint.
+pub(super) async fn apply_directs(
+    tx: &mut AnyConnection,
+    jobs: &[DirectJob],
+) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+        match insert_message(&mut savepoint, &job.message, job.now).await {
+            Ok(new) => {
+                savepoint.commit().await?;
+                outcomes.push(Ok(new));
+            }
+            Err(e) => {
+                savepoint.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    Ok(outcomes)
+}
+
+/// The highest queue sequence number so far (0 for an empty queue).
+pub(super) async fn last_seq(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM queued_messages")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("last")?)
+}
+
+/// The messages queued after `seq`, in queue order.
+pub(super) async fn queued_after(
+    conn: &mut AnyConnection,
+    seq: i64,
+) -> Result<Vec<QueuedMessage>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT seq, message_id, sender, recipient, flags, nonce, body, created_at, expires_at \
+         FROM queued_messages WHERE seq > $1 ORDER BY seq",
+    )
+    .bind(seq)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter().map(queued_from_row).collect()
 }
 
 /// What one submission did inside its savepoint.

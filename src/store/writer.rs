@@ -11,18 +11,30 @@
 //! job never sinks the others.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::delivery::{self, AckJob};
 use super::group::Params;
 use super::idempotency::Keys;
-use super::queue::{self, Job};
+use super::queue::{self, DirectJob, Job, QueuedMessage};
 use super::{Backend, StoreError};
 
 /// One write waiting for the writer.
 pub(super) enum WriteJob {
     Submit(Job),
     Ack(AckJob),
+    Direct(DirectJob),
 }
+
+/// Told about every message the writer queued, right after the commit that holds it, in
+/// queue order. On SQLite every queued message is committed here, so a listener sees them
+/// all; the hub uses this to hand new messages to connected sessions without a read.
+pub trait QueueListener: Send + Sync + std::fmt::Debug {
+    fn queued(&self, messages: &[QueuedMessage]);
+}
+
+/// Where the writer finds its listener, once one is set.
+pub(super) type ListenerSlot = Arc<OnceLock<Arc<dyn QueueListener>>>;
 
 /// What the writer has done since start, for metrics and benchmarks.
 #[derive(Debug, Default)]
@@ -69,6 +81,7 @@ pub(super) async fn writer(
     pool: sqlx::AnyPool,
     backend: Backend,
     keys: Keys,
+    listener: ListenerSlot,
     stats: std::sync::Arc<Stats>,
     mut jobs: tokio::sync::mpsc::Receiver<WriteJob>,
 ) {
@@ -76,9 +89,11 @@ pub(super) async fn writer(
     while let Some(first) = jobs.recv().await {
         let mut submissions = Vec::new();
         let mut acks = Vec::new();
+        let mut directs = Vec::new();
         let mut take = |job| match job {
             WriteJob::Submit(j) => submissions.push(j),
             WriteJob::Ack(a) => acks.push(a),
+            WriteJob::Direct(d) => directs.push(d),
         };
         take(first);
         for _ in 1..MAX_BATCH {
@@ -94,8 +109,32 @@ pub(super) async fn writer(
             .submissions
             .fetch_add(submissions.len() as u64, Ordering::Relaxed);
         stats.acks.fetch_add(acks.len() as u64, Ordering::Relaxed);
-        match commit(&pool, params, backend, &keys, &stats, &submissions, &acks).await {
-            Ok((submitted, acked)) => {
+        let jobs = Jobs {
+            submissions: &submissions,
+            acks: &acks,
+            directs: &directs,
+        };
+        let listener = listener.get();
+        match commit(
+            &pool,
+            params,
+            backend,
+            &keys,
+            &stats,
+            jobs,
+            listener.is_some(),
+        )
+        .await
+        {
+            Ok(Committed {
+                submitted,
+                acked,
+                direct,
+                queued,
+            }) => {
+                if let Some(listener) = listener.filter(|_| !queued.is_empty()) {
+                    listener.queued(&queued);
+                }
                 keys.committed(
                     submissions
                         .iter()
@@ -111,6 +150,9 @@ pub(super) async fn writer(
                 for (job, outcome) in acks.into_iter().zip(acked) {
                     job.answer(outcome);
                 }
+                for (job, outcome) in directs.into_iter().zip(direct) {
+                    job.answer(outcome);
+                }
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -120,6 +162,9 @@ pub(super) async fn writer(
                 for job in acks {
                     job.answer(Err(StoreError::Group(reason.clone())));
                 }
+                for job in directs {
+                    job.answer(Err(StoreError::Group(reason.clone())));
+                }
             }
         }
     }
@@ -127,32 +172,66 @@ pub(super) async fn writer(
 
 type Outcomes<T> = Vec<Result<T, StoreError>>;
 
+/// The jobs of one commit.
+#[derive(Clone, Copy)]
+struct Jobs<'a> {
+    submissions: &'a [Job],
+    acks: &'a [AckJob],
+    directs: &'a [DirectJob],
+}
+
+/// What one commit did.
+struct Committed {
+    submitted: Outcomes<queue::SubmitOutcome>,
+    acked: Outcomes<delivery::AckOutcome>,
+    direct: Outcomes<bool>,
+    /// The messages it queued, in queue order (only read when someone listens).
+    queued: Vec<QueuedMessage>,
+}
+
 async fn commit(
     pool: &sqlx::AnyPool,
     params: Params,
     backend: Backend,
     keys: &Keys,
     stats: &Stats,
-    submissions: &[Job],
-    acks: &[AckJob],
-) -> Result<
-    (
-        Outcomes<queue::SubmitOutcome>,
-        Outcomes<delivery::AckOutcome>,
-    ),
-    StoreError,
-> {
+    jobs: Jobs<'_>,
+    announce: bool,
+) -> Result<Committed, StoreError> {
     let mut tx = pool.begin().await?;
-    let submitted = if submissions.is_empty() {
-        Vec::new()
+    let queues = announce && !(jobs.submissions.is_empty() && jobs.directs.is_empty());
+    let before = if queues {
+        queue::last_seq(&mut tx).await?
     } else {
-        queue::apply_submissions(&mut tx, params, keys, stats, submissions).await?
+        0
     };
-    let acked = if acks.is_empty() {
+    let submitted = if jobs.submissions.is_empty() {
         Vec::new()
     } else {
-        delivery::apply_acks(&mut tx, params, backend, stats, acks).await?
+        queue::apply_submissions(&mut tx, params, keys, stats, jobs.submissions).await?
+    };
+    let direct = if jobs.directs.is_empty() {
+        Vec::new()
+    } else {
+        queue::apply_directs(&mut tx, jobs.directs).await?
+    };
+    let acked = if jobs.acks.is_empty() {
+        Vec::new()
+    } else {
+        delivery::apply_acks(&mut tx, params, backend, stats, jobs.acks).await?
+    };
+    // The single writer inserts every queue row, so the rows after `before` are exactly
+    // this transaction's (an ack never deletes a message queued in the same commit).
+    let queued = if queues {
+        queue::queued_after(&mut tx, before).await?
+    } else {
+        Vec::new()
     };
     tx.commit().await?;
-    Ok((submitted, acked))
+    Ok(Committed {
+        submitted,
+        acked,
+        direct,
+        queued,
+    })
 }

@@ -6,7 +6,7 @@ use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 use super::session::{ack, End, Link};
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage};
+use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage, QueuedMessage};
 
 /// Messages fetched from the store per round.
 const BATCH: i64 = 64;
@@ -20,8 +20,8 @@ pub(super) enum Outcome {
     Close(&'static str),
 }
 
-/// Sends the device what it has not seen yet, after `cursor`, in queue order. Returns
-/// whether a full batch went out (there may be more).
+/// Sends the device what it has not seen yet, after `cursor`, in queue order, as read from
+/// the store. Returns whether a full batch went out (there may be more).
 pub(super) async fn deliver_pending(
     state: &AppState,
     link: &mut Link,
@@ -33,7 +33,33 @@ pub(super) async fn deliver_pending(
         .await
         .map_err(|e| End::Failed(e.to_string()))?;
     let full = batch.len() as i64 == BATCH;
-    for message in batch {
+    deliver(state, link, cursor, batch).await?;
+    Ok(full)
+}
+
+/// Sends the messages the hub put in this session's inbox: those after `cursor` and newer
+/// than the device's registration (the store's query applies the same bounds).
+pub(super) async fn deliver_announced(
+    state: &AppState,
+    link: &mut Link,
+    cursor: &mut i64,
+    messages: impl IntoIterator<Item = QueuedMessage>,
+) -> Result<(), End> {
+    let floor = link.device.registered_after_seq;
+    let fresh: Vec<QueuedMessage> = messages
+        .into_iter()
+        .filter(|m| m.seq > *cursor && m.seq > floor)
+        .collect();
+    deliver(state, link, cursor, fresh).await
+}
+
+async fn deliver(
+    state: &AppState,
+    link: &mut Link,
+    cursor: &mut i64,
+    messages: Vec<QueuedMessage>,
+) -> Result<(), End> {
+    for message in messages {
         let flags = MessageFlags(message.flags);
         let envelope = MessageEnvelope {
             sender: message.sender,
@@ -41,9 +67,9 @@ pub(super) async fn deliver_pending(
             message_id: message.message_id,
             created_at: u32::try_from(message.created_at / 1000).unwrap_or(u32::MAX),
             flags,
-            nickname: None,
             nonce: message.nonce,
             sealed: message.body,
+            nickname: None,
         };
         link.send(&Payload::IncomingMessage(envelope)).await?;
         *cursor = message.seq;
@@ -52,7 +78,7 @@ pub(super) async fn deliver_pending(
             ack(state, &link.device, &message.sender, &message.message_id).await?;
         }
     }
-    Ok(full)
+    Ok(())
 }
 
 /// A message the device sends: to a gateway ID (the callback outbox) or to another

@@ -5,18 +5,63 @@
 //! Each session registers one [`Notify`] and is woken by [`Hub::wake`]. A registration
 //! is removed when its [`Presence`] is dropped. On a multi-node PostgreSQL deployment the
 //! sessions also re-check the store periodically, since a wake-up cannot cross nodes yet.
+//!
+//! The hub also listens to the store's writer ([`QueueListener`]): every message committed
+//! for a connected identity is put in each of its sessions' inboxes, in queue order, so a
+//! session that has caught up with the store can deliver it without reading the store again
+//! (see `session::serve`). An inbox holds at most `chat.inbox_messages` messages; beyond
+//! that it is marked overflowed and the session goes back to the store.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::Notify;
 
-type Sessions = HashMap<IdentityId, Vec<(u64, Arc<Notify>)>>;
+use crate::store::{QueueListener, QueuedMessage};
 
+type Sessions = HashMap<IdentityId, Vec<(u64, Arc<Slot>)>>;
+
+/// What the hub holds for one session.
 #[derive(Debug, Default)]
+pub struct Slot {
+    pub notify: Notify,
+    inbox: Mutex<Inbox>,
+}
+
+/// Messages committed for a session since it last looked.
+#[derive(Debug, Default)]
+pub struct Inbox {
+    pub messages: VecDeque<QueuedMessage>,
+    /// Messages were dropped for want of room: only the store has them all.
+    pub overflowed: bool,
+}
+
+impl Slot {
+    fn inbox(&self) -> MutexGuard<'_, Inbox> {
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn put(&self, message: &QueuedMessage, capacity: usize) {
+        let mut inbox = self.inbox();
+        if inbox.messages.len() < capacity {
+            inbox.messages.push_back(message.clone());
+        } else {
+            inbox.overflowed = true;
+        }
+    }
+
+    /// Takes what the inbox holds, leaving it empty and not overflowed.
+    pub fn take(&self) -> Inbox {
+        std::mem::take(&mut *self.inbox())
+    }
+}
+
+#[derive(Debug)]
 pub struct Hub {
     sessions: Mutex<Sessions>,
+    /// Most messages waiting in one session's inbox.
+    inbox_capacity: usize,
     /// Set when a callback entry was committed; the dispatcher waits on it.
     callbacks: Notify,
 }
@@ -27,34 +72,43 @@ pub struct Presence {
     hub: Arc<Hub>,
     identity: IdentityId,
     token: u64,
-    pub notify: Arc<Notify>,
+    pub slot: Arc<Slot>,
 }
 
 impl Hub {
+    /// A hub whose sessions' inboxes hold at most `inbox_capacity` messages.
+    pub fn new(inbox_capacity: usize) -> Self {
+        Self {
+            sessions: Mutex::default(),
+            inbox_capacity,
+            callbacks: Notify::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Sessions> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Registers a session of `identity`; `token` must be unique per session.
     pub fn join(self: &Arc<Self>, identity: IdentityId, token: u64) -> Presence {
-        let notify = Arc::new(Notify::new());
+        let slot = Arc::new(Slot::default());
         self.lock()
             .entry(identity)
             .or_default()
-            .push((token, notify.clone()));
+            .push((token, slot.clone()));
         Presence {
             hub: self.clone(),
             identity,
             token,
-            notify,
+            slot,
         }
     }
 
     /// Wakes every session of `identity` (a no-op when none is connected).
     pub fn wake(&self, identity: &IdentityId) {
         if let Some(sessions) = self.lock().get(identity) {
-            for (_, notify) in sessions {
-                notify.notify_one();
+            for (_, slot) in sessions {
+                slot.notify.notify_one();
             }
         }
     }
@@ -81,6 +135,20 @@ impl Hub {
     }
 }
 
+impl QueueListener for Hub {
+    fn queued(&self, messages: &[QueuedMessage]) {
+        let sessions = self.lock();
+        for message in messages {
+            if let Some(list) = sessions.get(&message.recipient) {
+                for (_, slot) in list {
+                    slot.put(message, self.inbox_capacity);
+                    slot.notify.notify_one();
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Presence {
     fn drop(&mut self) {
         let mut sessions = self.hub.lock();
@@ -97,21 +165,75 @@ impl Drop for Presence {
 mod tests {
     use super::*;
 
+    const CAPACITY: usize = 16;
+
     #[tokio::test]
     async fn wake_reaches_every_session_of_the_identity_and_leaving_unregisters() {
-        let hub = Arc::new(Hub::default());
+        let hub = Arc::new(Hub::new(CAPACITY));
         let alice = IdentityId::parse("ALICE123").unwrap();
         let a = hub.join(alice, 1);
         let b = hub.join(alice, 2);
         assert!(hub.is_online(&alice));
         hub.wake(&alice);
         // notify_one stores a permit, so a session that was busy still sees the wake-up.
-        a.notify.notified().await;
-        b.notify.notified().await;
+        a.slot.notify.notified().await;
+        b.slot.notify.notified().await;
         drop(a);
         assert_eq!(hub.sessions(), 1);
         drop(b);
         assert!(!hub.is_online(&alice));
         hub.wake(&alice);
+    }
+
+    fn message(recipient: IdentityId, seq: i64) -> QueuedMessage {
+        QueuedMessage {
+            seq,
+            message_id: tocsin_sdk::protocol::MessageId::random(),
+            sender: IdentityId::parse("*GATEWAY").unwrap(),
+            recipient,
+            flags: 0,
+            nonce: tocsin_sdk::protocol::Nonce::random(),
+            body: vec![1, 2, 3],
+            created_at: 0,
+            expires_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_messages_reach_the_inboxes_of_their_recipient_in_order() {
+        let hub = Arc::new(Hub::new(CAPACITY));
+        let (alice, bob) = (
+            IdentityId::parse("ALICE123").unwrap(),
+            IdentityId::parse("BOB45678").unwrap(),
+        );
+        let (a1, a2, b) = (hub.join(alice, 1), hub.join(alice, 2), hub.join(bob, 3));
+        hub.queued(&[message(alice, 7), message(bob, 8), message(alice, 9)]);
+        for session in [&a1, &a2] {
+            session.slot.notify.notified().await;
+            let inbox = session.slot.take();
+            let seqs: Vec<i64> = inbox.messages.iter().map(|m| m.seq).collect();
+            assert_eq!((seqs, inbox.overflowed), (vec![7, 9], false));
+            assert!(session.slot.take().messages.is_empty(), "taking empties it");
+        }
+        assert_eq!(b.slot.take().messages.len(), 1);
+    }
+
+    #[test]
+    fn a_full_inbox_keeps_what_it_has_and_says_it_overflowed() {
+        let hub = Arc::new(Hub::new(CAPACITY));
+        let alice = IdentityId::parse("ALICE123").unwrap();
+        let a = hub.join(alice, 1);
+        let many: Vec<QueuedMessage> = (0..CAPACITY as i64 + 5)
+            .map(|seq| message(alice, seq))
+            .collect();
+        hub.queued(&many);
+        let inbox = a.slot.take();
+        assert_eq!(inbox.messages.len(), CAPACITY);
+        assert_eq!(
+            inbox.messages.back().map(|m| m.seq),
+            Some(CAPACITY as i64 - 1)
+        );
+        assert!(inbox.overflowed);
+        assert!(!a.slot.take().overflowed, "taking clears the mark");
     }
 }

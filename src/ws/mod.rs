@@ -1,5 +1,6 @@
 //! The chat network edge: devices connect at `GET /chat` (WebSocket) and speak the chat
-//! server protocol ([`session`]); [`hub`] wakes their sessions when messages arrive.
+//! server protocol ([`session`]); [`hub`] wakes their sessions when messages arrive, and
+//! on SQLite hands them the messages themselves.
 
 mod deliver;
 pub mod hub;

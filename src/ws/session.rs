@@ -19,7 +19,7 @@ use futures_util::future::{join_all, FutureExt};
 use tocsin_sdk::protocol::csp::{Opener, Payload, Sealer, ServerHandshake};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
-use super::deliver::{deliver_pending, handle_outgoing, Outcome};
+use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
 use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::{Backend, Device};
@@ -190,8 +190,39 @@ async fn serve(
     let mut cursor = 0i64;
     let mut drained = false;
     let mut poll = poll_timer(poll_interval(state.store.backend()));
+    // On SQLite the writer announces every queued message to the hub, which puts it in
+    // this session's inbox. Once the session has read the store to the end (after joining
+    // the hub, so nothing committed since is missed), the inbox holds everything newer and
+    // the store is read again only after an overflow or at the periodic re-check.
+    let announced = state.store.backend() == Backend::Sqlite;
+    let mut caught_up = false;
+    let mut recheck = false;
     loop {
-        match deliver_pending(state, &mut link, &mut cursor).await {
+        let mut from_inbox = None;
+        if caught_up && !recheck {
+            let inbox = presence.slot.take();
+            if inbox.overflowed {
+                caught_up = false;
+            } else {
+                from_inbox = Some(inbox.messages);
+            }
+        }
+        let step = match from_inbox {
+            Some(messages) => deliver_announced(state, &mut link, &mut cursor, messages)
+                .await
+                .map(|()| false),
+            None => {
+                recheck = false;
+                if announced {
+                    // What the inbox holds is in the store too; the read below finds it.
+                    drop(presence.slot.take());
+                }
+                let more = deliver_pending(state, &mut link, &mut cursor).await;
+                caught_up = announced && matches!(more, Ok(false));
+                more
+            }
+        };
+        match step {
             Ok(more) if !more && !drained => {
                 drained = true;
                 if let Err(end) = link.send(&Payload::QueueSendComplete).await {
@@ -202,8 +233,8 @@ async fn serve(
             Err(end) => return end,
         }
         tokio::select! {
-            () = presence.notify.notified() => {}
-            _ = poll.tick() => {}
+            () = presence.slot.notify.notified() => {}
+            _ = poll.tick() => recheck = true,
             incoming = tokio::time::timeout(idle, next_binary(stream, &mut link.ws)) => {
                 let frame = match incoming {
                     Err(_) => {

@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use tocsin::store::GatewayMode;
-use tocsin_sdk::client::E2eClient;
+use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::device::{Connection, Event, ListenEnd, Notice, SeenStore};
 use tocsin_sdk::protocol::{E2eMessage, KeyPair, MessageFlags, ReceiptStatus};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 use crate::{
     depth, directory_with, enrol, gateway_client, send_simple, until, Listening, PATIENCE,
 };
@@ -48,6 +48,53 @@ async fn a_basic_mode_alert_arrives_at_once_decrypted_and_is_acked_away() {
         events.iter().any(|(event, _)| event == "delivered"),
         "{events:?}"
     );
+    assert_eq!(device.stop().await, ListenEnd::Stopped);
+}
+
+/// A connected device that has caught up is handed new messages from the hub, not from
+/// the store. With an inbox of 4 messages, two bursts of 150 alerts overflow it again and
+/// again; they still arrive complete, once each, and the first burst before the second.
+#[tokio::test]
+async fn bursts_larger_than_the_sessions_inbox_arrive_complete_and_in_order() {
+    const BURST: usize = 150;
+    let app = spawn_app_with(&[("TOCSIN__CHAT__INBOX_MESSAGES", "4".into())]).await;
+    let gw = app.gateway(GatewayMode::Basic, 1_000).await;
+    let keys = enrol(&app).await;
+    let mut device = Listening::start(
+        keys.clone(),
+        keys.directory().unwrap(),
+        SeenStore::in_memory(1_000),
+    );
+    assert_eq!(device.next().await, Notice::Connected);
+    assert_eq!(device.next().await, Notice::QueueComplete);
+    let client = gateway_client(&app, &gw);
+    let to = Recipient::Id(keys.identity);
+    let mut sent = Vec::new();
+    for burst in 0..2 {
+        let texts: Vec<String> = (0..BURST).map(|i| format!("{burst}:{i}")).collect();
+        let ids =
+            futures_util::future::join_all(texts.iter().map(|t| client.send_simple(&to, t))).await;
+        sent.extend(ids.into_iter().map(Result::unwrap));
+    }
+    let mut bursts = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..2 * BURST {
+        let received = device.message().await;
+        assert!(seen.insert(received.message_id), "delivered twice");
+        let E2eMessage::Text(text) = received.message else {
+            panic!("not a text: {:?}", received.message)
+        };
+        bursts.push(text.split(':').next().unwrap().to_owned());
+    }
+    assert!(
+        bursts.windows(2).all(|w| w[0] <= w[1]),
+        "the bursts interleaved"
+    );
+    assert_eq!(seen, sent.into_iter().collect());
+    until("every message acked away", || async {
+        depth(&app).await == 0
+    })
+    .await;
     assert_eq!(device.stop().await, ListenEnd::Stopped);
 }
 
