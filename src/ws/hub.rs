@@ -1,7 +1,7 @@
 //! Wake-ups for connected devices, and for the callback dispatcher.
 //!
-//! The queue lives in the store; the hub only tells a session "look again" when something
-//! was committed for its identity, so delivery to a connected device takes no polling.
+//! The queue lives in the store; the hub tells a session "look again" when something was
+//! committed for its identity, so delivery to a connected device takes no polling.
 //! Each session registers one [`Notify`] and is woken by [`Hub::wake`]. A registration
 //! is removed when its [`Presence`] is dropped. On a multi-node PostgreSQL deployment the
 //! sessions also re-check the store periodically, since a wake-up cannot cross nodes yet.
