@@ -117,22 +117,16 @@ async fn migration_5_keeps_the_idempotency_keys(url: &str) {
         store.submit(&retry, NOW + 10).await.unwrap(),
         SubmitOutcome::Duplicate(earlier)
     );
-    assert_eq!(
-        store
-            .forget_idempotency_keys(NOW + 1, u64::MAX)
-            .await
-            .unwrap()
-            .total,
-        1
-    );
+    assert_eq!(forget(&store, NOW + 1).await, 1);
     assert!(matches!(
         store.submit(&retry, NOW + 20).await.unwrap(),
         SubmitOutcome::Accepted(_)
     ));
 }
 
-/// Keys outlive the process: a retry after the store is closed and opened again is still
-/// recognised, and forgetting still works on the keys read back.
+/// Keys outlive the process and end with their window: a retry after the store is closed
+/// and opened again is still recognised; keys claimed before the cutoff are forgotten (a
+/// retry after that is a new, charged message) while younger ones still answer.
 async fn a_retry_after_a_restart_is_recognised(url: &str) {
     let store = Store::open(url, 4).await.unwrap();
     store.migrate().await.unwrap();
@@ -153,9 +147,8 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
 
     let store = Store::open(url, 4).await.unwrap();
     store.migrate().await.unwrap();
-    let mut retry = young.clone();
+    let mut retry = retry_of(&young);
     retry.idempotency_keys = vec!["young-2".into()];
-    retry.message.message_id = MessageId::random();
     assert_eq!(
         store.submit(&retry, NOW + 200).await.unwrap(),
         SubmitOutcome::Duplicate(young.message.message_id)
@@ -163,35 +156,23 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
     if store.backend() == Backend::Sqlite {
         assert_eq!(store.idempotency_keys_in_memory(), Some(3));
     }
-    assert_eq!(
-        store
-            .forget_idempotency_keys(NOW + 50, u64::MAX)
-            .await
-            .unwrap()
-            .total,
-        1
-    );
-    let mut retry = old.clone();
-    retry.message.message_id = MessageId::random();
+    assert_eq!(forget(&store, NOW + 50).await, 1);
+    let retry = retry_of(&old);
     assert_eq!(
         store.submit(&retry, NOW + 300).await.unwrap(),
         SubmitOutcome::Accepted(retry.message.message_id),
         "past the window a retry is a new message"
     );
     // The key now names the new message; forgetting the old claim again changes nothing.
-    assert_eq!(
-        store
-            .forget_idempotency_keys(NOW + 50, u64::MAX)
-            .await
-            .unwrap()
-            .total,
-        0
-    );
-    let mut again = old.clone();
-    again.message.message_id = MessageId::random();
+    assert_eq!(forget(&store, NOW + 50).await, 0);
+    let again = retry_of(&old);
     assert_eq!(
         store.submit(&again, NOW + 400).await.unwrap(),
         SubmitOutcome::Duplicate(retry.message.message_id)
+    );
+    assert_eq!(
+        store.submit(&retry_of(&young), NOW + 400).await.unwrap(),
+        SubmitOutcome::Duplicate(young.message.message_id)
     );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
 }
@@ -212,11 +193,7 @@ async fn the_key_ceiling_forgets_the_oldest_first(store: Store) {
         ));
     }
     let forgotten = store.forget_idempotency_keys(NOW, 2).await.unwrap();
-    let retry = |i: usize| {
-        let mut r = subs[i].clone();
-        r.message.message_id = MessageId::random();
-        r
-    };
+    let retry = |i: usize| retry_of(&subs[i]);
     if store.backend() == Backend::Sqlite {
         assert_eq!(forgotten, Forgotten { total: 2, early: 2 });
         assert_eq!(store.idempotency_keys_in_memory(), Some(2));
@@ -325,7 +302,6 @@ on_every_backend!(
     expired_messages_leave_an_event,
     concurrent_acks_delete_exactly_once,
     a_burst_of_acks_is_committed_as_one_group,
-    idempotency_keys_are_forgotten_after_their_window,
     a_callback_claim_is_renewed_only_while_it_is_held,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
@@ -382,6 +358,22 @@ fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
 
 fn recipient() -> IdentityId {
     IdentityId::parse("ECHOECHO").unwrap()
+}
+
+/// The same request sent again: same keys, but the fresh message ID a new request gets.
+fn retry_of(s: &Submission) -> Submission {
+    let mut retry = s.clone();
+    retry.message.message_id = MessageId::random();
+    retry
+}
+
+/// Forgets the keys claimed before `before`, with no ceiling; returns how many went.
+async fn forget(store: &Store, before: i64) -> u64 {
+    store
+        .forget_idempotency_keys(before, u64::MAX)
+        .await
+        .unwrap()
+        .total
 }
 
 async fn migrations_are_idempotent(store: Store) {
@@ -950,48 +942,6 @@ async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
         .unwrap());
 }
 
-/// Keys claimed before the cutoff go; a retry after that is a new, charged message, while
-/// a retry of a younger request is still recognised.
-async fn idempotency_keys_are_forgotten_after_their_window(store: Store) {
-    let a = account(&store, "window", 10).await;
-    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
-    let old = submission(&gw, recipient(), &["old"]);
-    let young = submission(&gw, recipient(), &["young"]);
-    let accepted = |o| matches!(o, SubmitOutcome::Accepted(_));
-    assert!(accepted(store.submit(&old, NOW).await.unwrap()));
-    assert!(accepted(store.submit(&young, NOW + 100).await.unwrap()));
-    assert_eq!(
-        store
-            .forget_idempotency_keys(NOW + 50, u64::MAX)
-            .await
-            .unwrap()
-            .total,
-        1
-    );
-    assert_eq!(
-        store
-            .forget_idempotency_keys(NOW + 50, u64::MAX)
-            .await
-            .unwrap()
-            .total,
-        0
-    );
-    let mut retry = old.clone();
-    retry.message.message_id = MessageId::random();
-    assert_eq!(
-        store.submit(&retry, NOW + 200).await.unwrap(),
-        SubmitOutcome::Accepted(retry.message.message_id),
-        "past the window a retry is a new message"
-    );
-    let mut retry = young.clone();
-    retry.message.message_id = MessageId::random();
-    assert_eq!(
-        store.submit(&retry, NOW + 200).await.unwrap(),
-        SubmitOutcome::Duplicate(young.message.message_id)
-    );
-    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
-}
-
 /// Many acks at once (three devices, repeats, an unknown message) go through the
 /// multi-row path and end exactly as one-by-one would: each message deleted once, by
 /// its last ack, with one `delivered` event.
@@ -1099,19 +1049,26 @@ async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
     );
 }
 
+/// Queues a message, and returns it with a new submission (other keys) that reuses its
+/// message ID for the same recipient, which sends a group down its one-by-one path.
+async fn queued_and_clashing(store: &Store, gw: &GatewayRecord) -> (Submission, Submission) {
+    let first = submission(gw, recipient(), &["k-first"]);
+    assert!(matches!(
+        store.submit(&first, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    let mut clash = submission(gw, recipient(), &["k-clash"]);
+    clash.message.message_id = first.message.message_id;
+    (first, clash)
+}
+
 async fn a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra(store: Store) {
     let a = account(&store, "fallback", 10).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
     // The same (recipient, sender, message ID) is already queued, under other keys: the
     // multi-row insert finds it, the group is replayed one by one, and the result is a
     // duplicate that costs nothing; the other submissions of the group go through.
-    let first = submission(&gw, recipient(), &["k-first"]);
-    assert!(matches!(
-        store.submit(&first, NOW).await.unwrap(),
-        SubmitOutcome::Accepted(_)
-    ));
-    let mut clash = submission(&gw, recipient(), &["k-clash"]);
-    clash.message.message_id = first.message.message_id;
+    let (first, clash) = queued_and_clashing(&store, &gw).await;
     let others: Vec<Submission> = (0..5)
         .map(|i| submission(&gw, recipient(), &[format!("k-{i}").as_str()]))
         .collect();
@@ -1154,13 +1111,7 @@ async fn a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_e
 async fn a_group_replayed_one_by_one_still_sees_its_own_keys(store: Store) {
     let a = account(&store, "replay-keys", 10).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
-    let first = submission(&gw, recipient(), &["k-first"]);
-    assert!(matches!(
-        store.submit(&first, NOW).await.unwrap(),
-        SubmitOutcome::Accepted(_)
-    ));
-    let mut clash = submission(&gw, recipient(), &["k-clash"]);
-    clash.message.message_id = first.message.message_id;
+    let (first, clash) = queued_and_clashing(&store, &gw).await;
     let original = submission(&gw, recipient(), &["shared"]);
     let retry = submission(&gw, recipient(), &["shared"]);
     // Submitted together, so they usually share a group; the outcome is the same if not.

@@ -126,19 +126,16 @@ impl Store {
         message_id: &MessageId,
         now: i64,
     ) -> Result<AckOutcome, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = AckJob {
-            device: *device,
-            sender: *sender,
-            message_id: *message_id,
-            now,
-            reply,
-        };
-        self.writer
-            .send(super::writer::WriteJob::Ack(job))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.through_writer(|reply| {
+            super::writer::WriteJob::Ack(AckJob {
+                device: *device,
+                sender: *sender,
+                message_id: *message_id,
+                now,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
@@ -302,26 +299,18 @@ pub(super) async fn apply_acks(
     stats.replayed();
     let mut outcomes = Vec::with_capacity(group.len());
     for job in group {
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        match apply_ack(
-            &mut savepoint,
-            lock,
-            &job.device,
-            &job.sender,
-            &job.message_id,
-            job.now,
-        )
-        .await
-        {
-            Ok(outcome) => {
-                savepoint.commit().await?;
-                outcomes.push(Ok(outcome));
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                outcomes.push(Err(e));
-            }
-        }
+        let apply = async |conn: &mut sqlx::AnyConnection| {
+            apply_ack(
+                conn,
+                lock,
+                &job.device,
+                &job.sender,
+                &job.message_id,
+                job.now,
+            )
+            .await
+        };
+        outcomes.push(super::writer::in_savepoint(tx, apply).await?);
     }
     Ok(outcomes)
 }

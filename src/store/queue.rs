@@ -24,6 +24,7 @@ use super::accounts::debit;
 use super::group::Params;
 use super::idempotency::{Claim, Forgotten, Keys, Taken};
 use super::rows::{identity_id, message_id, nonce};
+use super::writer::{in_savepoint, WriteJob};
 use super::{AccountId, Store, StoreError};
 
 /// Credits to take for a submission, and the ledger reason to record.
@@ -107,17 +108,14 @@ impl Store {
     /// (one fsync) serves many requests. The caller is answered only after the commit that
     /// holds its submission.
     pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job {
-            submission: s.clone(),
-            now,
-            reply,
-        };
-        self.writer
-            .send(super::writer::WriteJob::Submit(job))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.through_writer(|reply| {
+            WriteJob::Submit(Job {
+                submission: s.clone(),
+                now,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Queues a message a device sent to another identity: no charge, and a resend of
@@ -125,17 +123,14 @@ impl Store {
     /// Committed by the writer like submissions, so every queued message is announced to
     /// the [`super::QueueListener`] in queue order.
     pub async fn enqueue_direct(&self, msg: &NewMessage, now: i64) -> Result<bool, StoreError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = DirectJob {
-            message: msg.clone(),
-            now,
-            reply,
-        };
-        self.writer
-            .send(super::writer::WriteJob::Direct(job))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.through_writer(|reply| {
+            WriteJob::Direct(DirectJob {
+                message: msg.clone(),
+                now,
+                reply,
+            })
+        })
+        .await
     }
 
     /// The oldest `limit` messages queued for `recipient`, in arrival order.
@@ -321,17 +316,9 @@ pub(super) async fn apply_directs(
 ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
     let mut outcomes = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
-        match insert_message(&mut savepoint, &job.message, job.now).await {
-            Ok(new) => {
-                savepoint.commit().await?;
-                outcomes.push(Ok(new));
-            }
-            Err(e) => {
-                savepoint.rollback().await?;
-                outcomes.push(Err(e));
-            }
-        }
+        let apply =
+            async |conn: &mut AnyConnection| insert_message(conn, &job.message, job.now).await;
+        outcomes.push(in_savepoint(tx, apply).await?);
     }
     Ok(outcomes)
 }

@@ -73,6 +73,42 @@ impl Stats {
     }
 }
 
+impl super::Store {
+    /// Hands a job to the writer and waits for the commit that holds it; `job` builds the
+    /// job around the channel its answer comes back on.
+    pub(super) async fn through_writer<T>(
+        &self,
+        job: impl FnOnce(tokio::sync::oneshot::Sender<Result<T, StoreError>>) -> WriteJob,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(job(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// Runs `apply` in a savepoint of `tx`: kept when it succeeds, rolled back when it fails,
+/// so one failing job leaves no trace and the others go on. The outer error is the
+/// savepoint's own.
+pub(super) async fn in_savepoint<T>(
+    tx: &mut sqlx::AnyConnection,
+    apply: impl AsyncFnOnce(&mut sqlx::AnyConnection) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+    match apply(&mut savepoint).await {
+        Ok(value) => {
+            savepoint.commit().await?;
+            Ok(Ok(value))
+        }
+        Err(e) => {
+            savepoint.rollback().await?;
+            Ok(Err(e))
+        }
+    }
+}
+
 /// Most jobs in one commit.
 const MAX_BATCH: usize = 1024;
 
