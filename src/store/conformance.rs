@@ -308,6 +308,7 @@ on_every_backend!(
     a_group_replayed_one_by_one_still_sees_its_own_keys,
     node_numbers_count_up,
     the_key_ceiling_forgets_the_oldest_first,
+    many_identities_are_read_at_once,
 );
 
 async fn account(store: &Store, name: &str, credits: i64) -> Account {
@@ -1133,4 +1134,27 @@ async fn a_group_replayed_one_by_one_still_sees_its_own_keys(store: Store) {
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 8);
     assert_eq!(store.ledger_sum(a.id).await.unwrap(), 8);
     assert_eq!(store.queue_depth().await.unwrap(), 2);
+}
+
+/// A bulk read of identities returns those that exist (revoked ones flagged), skips
+/// unknown IDs, and spans several queries when asked for many.
+async fn many_identities_are_read_at_once(store: Store) {
+    let mut wanted = Vec::new();
+    for i in 0..1_200 {
+        let id = format!("B{i:07}");
+        wanted.push(import(&store, &id).await);
+    }
+    store.revoke_identity(&wanted[7]).await.unwrap();
+    wanted.push(IdentityId::parse("NOBODY00").unwrap());
+    let found = store.identities(&wanted).await.unwrap();
+    assert_eq!(found.len(), 1_200);
+    let revoked: Vec<IdentityId> = found.iter().filter(|r| r.revoked).map(|r| r.id).collect();
+    assert_eq!(revoked, [wanted[7]]);
+    let one = store.identity(&wanted[500]).await.unwrap().unwrap();
+    let same = found.iter().find(|r| r.id == wanted[500]).unwrap();
+    assert_eq!(
+        (same.public_key, same.key_version),
+        (one.public_key, one.key_version)
+    );
+    assert!(store.identities(&[]).await.unwrap().is_empty());
 }

@@ -112,6 +112,27 @@ impl Store {
         row.as_ref().map(identity_from_row).transpose()
     }
 
+    /// The identities among `ids` that exist, with their current keys, revoked or not, in
+    /// a few queries however many are asked for (a bulk send resolves its recipients so).
+    pub async fn identities(&self, ids: &[IdentityId]) -> Result<Vec<IdentityRecord>, StoreError> {
+        let params = super::group::Params::of(self.backend);
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "{SELECT_CURRENT} WHERE i.id IN ({})",
+                params.list(1, chunk.len())
+            ));
+            let mut query = sqlx::query(sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.read).await? {
+                found.push(identity_from_row(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
     pub async fn list_identities(&self) -> Result<Vec<IdentityRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_CURRENT} ORDER BY i.id"));
         let rows = sqlx::query(sql).fetch_all(&self.read).await?;
@@ -161,3 +182,6 @@ impl Store {
         Ok(())
     }
 }
+
+/// Identity IDs looked up per query by [`Store::identities`].
+const IDS_PER_QUERY: usize = 500;

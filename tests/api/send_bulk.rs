@@ -69,6 +69,34 @@ async fn each_element_gets_its_own_result_in_order() {
     assert_eq!(app.balance(&gw).await, 0);
 }
 
+/// The recipients' keys are read for the whole request at once; a revoked or malformed
+/// recipient still gets its own 400 and the others go through.
+#[tokio::test]
+async fn recipients_read_together_keep_their_own_answers() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("CAROL123", None, None).await;
+    let carol = tocsin_sdk::protocol::IdentityId::parse("CAROL123").unwrap();
+    app.state.store.revoke_identity(&carol).await.unwrap();
+    let body = json!([
+        item("CAROL123", &[1; 40]),
+        item("not an ID", &[1; 40]),
+        item("ALICE123", &[1; 40]),
+    ]);
+    let (status, answer) = bulk(&app, &gw, "", &body).await;
+    assert_eq!(status, 200);
+    let codes: Vec<_> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["errorCode"].as_u64())
+        .collect();
+    assert_eq!(codes, [Some(400), Some(400), None]);
+    assert_eq!(depth(&app, "ALICE123").await, 1);
+    assert_eq!(app.balance(&gw).await, 9);
+}
+
 #[tokio::test]
 async fn same_message_id_is_shared_by_every_recipient() {
     let app = spawn_app().await;
