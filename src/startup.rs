@@ -157,6 +157,20 @@ impl Application {
     /// Opens everything and binds both listeners (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = open_state(settings).await?;
+        let started = std::time::Instant::now();
+        let keys = state
+            .store
+            .load_idempotency_keys()
+            .await
+            .context("reading the idempotency keys into memory")?;
+        if let Some(keys) = keys {
+            let ms = started.elapsed().as_millis();
+            tracing::info!(
+                keys,
+                ms,
+                "idempotency keys of the retry window read into memory"
+            );
+        }
         Self::with_state(state)
     }
 

@@ -210,6 +210,20 @@ impl Store {
         let _ = self.listener.set(listener);
     }
 
+    /// Reads the idempotency keys of the window into memory now (SQLite), rather than at
+    /// the first submission, so a server that starts with many keys is ready before it
+    /// takes requests. Returns how many are held; `None` on PostgreSQL.
+    pub async fn load_idempotency_keys(&self) -> Result<Option<usize>, StoreError> {
+        match &self.keys {
+            idempotency::Keys::InMemory(recent) => {
+                let mut conn = self.write.acquire().await?;
+                recent.load(&mut conn).await?;
+                Ok(Some(recent.len()))
+            }
+            idempotency::Keys::Indexed => Ok(None),
+        }
+    }
+
     /// Idempotency keys held in memory (SQLite; `None` on PostgreSQL, which keeps them in
     /// an indexed table).
     pub fn idempotency_keys_in_memory(&self) -> Option<usize> {
