@@ -261,6 +261,39 @@ async fn restart_on_postgres() {
     a_retry_after_a_restart_is_recognised(&url).await;
 }
 
+/// Another process holding SQLite's write lock (an admin command, say) makes the writer
+/// wait, not fail: its transaction takes the lock before it reads anything, so it never
+/// holds a read snapshot that another commit made stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_writer_waits_for_another_processs_write_on_sqlite() {
+    use sqlx::Connection;
+    let (store, dir) = sqlite_store().await;
+    let a = account(&store, "lock", 10).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let first = submission(&gw, recipient(), &["warm-up"]);
+    assert!(matches!(
+        store.submit(&first, NOW).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    other
+        .execute("UPDATE accounts SET balance = balance + 1")
+        .await
+        .unwrap();
+    let pending = tokio::spawn({
+        let (store, s) = (store.clone(), submission(&gw, recipient(), &["during"]));
+        async move { store.submit(&s, NOW).await }
+    });
+    // Gives the writer time to reach the lock; the outcome must not depend on it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    other.execute("COMMIT").await.unwrap();
+    let outcome = pending.await.unwrap().unwrap();
+    assert!(matches!(outcome, SubmitOutcome::Accepted(_)), "{outcome:?}");
+    assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
+}
+
 /// Runs `suite` on SQLite, and on PostgreSQL when available.
 macro_rules! on_every_backend {
     ($($suite:ident),* $(,)?) => {

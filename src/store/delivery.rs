@@ -47,7 +47,7 @@ impl Store {
         device_id: u64,
         now: i64,
     ) -> Result<Device, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write, self.backend).await?;
         let existing = sqlx::query(
             "UPDATE devices SET last_seen_at = $1 WHERE identity_id = $2 AND device_id = $3 \
              RETURNING registered_after_seq",
@@ -141,7 +141,7 @@ impl Store {
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
     /// events; returns how many expired.
     pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write, self.backend).await?;
         // The queue row was the `queued` status; it becomes an event before it goes.
         sqlx::query(
             "INSERT INTO message_events (sender, message_id, recipient, event, at) \
@@ -185,7 +185,7 @@ impl Store {
         event: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write, self.backend).await?;
         for id in message_ids {
             let known = sqlx::query(
                 "SELECT 1 AS known FROM queued_messages WHERE sender = $1 AND message_id = $2 \

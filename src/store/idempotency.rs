@@ -306,7 +306,7 @@ async fn forget_logged(
     before: i64,
     excess: u64,
 ) -> Result<Forgotten, StoreError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = super::begin_write(pool, Backend::Sqlite).await?;
     let rows = sqlx::query(
         "SELECT seq, gateway_id, idem_key, message_id, created_at FROM idempotency_log \
          ORDER BY seq LIMIT $1",

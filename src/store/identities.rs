@@ -61,7 +61,7 @@ impl Store {
         new: &NewIdentity,
         now: i64,
     ) -> Result<IdentityRecord, StoreError> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = super::begin_write(&self.write, self.backend).await?;
         sqlx::query(
             "INSERT INTO identities (id, phone_hash, email_hash, capabilities, revoked, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5)",

@@ -296,6 +296,20 @@ fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
         })
 }
 
+/// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`, taking the write
+/// lock before the first read: a deferred transaction that read first could not write if
+/// another process (an admin command, say) committed in between, as its snapshot would
+/// be stale; an immediate one waits for the lock (up to the busy timeout) instead.
+async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+    Ok(match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+        Backend::Postgres => pool.begin().await?,
+    })
+}
+
 /// Reads a column that holds 0/1 as a bool.
 fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
     use sqlx::Row;

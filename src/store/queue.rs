@@ -13,8 +13,8 @@
 //!    transaction there (and already on the account row), finds the key taken, undoes its
 //!    own writes and answers the first message ID, so both answer alike.
 //!
-//! Every statement is a write, so on SQLite the transaction holds the write lock from its
-//! first statement and never has to upgrade a read snapshot.
+//! On SQLite the writer's transaction begins `IMMEDIATE`, taking the write lock before its
+//! first read, so a commit by another process can never leave it with a stale snapshot.
 
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};

@@ -234,7 +234,8 @@ async fn commit(
     jobs: Jobs<'_>,
     announce: bool,
 ) -> Result<Committed, StoreError> {
-    let mut tx = pool.begin().await?;
+    // It reads before it writes: see `begin_write`.
+    let mut tx = super::begin_write(pool, backend).await?;
     let queues = announce && !(jobs.submissions.is_empty() && jobs.directs.is_empty());
     let before = if queues {
         queue::last_seq(&mut tx).await?
