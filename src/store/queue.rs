@@ -298,7 +298,7 @@ pub(super) async fn apply_submissions(
 
 /// A device's message to another identity, waiting for the writer.
 pub(super) struct DirectJob {
-    message: NewMessage,
+    pub(super) message: NewMessage,
     now: i64,
     reply: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
 }

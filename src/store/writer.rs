@@ -18,6 +18,7 @@ use super::group::Params;
 use super::idempotency::Keys;
 use super::queue::{self, DirectJob, Job, QueuedMessage};
 use super::{Backend, StoreError};
+use tocsin_sdk::protocol::IdentityId;
 
 /// One write waiting for the writer.
 pub(super) enum WriteJob {
@@ -26,11 +27,19 @@ pub(super) enum WriteJob {
     Direct(DirectJob),
 }
 
-/// Told about every message the writer queued, right after the commit that holds it, in
-/// queue order. On SQLite every queued message is committed here, so a listener sees them
-/// all; the hub uses this to hand new messages to connected sessions without a read.
+/// Told about every message the writer queued for a recipient it listens for, right
+/// after the commit that holds it, in queue order. On SQLite every queued message is
+/// committed here, so a listener misses none; the hub uses this to hand new messages to
+/// connected sessions without a read.
 pub trait QueueListener: Send + Sync + std::fmt::Debug {
+    /// Whether messages for `recipient` are wanted (asked after the commit, so a listener
+    /// that starts listening later reads the store and finds them there).
+    fn listening(&self, recipient: &IdentityId) -> bool;
+    /// Messages committed for recipients it listens for (and maybe others), in queue order.
     fn queued(&self, messages: &[QueuedMessage]);
+    /// Messages for these recipients were committed but could not be read back: whoever
+    /// waits for them must read the store.
+    fn missed(&self, recipients: &[IdentityId]);
 }
 
 /// Where the writer finds its listener, once one is set.
@@ -166,10 +175,23 @@ pub(super) async fn writer(
                 submitted,
                 acked,
                 direct,
-                queued,
+                queued_after,
             }) => {
-                if let Some(listener) = listener.filter(|_| !queued.is_empty()) {
-                    listener.queued(&queued);
+                if let (Some(listener), Some(before)) = (listener, queued_after) {
+                    let recipients: Vec<IdentityId> = submissions
+                        .iter()
+                        .zip(&submitted)
+                        .filter(|(_, o)| matches!(o, Ok(queue::SubmitOutcome::Accepted(_))))
+                        .map(|(job, _)| job.submission.message.recipient)
+                        .chain(
+                            directs
+                                .iter()
+                                .zip(&direct)
+                                .filter(|(_, o)| matches!(o, Ok(true)))
+                                .map(|(job, _)| job.message.recipient),
+                        )
+                        .collect();
+                    announce(&pool, listener.as_ref(), before, &recipients).await;
                 }
                 keys.committed(
                     submissions
@@ -221,8 +243,9 @@ struct Committed {
     submitted: Outcomes<queue::SubmitOutcome>,
     acked: Outcomes<delivery::AckOutcome>,
     direct: Outcomes<bool>,
-    /// The messages it queued, in queue order (only read when someone listens).
-    queued: Vec<QueuedMessage>,
+    /// When someone listens: the last queue sequence number before this commit, so the
+    /// rows after it are this commit's.
+    queued_after: Option<i64>,
 }
 
 async fn commit(
@@ -257,18 +280,37 @@ async fn commit(
     } else {
         delivery::apply_acks(&mut tx, params, backend, stats, jobs.acks).await?
     };
-    // The single writer inserts every queue row, so the rows after `before` are exactly
-    // this transaction's (an ack never deletes a message queued in the same commit).
-    let queued = if queues {
-        queue::queued_after(&mut tx, before).await?
-    } else {
-        Vec::new()
-    };
     tx.commit().await?;
     Ok(Committed {
         submitted,
         acked,
         direct,
-        queued,
+        queued_after: queues.then_some(before),
     })
+}
+
+/// Hands the listener what the last commit queued for recipients it listens for. The
+/// single writer inserts every queue row and the next commit has not begun, so the rows
+/// after `before` are exactly that commit's (an ack never deletes a message it has just
+/// queued). If they cannot be read, the listener is told to send its waiters to the store.
+async fn announce(
+    pool: &sqlx::AnyPool,
+    listener: &dyn QueueListener,
+    before: i64,
+    recipients: &[IdentityId],
+) {
+    if !recipients.iter().any(|r| listener.listening(r)) {
+        return;
+    }
+    let read = async {
+        let mut conn = pool.acquire().await?;
+        queue::queued_after(&mut conn, before).await
+    };
+    match read.await {
+        Ok(messages) => listener.queued(&messages),
+        Err(e) => {
+            tracing::warn!("cannot read back the messages just queued: {e}");
+            listener.missed(recipients);
+        }
+    }
 }

@@ -136,6 +136,20 @@ impl Hub {
 }
 
 impl QueueListener for Hub {
+    fn listening(&self, recipient: &IdentityId) -> bool {
+        self.is_online(recipient)
+    }
+
+    fn missed(&self, recipients: &[IdentityId]) {
+        let sessions = self.lock();
+        for recipient in recipients {
+            for (_, slot) in sessions.get(recipient).into_iter().flatten() {
+                slot.inbox().overflowed = true;
+                slot.notify.notify_one();
+            }
+        }
+    }
+
     fn queued(&self, messages: &[QueuedMessage]) {
         let sessions = self.lock();
         for message in messages {
@@ -216,6 +230,28 @@ mod tests {
             assert!(session.slot.take().messages.is_empty(), "taking empties it");
         }
         assert_eq!(b.slot.take().messages.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_hub_listens_for_connected_identities_and_sends_them_back_to_the_store() {
+        let hub = Arc::new(Hub::new(CAPACITY));
+        let alice = IdentityId::parse("ALICE123").unwrap();
+        assert!(
+            !hub.listening(&alice),
+            "nobody connected: the writer reads nothing back"
+        );
+        let a = hub.join(alice, 1);
+        assert!(hub.listening(&alice));
+        hub.queued(&[message(alice, 1)]);
+        hub.missed(&[alice]);
+        a.slot.notify.notified().await;
+        let inbox = a.slot.take();
+        assert!(
+            inbox.overflowed,
+            "a missed announcement sends the session to the store"
+        );
+        drop(a);
+        assert!(!hub.listening(&alice));
     }
 
     #[test]
