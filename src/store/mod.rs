@@ -115,9 +115,7 @@ impl Store {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let max_connections = max_connections.max(1);
-        if let Some(rest) = url.strip_prefix("sqlite:") {
-            let path = rest.trim_start_matches("//");
-            let path = path.split('?').next().unwrap_or_default();
+        if let Some(path) = sqlite_path(url) {
             if path.is_empty() || path == ":memory:" {
                 return Err(StoreError::UnsupportedUrl(url.to_owned()));
             }
@@ -294,6 +292,12 @@ fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
                 Ok(())
             })
         })
+}
+
+/// The file of a `sqlite:` URL (without its `?` options); `None` for other engines.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite:")?;
+    rest.trim_start_matches("//").split('?').next()
 }
 
 /// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`, taking the write

@@ -110,6 +110,13 @@ impl TestApp {
         self.finished.take().unwrap().await.unwrap()
     }
 
+    /// Builds a second server over the same data while this one runs, and returns how
+    /// that went (it is dropped at once if it builds).
+    pub async fn build_another(&self) -> anyhow::Result<()> {
+        let settings = test_settings(self.dir.path(), &self.vars);
+        Application::build(settings).await.map(drop)
+    }
+
     /// Stops this server and starts a new one over the same data (files and database).
     pub async fn restart(mut self) -> TestApp {
         self.stop_now().await.unwrap();

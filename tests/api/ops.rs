@@ -129,3 +129,32 @@ async fn metrics_report_accepted_messages_credits_queue_depth_and_latency() {
         "no IDs in labels"
     );
 }
+
+/// On SQLite a second server over the same database refuses to start and says why (the
+/// first holds the idempotency keys and feeds its sessions itself); once the first has
+/// stopped, a new one starts. On PostgreSQL several servers share the database.
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_database_refuses_to_start() {
+    let app = spawn_app().await;
+    let second = app.build_another().await;
+    match app.state.store.backend() {
+        tocsin::store::Backend::Sqlite => {
+            let err = format!("{:#}", second.unwrap_err());
+            assert!(
+                err.contains("another Tocsin server is already serving"),
+                "{err}"
+            );
+        }
+        tocsin::store::Backend::Postgres => second.unwrap(),
+    }
+    let app = app.restart().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
