@@ -133,7 +133,7 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "tocsin_store_jobs_total",
-                        "Submissions and device acks carried by group commits",
+                        "Submissions, device acks and device-to-device messages carried by group commits",
                     ),
                     &["kind"],
                 ),
@@ -167,6 +167,10 @@ impl Metrics {
             counts.submissions,
         );
         catch_up(&self.store_jobs.with_label_values(&["ack"]), counts.acks);
+        catch_up(
+            &self.store_jobs.with_label_values(&["direct"]),
+            counts.directs,
+        );
     }
 
     /// The Prometheus text exposition of every metric.

@@ -867,6 +867,7 @@ async fn resends_are_queued_once(store: Store) {
         )
         .await
         .unwrap());
+    assert_eq!(store.writer_counts().directs, 4, "committed by the writer");
 }
 
 async fn expired_messages_leave_an_event(store: Store) {

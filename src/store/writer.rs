@@ -51,6 +51,7 @@ pub(super) struct Stats {
     commits: AtomicU64,
     submissions: AtomicU64,
     acks: AtomicU64,
+    directs: AtomicU64,
     replays: AtomicU64,
 }
 
@@ -63,6 +64,8 @@ pub struct WriterCounts {
     pub submissions: u64,
     /// Device acks those carried.
     pub acks: u64,
+    /// Messages from devices to other identities those carried.
+    pub directs: u64,
     /// Groups whose multi-row fast path was abandoned and replayed one job at a time.
     pub replays: u64,
 }
@@ -73,6 +76,7 @@ impl Stats {
             commits: self.commits.load(Ordering::Relaxed),
             submissions: self.submissions.load(Ordering::Relaxed),
             acks: self.acks.load(Ordering::Relaxed),
+            directs: self.directs.load(Ordering::Relaxed),
             replays: self.replays.load(Ordering::Relaxed),
         }
     }
@@ -154,6 +158,9 @@ pub(super) async fn writer(
             .submissions
             .fetch_add(submissions.len() as u64, Ordering::Relaxed);
         stats.acks.fetch_add(acks.len() as u64, Ordering::Relaxed);
+        stats
+            .directs
+            .fetch_add(directs.len() as u64, Ordering::Relaxed);
         let jobs = Jobs {
             submissions: &submissions,
             acks: &acks,
