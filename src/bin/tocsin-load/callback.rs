@@ -15,7 +15,7 @@ use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::device::{Connection, Event};
 use tocsin_sdk::protocol::{E2eMessage, IdentityId, Nonce, ReceiptStatus, SecretKey};
 
-use super::fleet::{check_fd_limits, fail, usage, wait_for, Fleet};
+use super::fleet::{check_fd_limits, fail, settle_other, usage, wait_for, Fleet};
 
 /// Time allowed for the last callbacks after the last alert.
 const CALLBACK_LIMIT: Duration = Duration::from_secs(60);
@@ -214,14 +214,11 @@ async fn device(mut connection: Connection, times: Arc<Times>) {
                     }
                 }
             }
-            Event::Rejected(r) => {
-                eprintln!("a device could not open a message: {}", r.reason);
-                if connection.ack_rejected(&r).await.is_err() {
+            other => {
+                if !settle_other(&mut connection, other).await {
                     return;
                 }
             }
-            Event::Closed { .. } => return,
-            _ => {}
         }
     }
 }

@@ -11,7 +11,7 @@ use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::device::{Connection, Event};
 use tocsin_sdk::protocol::{E2eMessage, IdentityId, Nonce, SecretKey};
 
-use super::fleet::{check_fd_limits, fail, usage, wait_for, Fleet};
+use super::fleet::{check_fd_limits, fail, settle_other, usage, wait_for, Fleet};
 
 /// Elements per bulk request: the API's maximum.
 const PER_REQUEST: usize = 1000;
@@ -176,14 +176,11 @@ async fn device(mut connection: Connection, seen: Arc<Seen>) {
                     return;
                 }
             }
-            Event::Rejected(r) => {
-                eprintln!("a device could not open a message: {}", r.reason);
-                if connection.ack_rejected(&r).await.is_err() {
+            other => {
+                if !settle_other(&mut connection, other).await {
                     return;
                 }
             }
-            Event::Closed { .. } => return,
-            _ => {}
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin_sdk::device::{Connection, DeviceKeys, Directory};
+use tocsin_sdk::device::{Connection, DeviceKeys, Directory, Event};
 use tocsin_sdk::protocol::csp::CspDeviceId;
 use tocsin_sdk::protocol::{IdentityId, PublicKey, SecretKey};
 use tokio::task::JoinSet;
@@ -25,6 +25,20 @@ pub fn fail(message: impl std::fmt::Display) -> ! {
 pub fn usage(message: impl std::fmt::Display) -> ! {
     eprintln!("error: {message}");
     std::process::exit(2)
+}
+
+/// What a scenario's device loop does with the events it has no use for: a message it
+/// cannot open is acked away (so it is not sent again) and reported; `false` when the
+/// connection is closed or lost and the loop should end.
+pub async fn settle_other(connection: &mut Connection, event: Event) -> bool {
+    match event {
+        Event::Rejected(r) => {
+            eprintln!("a device could not open a message: {}", r.reason);
+            connection.ack_rejected(&r).await.is_ok()
+        }
+        Event::Closed { .. } => false,
+        _ => true,
+    }
 }
 
 /// The server under test, as the devices see it.
