@@ -26,7 +26,11 @@ pub struct Metrics {
     pub idempotency_keys_in_memory: IntGauge,
     /// Group commits of the store's writer; refreshed on each scrape.
     pub store_commits: IntCounter,
-    /// Jobs those commits carried, by kind (`submission`, `ack`); refreshed on each scrape.
+    /// Messages handed to devices, by where the session took them from: `inbox` (handed
+    /// over by the hub after the commit) or `store` (read from the queue).
+    pub chat_deliveries: IntCounterVec,
+    /// Jobs those commits carried, by kind (`submission`, `ack`, `direct`); refreshed on
+    /// each scrape.
     pub store_jobs: IntCounterVec,
     /// Groups replayed one job at a time after the fast path diverged or failed.
     pub store_replays: IntCounter,
@@ -119,6 +123,16 @@ impl Metrics {
                 IntGauge::new(
                     "tocsin_idempotency_keys_in_memory",
                     "Idempotency keys of the retry window held in memory (SQLite)",
+                ),
+            ),
+            chat_deliveries: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_chat_deliveries_total",
+                        "Messages handed to devices, by where the session took them from",
+                    ),
+                    &["source"],
                 ),
             ),
             store_commits: register(

@@ -33,7 +33,7 @@ pub(super) async fn deliver_pending(
         .await
         .map_err(|e| End::Failed(e.to_string()))?;
     let full = batch.len() as i64 == BATCH;
-    deliver(state, link, cursor, batch).await?;
+    deliver(state, link, cursor, batch, "store").await?;
     Ok(full)
 }
 
@@ -50,15 +50,18 @@ pub(super) async fn deliver_announced(
         .into_iter()
         .filter(|m| m.seq > *cursor && m.seq > floor)
         .collect();
-    deliver(state, link, cursor, fresh).await
+    deliver(state, link, cursor, fresh, "inbox").await
 }
 
+/// Sends `messages` in order; `source` labels the delivery metric.
 async fn deliver(
     state: &AppState,
     link: &mut Link,
     cursor: &mut i64,
     messages: Vec<QueuedMessage>,
+    source: &'static str,
 ) -> Result<(), End> {
+    let delivered = state.metrics.chat_deliveries.with_label_values(&[source]);
     for message in messages {
         let flags = MessageFlags(message.flags);
         let envelope = MessageEnvelope {
@@ -72,6 +75,7 @@ async fn deliver(
             nickname: None,
         };
         link.send(&Payload::IncomingMessage(envelope)).await?;
+        delivered.inc();
         *cursor = message.seq;
         if flags.has(MessageFlags::NO_ACK) {
             // The device will not acknowledge it: handing it over is delivery.
