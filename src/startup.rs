@@ -105,7 +105,9 @@ pub struct Application {
 /// server refuse to start. (Admin commands do not take it: they queue no messages.)
 fn lock_sqlite(settings: &Settings) -> anyhow::Result<Option<std::fs::File>> {
     let url = settings.database_url();
-    let Some(db) = crate::store::sqlite_path(&url) else {
+    // Not SQLite, or a URL the store refuses with its own message.
+    let Some(db) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty() && *p != ":memory:")
+    else {
         return Ok(None);
     };
     let path = std::path::PathBuf::from(format!("{db}.serve-lock"));
