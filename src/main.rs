@@ -7,6 +7,11 @@ use tocsin::admin::{self, AdminCommand, AdminError};
 use tocsin::config::Settings;
 use tocsin::startup::{open_state, Application};
 
+/// mimalloc instead of the system allocator: requests are parsed on one thread and their
+/// buffers freed on another, which glibc's malloc handles with locks and arena hops.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tocsin: self-hosted end-to-end encrypted gateway for machine-to-person alerts.
 ///
 /// Configuration comes from config/default.toml (compiled in), config/$TOCSIN_ENV.toml and

@@ -39,6 +39,11 @@ use clap::{Parser, ValueEnum};
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{KeyPair, Nonce};
 
+/// The same allocator as the server, so the harness spends as little of the shared cores
+/// as it can.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[cfg(feature = "load")]
 mod callback;
 #[cfg(feature = "load")]
@@ -49,6 +54,7 @@ mod drain;
 mod fanout;
 #[cfg(feature = "load")]
 mod fleet;
+mod http1;
 #[cfg(feature = "load")]
 mod idle;
 
@@ -150,11 +156,13 @@ async fn main() {
         device_scenario(&args).await;
         return;
     }
-    let (url, body_for): (String, BodyFn) = match args.scenario {
-        Scenario::Constant => (
-            format!("http://{}/", constant_server().await),
-            Box::new(String::new),
-        ),
+    let (path, body_for): (&str, BodyFn) = match args.scenario {
+        Scenario::Constant => {
+            let base = format!("http://{}", constant_server().await);
+            let (record, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
+            summary(&args, &record, elapsed);
+            return;
+        }
         scenario => match credentials() {
             Ok((from, secret)) => request_body(&args, scenario, &from, &secret),
             Err(e) => {
@@ -163,14 +171,14 @@ async fn main() {
             }
         },
     };
-    let (record, elapsed) = run_load(&args, url, body_for).await;
+    let (record, elapsed) = run_load(&args, &args.url, path, body_for).await;
     let rate = summary(&args, &record, elapsed);
     if matches!(args.scenario, Scenario::SendE2e | Scenario::SendSimple) && !args.no_ceiling {
         // The ceiling of this very run: the same load, the same HTTP stack, a constant
         // answer instead of the store and the crypto; then the crypto alone.
         eprintln!("ceiling: the same load against a constant answer…");
-        let url = format!("http://{}/", constant_server().await);
-        let (ceiling, elapsed) = run_load(&args, url, Box::new(String::new)).await;
+        let base = format!("http://{}", constant_server().await);
+        let (ceiling, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
         let ok = ceiling.statuses.get("200").copied().unwrap_or(0);
         let ceiling_rate = ok as f64 / elapsed.as_secs_f64();
         println!("ceiling/s    {ceiling_rate:.0}  (constant answer, same load)");
@@ -186,78 +194,84 @@ async fn main() {
     }
 }
 
-/// Runs the closed or open loop of `args` against `url` for its duration.
-async fn run_load(args: &Args, url: String, body_for: BodyFn) -> (Record, Duration) {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency.max(64))
-        .build()
-        .unwrap_or_default();
+/// Runs the closed or open loop of `args` against `path` on `base` for its duration.
+async fn run_load(args: &Args, base: &str, path: &str, body_for: BodyFn) -> (Record, Duration) {
+    let target = http1::Target::resolve(base).await;
+    let (target, uri) = match target.and_then(|t| t.uri(path).map(|uri| (t, uri))) {
+        Ok(both) => both,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     let record = Arc::new(Mutex::new(Record::default()));
     let done = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.duration());
-    let body_for = Arc::new(body_for);
     let progress = tokio::spawn(progress(done.clone(), deadline));
     let started = Instant::now();
-    let shot = {
-        let (client, url, record, done, body_for) = (
-            client.clone(),
-            url.clone(),
-            record.clone(),
-            done.clone(),
-            body_for.clone(),
-        );
-        move || {
-            let (client, url, record, done, body_for) = (
-                client.clone(),
-                url.clone(),
-                record.clone(),
-                done.clone(),
-                body_for.clone(),
-            );
-            async move {
-                let t = Instant::now();
-                let status = match client
-                    .post(&url)
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body_for())
-                    .send()
-                    .await
-                {
-                    Ok(res) => {
-                        let code = res.status().as_u16().to_string();
-                        let _ = res.bytes().await;
-                        code
-                    }
-                    Err(e) if e.is_connect() => "connect error".to_owned(),
-                    Err(_) => "transport error".to_owned(),
-                };
-                let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
-                let mut r = record
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                r.latencies_us.push(us);
-                *r.statuses.entry(status).or_default() += 1;
-                done.fetch_add(1, Ordering::Relaxed);
-            }
+    let tally = {
+        let (record, done) = (record.clone(), done.clone());
+        move |t: Instant, outcome: Result<u16, http1::Failure>| {
+            let us = u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX);
+            let status = match outcome {
+                Ok(code) => code.to_string(),
+                Err(http1::Failure::Connect) => "connect error".to_owned(),
+                Err(http1::Failure::Transport) => "transport error".to_owned(),
+            };
+            let mut r = record
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            r.latencies_us.push(us);
+            *r.statuses.entry(status).or_default() += 1;
+            done.fetch_add(1, Ordering::Relaxed);
         }
     };
+    let body_for = Arc::new(body_for);
     match args.rate {
         Some(rate) => {
+            let pool = Arc::new(http1::Pool::new(target));
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(1) as f64));
             let mut tasks = tokio::task::JoinSet::new();
             while Instant::now() < deadline {
                 tick.tick().await;
-                tasks.spawn(shot());
+                let (pool, uri, body, tally) =
+                    (pool.clone(), uri.clone(), body_for(), tally.clone());
+                tasks.spawn(async move {
+                    let t = Instant::now();
+                    tally(t, pool.post_form(&uri, body).await);
+                });
             }
             while tasks.join_next().await.is_some() {}
         }
         None => {
             let mut workers = tokio::task::JoinSet::new();
             for _ in 0..args.concurrency {
-                let shot = shot.clone();
+                let (target, uri, body_for, tally) =
+                    (target.clone(), uri.clone(), body_for.clone(), tally.clone());
                 workers.spawn(async move {
+                    // Each worker keeps one connection, and opens another if it breaks.
+                    let mut conn: Option<http1::Conn> = None;
                     while Instant::now() < deadline {
-                        shot().await;
+                        let t = Instant::now();
+                        let outcome = match conn.take() {
+                            Some(c) => Ok(c),
+                            None => http1::Conn::open(&target).await,
+                        };
+                        let outcome = match outcome {
+                            Ok(mut c) => {
+                                let outcome = c.post_form(&target, &uri, body_for()).await;
+                                if outcome.is_ok() && c.is_open() {
+                                    conn = Some(c);
+                                }
+                                outcome
+                            }
+                            Err(e) => {
+                                // Don't spin while the server is unreachable.
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                                Err(e)
+                            }
+                        };
+                        tally(t, outcome);
                     }
                 });
             }
@@ -284,7 +298,13 @@ fn credentials() -> Result<(String, String), String> {
 
 type BodyFn = Box<dyn Fn() -> String + Send + Sync>;
 
-fn request_body(args: &Args, scenario: Scenario, from: &str, secret: &str) -> (String, BodyFn) {
+/// The path of `scenario`'s requests, and a fresh body for each.
+fn request_body(
+    args: &Args,
+    scenario: Scenario,
+    from: &str,
+    secret: &str,
+) -> (&'static str, BodyFn) {
     if args.to.is_empty() {
         eprintln!("error: --to RECIPIENT is needed for the send scenarios");
         std::process::exit(2);
@@ -296,13 +316,13 @@ fn request_body(args: &Args, scenario: Scenario, from: &str, secret: &str) -> (S
     );
     match scenario {
         Scenario::SendSimple => (
-            format!("{}/send_simple", args.url),
+            "/send_simple",
             Box::new(move || format!("{creds}&text=Your+code+is+482913")),
         ),
         _ => {
             let sealed = hex::encode([0x42u8; 100]);
             (
-                format!("{}/send_e2e", args.url),
+                "/send_e2e",
                 Box::new(move || format!("{creds}&nonce={}&box={sealed}", Nonce::random())),
             )
         }
