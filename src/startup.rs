@@ -88,6 +88,24 @@ pub async fn housekeeping(state: &AppState, now: i64) {
     }
 }
 
+/// Connections the kernel holds for a listener until they are accepted.
+/// `std::net::TcpListener::bind` asks for 128, and a burst of clients connecting at once
+/// (a load generator, or devices coming back after an outage) overflows that: the
+/// dropped handshakes are retried by the clients a second later. The kernel caps it at
+/// `net.core.somaxconn` (4096 by default).
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// A listening socket on `addr` with [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // As std's bind does: a restarted server can bind while old connections linger.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
 /// A built, bound, not yet running server.
 pub struct Application {
     http: Server,
@@ -217,9 +235,9 @@ impl Application {
     /// Binds both listeners around an already opened state.
     pub fn with_state(state: AppState) -> anyhow::Result<Self> {
         let server = &state.settings.server;
-        let http_listener = TcpListener::bind(server.http_addr)
+        let http_listener = listen(server.http_addr)
             .with_context(|| format!("binding the HTTP API to {}", server.http_addr))?;
-        let metrics_listener = TcpListener::bind(server.metrics_addr)
+        let metrics_listener = listen(server.metrics_addr)
             .with_context(|| format!("binding metrics to {}", server.metrics_addr))?;
         let http_addr = http_listener.local_addr()?;
         let metrics_addr = metrics_listener.local_addr()?;
@@ -351,7 +369,25 @@ impl Application {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{listen, redact_url};
+
+    /// Clients connecting at once are queued by the kernel, not dropped: with std's
+    /// backlog of 128, the 130th handshake would be dropped and retried by the client
+    /// after a second, then after three more, past the timeout below.
+    #[test]
+    fn a_burst_of_connections_waits_in_the_backlog() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let clients: Vec<_> = (0..300)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))
+                    .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        // Nothing has been accepted yet; they are all waiting in the queue.
+        let (first, _) = listener.accept().unwrap();
+        assert_eq!(first.peer_addr().unwrap(), clients[0].local_addr().unwrap());
+    }
 
     #[test]
     fn database_passwords_are_hidden() {

@@ -62,7 +62,9 @@ pub async fn run(url: &str, from: &str, secret: &str, devices: usize, rate: u64,
             }
         });
     }
-    let target = http1::Target::resolve(url).await.unwrap_or_else(|e| usage(e));
+    let target = http1::Target::resolve(url)
+        .await
+        .unwrap_or_else(|e| usage(e));
     let uri = target.uri("/send_simple").unwrap_or_else(|e| usage(e));
     let pool = Arc::new(http1::Pool::new(target));
     let creds = format!("from={}&secret={secret}", from.replace('*', "%2A"));
