@@ -55,6 +55,9 @@ fn poll_timer(period: Duration) -> tokio::time::Interval {
 /// Most acks of one connection committed together.
 const ACK_BATCH: usize = 256;
 
+/// A device's ack: the message's sender and ID.
+type Ack = (IdentityId, MessageId);
+
 /// Why a connection ended; for the log only.
 #[derive(Debug)]
 pub(super) enum End {
@@ -197,6 +200,9 @@ async fn serve(
     let announced = state.store.backend() == Backend::Sqlite;
     let mut caught_up = false;
     let mut recheck = false;
+    // Acks being committed, and the payload that arrived behind them.
+    let mut committing: Option<futures_util::future::LocalBoxFuture<'_, Result<(), End>>> = None;
+    let mut behind_acks: Option<Payload> = None;
     loop {
         let mut from_inbox = None;
         if caught_up && !recheck {
@@ -235,7 +241,25 @@ async fn serve(
         tokio::select! {
             () = presence.slot.notify.notified() => {}
             _ = poll.tick() => recheck = true,
-            incoming = tokio::time::timeout(idle, next_binary(stream, &mut link.ws)) => {
+            // Acks commit while the session goes on delivering; the frames after them
+            // wait, so whatever the device sends after its acks finds them committed.
+            committed = async {
+                match committing.as_mut() {
+                    Some(acks) => acks.await,
+                    None => std::future::pending().await,
+                }
+            }, if committing.is_some() => {
+                committing = None;
+                if let Err(end) = committed {
+                    return end;
+                }
+                if let Some(payload) = behind_acks.take() {
+                    if let Some(end) = handle_or_end(state, &mut link, payload, &mut idle).await {
+                        return end;
+                    }
+                }
+            }
+            incoming = tokio::time::timeout(idle, next_binary(stream, &mut link.ws)), if committing.is_none() => {
                 let frame = match incoming {
                     Err(_) => {
                         let bye = Payload::CloseError { can_reconnect: true, reason: "idle timeout".into() };
@@ -249,27 +273,45 @@ async fn serve(
                     Ok(p) => p,
                     Err(_) => return End::Refused("frame does not open"),
                 };
-                let payload = match payload {
-                    Payload::ClientAck { sender, message_id } => {
-                        match ack_batch(state, &mut link, &mut opener, stream, (sender, message_id)).await {
-                            Ok(Some(next)) => next,
-                            Ok(None) => continue,
-                            Err(end) => return end,
+                if let Payload::ClientAck { sender, message_id } = payload {
+                    let (acks, behind) = read_acks(&mut link, &mut opener, stream, (sender, message_id));
+                    behind_acks = match behind {
+                        Ok(behind) => behind,
+                        // Commit what was read before the bad frame, then end.
+                        Err(end) => {
+                            let _ = commit_acks(state, link.device, acks).await;
+                            return end;
                         }
-                    }
-                    other => other,
-                };
-                match handle(state, &mut link, payload, &mut idle).await {
-                    Ok(Outcome::Continue) => {}
-                    Ok(Outcome::Close(reason)) => {
-                        let bye = Payload::CloseError { can_reconnect: false, reason: reason.into() };
-                        let _ = link.send(&bye).await;
-                        return End::Refused(reason);
-                    }
-                    Err(end) => return end,
+                    };
+                    committing = Some(Box::pin(commit_acks(state, link.device, acks)));
+                    continue;
+                }
+                if let Some(end) = handle_or_end(state, &mut link, payload, &mut idle).await {
+                    return end;
                 }
             }
         }
+    }
+}
+
+/// Handles one payload; `Some` when the session ends.
+async fn handle_or_end(
+    state: &AppState,
+    link: &mut Link,
+    payload: Payload,
+    idle: &mut Duration,
+) -> Option<End> {
+    match handle(state, link, payload, idle).await {
+        Ok(Outcome::Continue) => None,
+        Ok(Outcome::Close(reason)) => {
+            let bye = Payload::CloseError {
+                can_reconnect: false,
+                reason: reason.into(),
+            };
+            let _ = link.send(&bye).await;
+            Some(End::Refused(reason))
+        }
+        Err(end) => Some(end),
     }
 }
 
@@ -305,20 +347,17 @@ async fn handle(
     }
 }
 
-/// An ack arrived: the acks already waiting behind it are read too, and all are
-/// committed together (the store groups concurrent acks into one commit), instead of
-/// one commit per frame while a draining device's acks pile up. Returns the first other
-/// payload read meanwhile, to be handled next; frames stay in order, so whatever the
-/// device sends after its acks (an echo, say) finds them committed.
-async fn ack_batch(
-    state: &AppState,
+/// An ack arrived: the acks already waiting behind it are read too, to be committed
+/// together (the store groups concurrent acks into one commit) instead of one commit per
+/// frame while a draining device's acks pile up. Also returns the first other payload
+/// read meanwhile, to be handled once the acks are committed, or why the session ends.
+fn read_acks(
     link: &mut Link,
     opener: &mut Opener,
     stream: &mut MessageStream,
-    first: (IdentityId, MessageId),
-) -> Result<Option<Payload>, End> {
+    first: Ack,
+) -> (Vec<Ack>, Result<Option<Payload>, End>) {
     let mut acks = vec![first];
-    let mut after = Ok(None);
     while acks.len() < ACK_BATCH {
         // Only what has already arrived; reading a message is cancel-safe.
         let Some(read) = next_binary(stream, &mut link.ws).now_or_never() else {
@@ -331,21 +370,21 @@ async fn ack_batch(
         });
         match payload {
             Ok(Payload::ClientAck { sender, message_id }) => acks.push((sender, message_id)),
-            other => {
-                after = other.map(Some);
-                break;
-            }
+            other => return (acks, other.map(Some)),
         }
     }
-    let device = link.device;
+    (acks, Ok(None))
+}
+
+/// Commits a device's acks (each its own job, so the writer groups them).
+async fn commit_acks(state: &AppState, device: Device, acks: Vec<Ack>) -> Result<(), End> {
     join_all(
         acks.iter()
             .map(|(sender, id)| ack(state, &device, sender, id)),
     )
     .await
     .into_iter()
-    .collect::<Result<Vec<()>, End>>()?;
-    after
+    .collect()
 }
 
 pub(super) async fn ack(
