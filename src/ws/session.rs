@@ -254,7 +254,7 @@ async fn serve(
                     return end;
                 }
                 if let Some(payload) = behind_acks.take() {
-                    if let Some(end) = handle_or_end(state, &mut link, payload, &mut idle).await {
+                    if let Some(end) = Box::pin(handle_or_end(state, &mut link, payload, &mut idle)).await {
                         return end;
                     }
                 }
@@ -279,14 +279,14 @@ async fn serve(
                         Ok(behind) => behind,
                         // Commit what was read before the bad frame, then end.
                         Err(end) => {
-                            let _ = commit_acks(state, link.device, acks).await;
+                            let _ = Box::pin(commit_acks(state, link.device, acks)).await;
                             return end;
                         }
                     };
                     committing = Some(Box::pin(commit_acks(state, link.device, acks)));
                     continue;
                 }
-                if let Some(end) = handle_or_end(state, &mut link, payload, &mut idle).await {
+                if let Some(end) = Box::pin(handle_or_end(state, &mut link, payload, &mut idle)).await {
                     return end;
                 }
             }
@@ -294,7 +294,9 @@ async fn serve(
     }
 }
 
-/// Handles one payload; `Some` when the session ends.
+/// Handles one payload; `Some` when the session ends. Its callers box it: it is large
+/// (the outgoing-message path) and rare next to deliveries and acks, and kept inline it
+/// would grow every session's task, idle or not.
 async fn handle_or_end(
     state: &AppState,
     link: &mut Link,
