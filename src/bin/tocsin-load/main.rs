@@ -16,7 +16,8 @@
 //!
 //! With the cargo feature `load`, scenarios with simulated devices on the real chat
 //! protocol:
-//! * `device-latency`: `send_simple` alerts to N devices; send → device time;
+//! * `device-latency`: `send_simple` alerts to N devices; send → device and accept →
+//!   device time (from the 200 answer);
 //! * `idle-devices`: N devices logged in and idle; the server's resident memory and file
 //!   descriptors per connection (`--server-pid`);
 //! * `fan-out`: one alert to N devices through `send_e2e_bulk`; time until all hold it;
@@ -25,8 +26,9 @@
 //! * `ack-callback`: devices answer alerts with delivery receipts; receipt → callback
 //!   time, at a callback receiver run by this process.
 //!
-//! Prints a progress line per second and a summary: requests, rate, latency percentiles,
-//! errors by status. Credentials come from the environment (`TOCSIN_GATEWAY_ID`,
+//! Requests go over the harness's own lean HTTP/1.1 client ([`http1`]), so that it takes as
+//! little as it can of the cores it shares with the server. Prints a progress line per
+//! second and a summary: requests, rate, latency percentiles, errors by status. Credentials come from the environment (`TOCSIN_GATEWAY_ID`,
 //! `TOCSIN_SECRET`, and for sealing E2E messages `TOCSIN_PRIVATE_KEY`), never from the
 //! command line.
 
@@ -64,7 +66,8 @@ enum Scenario {
     SendSimple,
     Constant,
     Crypto,
-    /// send_simple alerts to simulated devices; time until the device holds the message.
+    /// send_simple alerts to simulated devices; time from the request and from its 200
+    /// answer until the device holds the message.
     DeviceLatency,
     /// N devices logged in and idle; server memory and descriptors per connection.
     IdleDevices,
