@@ -203,7 +203,7 @@ async fn serve(
     // Acks being committed, and the payload that arrived behind them.
     let mut committing: Option<futures_util::future::LocalBoxFuture<'_, Result<(), End>>> = None;
     let mut behind_acks: Option<Payload> = None;
-    loop {
+    let end = 'session: loop {
         let mut from_inbox = None;
         if caught_up && !recheck {
             let inbox = presence.slot.take();
@@ -232,11 +232,11 @@ async fn serve(
             Ok(more) if !more && !drained => {
                 drained = true;
                 if let Err(end) = link.send(&Payload::QueueSendComplete).await {
-                    return end;
+                    break 'session end;
                 }
             }
             Ok(_) => {}
-            Err(end) => return end,
+            Err(end) => break 'session end,
         }
         tokio::select! {
             () = presence.slot.notify.notified() => {}
@@ -251,11 +251,11 @@ async fn serve(
             }, if committing.is_some() => {
                 committing = None;
                 if let Err(end) = committed {
-                    return end;
+                    break 'session end;
                 }
                 if let Some(payload) = behind_acks.take() {
                     if let Some(end) = Box::pin(handle_or_end(state, &mut link, payload, &mut idle)).await {
-                        return end;
+                        break 'session end;
                     }
                 }
             }
@@ -264,14 +264,14 @@ async fn serve(
                     Err(_) => {
                         let bye = Payload::CloseError { can_reconnect: true, reason: "idle timeout".into() };
                         let _ = link.send(&bye).await;
-                        return End::Idle;
+                        break 'session End::Idle;
                     }
-                    Ok(Err(end)) => return end,
+                    Ok(Err(end)) => break 'session end,
                     Ok(Ok(frame)) => frame,
                 };
                 let payload = match opener.open_frame(&frame) {
                     Ok(p) => p,
-                    Err(_) => return End::Refused("frame does not open"),
+                    Err(_) => break 'session End::Refused("frame does not open"),
                 };
                 if let Payload::ClientAck { sender, message_id } = payload {
                     let (acks, behind) = read_acks(&mut link, &mut opener, stream, (sender, message_id));
@@ -280,18 +280,24 @@ async fn serve(
                         // Commit what was read before the bad frame, then end.
                         Err(end) => {
                             let _ = Box::pin(commit_acks(state, link.device, acks)).await;
-                            return end;
+                            break 'session end;
                         }
                     };
                     committing = Some(Box::pin(commit_acks(state, link.device, acks)));
                     continue;
                 }
                 if let Some(end) = Box::pin(handle_or_end(state, &mut link, payload, &mut idle)).await {
-                    return end;
+                    break 'session end;
                 }
             }
         }
+    };
+    // Acks the device sent are committed even if the session ends meanwhile; otherwise
+    // their messages would be delivered again at the next login.
+    if let Some(acks) = committing {
+        let _ = acks.await;
     }
+    end
 }
 
 /// Handles one payload; `Some` when the session ends. Its callers box it: it is large
