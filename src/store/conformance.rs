@@ -223,43 +223,33 @@ async fn node_numbers_count_up(store: Store) {
     assert_eq!(second, first + 1);
 }
 
-#[tokio::test]
-async fn migration_5_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    migration_5_keeps_the_idempotency_keys(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await;
-}
+/// Runs `suite`, which opens the store itself from a URL, on a fresh SQLite file, and on
+/// a fresh PostgreSQL database when available.
+macro_rules! on_every_url {
+    ($($sqlite:ident, $postgres:ident => $suite:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $sqlite() {
+                let dir = tempfile::tempdir().unwrap();
+                $suite(&format!("sqlite://{}", dir.path().join("t.db").display())).await;
+            }
 
-#[tokio::test]
-async fn migration_5_on_postgres() {
-    let Some(url) = super::testing::fresh_postgres_database().await else {
-        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
-        return;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $postgres() {
+                let Some(url) = super::testing::fresh_postgres_database().await else {
+                    eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
+                    return;
+                };
+                $suite(&url).await;
+            }
+        )*
     };
-    migration_5_keeps_the_idempotency_keys(&url).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restart_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    a_retry_after_a_restart_is_recognised(&format!(
-        "sqlite://{}",
-        dir.path().join("t.db").display()
-    ))
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restart_on_postgres() {
-    let Some(url) = super::testing::fresh_postgres_database().await else {
-        eprintln!("TOCSIN_TEST_POSTGRES_URL not set: PostgreSQL run skipped");
-        return;
-    };
-    a_retry_after_a_restart_is_recognised(&url).await;
-}
+on_every_url!(
+    migration_5_on_sqlite, migration_5_on_postgres => migration_5_keeps_the_idempotency_keys,
+    restart_on_sqlite, restart_on_postgres => a_retry_after_a_restart_is_recognised,
+);
 
 /// Another process holding SQLite's write lock (an admin command, say) makes the writer
 /// wait, not fail: its transaction takes the lock before it reads anything, so it never
