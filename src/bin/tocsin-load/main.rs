@@ -159,29 +159,27 @@ async fn main() {
         device_scenario(&args).await;
         return;
     }
-    let (path, body_for): (&str, BodyFn) = match args.scenario {
-        Scenario::Constant => {
-            let base = format!("http://{}", constant_server().await);
-            let (record, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
-            summary(&args, &record, elapsed);
-            return;
-        }
-        scenario => match credentials() {
-            Ok((from, secret)) => request_body(&args, scenario, &from, &secret),
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::exit(2);
-            }
-        },
-    };
+    if matches!(args.scenario, Scenario::Constant) {
+        let base = format!("http://{}", constant_server().await);
+        let (record, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
+        summary(&args, &record, elapsed);
+        return;
+    }
+    let (from, secret) = credentials().unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    });
+    let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
     let (record, elapsed) = run_load(&args, &args.url, path, body_for).await;
     let rate = summary(&args, &record, elapsed);
     if matches!(args.scenario, Scenario::SendE2e | Scenario::SendSimple) && !args.no_ceiling {
-        // The ceiling of this very run: the same load, the same HTTP stack, a constant
-        // answer instead of the store and the crypto; then the crypto alone.
+        // The ceiling of this very run: the same requests, built the same way, answered
+        // with a constant by the same HTTP stack, without the store and the crypto; then
+        // the crypto alone.
         eprintln!("ceiling: the same load against a constant answer…");
         let base = format!("http://{}", constant_server().await);
-        let (ceiling, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
+        let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
+        let (ceiling, elapsed) = run_load(&args, &base, path, body_for).await;
         let ok = ceiling.statuses.get("200").copied().unwrap_or(0);
         let ceiling_rate = ok as f64 / elapsed.as_secs_f64();
         println!("ceiling/s    {ceiling_rate:.0}  (constant answer, same load)");
@@ -336,7 +334,8 @@ fn request_body(
 async fn constant_server() -> std::net::SocketAddr {
     use actix_web::{web, App, HttpResponse, HttpServer};
     let server = HttpServer::new(|| {
-        App::new().default_service(web::to(|| async {
+        // It takes in the whole body, as any server must, and answers the same.
+        App::new().default_service(web::to(|_body: web::Bytes| async {
             HttpResponse::Ok()
                 .content_type("text/plain")
                 .body("0123456789abcdef")
