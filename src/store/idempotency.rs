@@ -26,7 +26,7 @@ use futures_util::TryStreamExt;
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::MessageId;
 
-use super::group::Params;
+use super::group::{runs, MultiRow, Params};
 use super::rows::message_id;
 use super::{Backend, StoreError};
 
@@ -199,26 +199,34 @@ impl Keys {
         if claims.is_empty() {
             return Ok(true);
         }
-        let sql = match self {
-            Self::InMemory(_) => format!(
-                "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) VALUES {}",
-                params.tuples(1, claims.len(), 4)
-            ),
-            Self::Indexed => format!(
-                "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) VALUES {} \
-                 ON CONFLICT (gateway_id, idem_key) DO NOTHING",
-                params.tuples(1, claims.len(), 4)
-            ),
+        static LOG: MultiRow = MultiRow::new(
+            "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) \
+             VALUES {rows}",
+            4,
+        );
+        static INDEXED: MultiRow = MultiRow::new(
+            "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
+             VALUES {rows} ON CONFLICT (gateway_id, idem_key) DO NOTHING",
+            4,
+        );
+        let statement = match self {
+            Self::InMemory(_) => &LOG,
+            Self::Indexed => &INDEXED,
         };
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for c in claims {
-            query = query
-                .bind(c.gateway)
-                .bind(c.key)
-                .bind(c.message_id.as_bytes().to_vec())
-                .bind(c.now);
+        for run in runs(claims) {
+            let mut query = sqlx::query(statement.sql(params, run.len()));
+            for c in run {
+                query = query
+                    .bind(c.gateway)
+                    .bind(c.key)
+                    .bind(c.message_id.as_bytes().to_vec())
+                    .bind(c.now);
+            }
+            if query.execute(&mut *conn).await?.rows_affected() != run.len() as u64 {
+                return Ok(false);
+            }
         }
-        Ok(query.execute(&mut *conn).await?.rows_affected() == claims.len() as u64)
+        Ok(true)
     }
 
     /// After the commit that held `claims`: keys kept in memory become visible.
