@@ -256,8 +256,9 @@ impl Application {
                     .wrap_fn(|req, srv| {
                         let state = req.app_data::<web::Data<AppState>>().cloned();
                         let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-                        let method = req.method().clone();
-                        let path = redact_query(&req.uri().to_string());
+                        // Formatted only when it will be logged.
+                        let logged = tracing::enabled!(tracing::Level::DEBUG)
+                            .then(|| (req.method().clone(), redact_query(&req.uri().to_string())));
                         let started = std::time::Instant::now();
                         let fut = srv.call(req);
                         async move {
@@ -275,8 +276,10 @@ impl Application {
                                     .with_label_values(&[endpoint.as_str(), status.as_str()])
                                     .inc();
                             }
-                            tracing::debug!(%method, %path, status = status.as_u16(),
-                                micros = started.elapsed().as_micros() as u64, "request");
+                            if let Some((method, path)) = logged {
+                                tracing::debug!(%method, %path, status = status.as_u16(),
+                                    micros = started.elapsed().as_micros() as u64, "request");
+                            }
                             Ok(res)
                         }
                     })

@@ -42,7 +42,15 @@ pub(crate) fn decode_hex<const N: usize>(
 
 /// Writes `bytes` as lowercase hex without allocating.
 pub(crate) fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    // Through a buffer on the stack: one write per 32 bytes instead of a formatted
+    // write per byte (nonces and message IDs are formatted on every send).
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(32) {
+        let out = &mut buf[..2 * chunk.len()];
+        hex::encode_to_slice(chunk, out).map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(out).map_err(|_| fmt::Error)?)?;
+    }
+    Ok(())
 }
 
 /// Encodes secret bytes as lowercase hex into a string that is wiped on drop.
@@ -107,6 +115,21 @@ mod tests {
             decode_hex::<2>("abcg", "x"),
             Err(ParseError::InvalidHex { what: "x" })
         );
+    }
+
+    #[test]
+    fn written_hex_is_lowercase_at_any_length() {
+        struct Hex<'a>(&'a [u8]);
+        impl fmt::Display for Hex<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_hex(f, self.0)
+            }
+        }
+        let bytes: Vec<u8> = (0..=70u8).map(|b| b.wrapping_mul(37)).collect();
+        for len in [0, 1, 31, 32, 33, 64, 71] {
+            let expected: String = bytes[..len].iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(Hex(&bytes[..len]).to_string(), expected, "{len} bytes");
+        }
     }
 
     #[test]
