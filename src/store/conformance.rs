@@ -84,6 +84,30 @@ async fn migration_4_on_sqlite() {
     migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
 }
 
+/// On SQLite the writer commits without syncing and syncs the write-ahead log itself
+/// before it answers; the write connection it shares goes back to syncing its own commits,
+/// so the other writes of the process stay durable.
+#[tokio::test]
+async fn on_sqlite_the_write_connection_syncs_its_own_commits_after_a_group() {
+    let (store, dir) = sqlite_store().await;
+    assert!(
+        dir.path().join("t.db-wal").exists(),
+        "the log the writer syncs"
+    );
+    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    assert!(store.enqueue_direct(&m, NOW).await.unwrap());
+    let level: i64 = sqlx::Row::try_get(
+        &sqlx::query("PRAGMA synchronous")
+            .fetch_one(&store.write)
+            .await
+            .unwrap(),
+        "synchronous",
+    )
+    .unwrap();
+    assert_eq!(level, 2, "synchronous = FULL");
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
+
 #[tokio::test]
 async fn migration_4_on_postgres() {
     let Some(url) = super::testing::fresh_postgres_database().await else {

@@ -30,7 +30,7 @@ mod conformance;
 #[doc(hidden)]
 pub mod testing;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -140,20 +140,35 @@ impl Store {
             let read = sqlite_pool(max_connections, READER_CACHE_KIB)
                 .connect(&url)
                 .await?;
-            Ok(Self::assemble(write, read, Backend::Sqlite))
+            // Commits are synced apart from the writer (see `writer`), by this file. SQLite
+            // keeps it while a connection is open; should it not be there, every commit
+            // syncs itself instead.
+            // An absolute path, so a later change of directory cannot make it miss.
+            let wal = std::path::absolute(format!("{path}-wal"))
+                .unwrap_or_else(|_| PathBuf::from(format!("{path}-wal")));
+            let wal = if wal.exists() {
+                Some(wal)
+            } else {
+                tracing::warn!(
+                    "no write-ahead log at {}: each commit syncs itself",
+                    wal.display()
+                );
+                None
+            };
+            Ok(Self::assemble(write, read, Backend::Sqlite, wal))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await?;
-            Ok(Self::assemble(pool.clone(), pool, Backend::Postgres))
+            Ok(Self::assemble(pool.clone(), pool, Backend::Postgres, None))
         } else {
             Err(StoreError::UnsupportedUrl(url.to_owned()))
         }
     }
 
-    fn assemble(write: AnyPool, read: AnyPool, backend: Backend) -> Self {
+    fn assemble(write: AnyPool, read: AnyPool, backend: Backend, wal: Option<PathBuf>) -> Self {
         let (writer, jobs) = tokio::sync::mpsc::channel(4096);
         let writer_stats = std::sync::Arc::<writer::Stats>::default();
         let keys = idempotency::Keys::of(backend);
@@ -165,6 +180,7 @@ impl Store {
             listener.clone(),
             writer_stats.clone(),
             jobs,
+            wal,
         ));
         Self {
             write,

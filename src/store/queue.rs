@@ -247,29 +247,41 @@ impl Job {
     }
 }
 
-/// Applies a group of submissions inside the caller's transaction: first with multi-row
-/// statements ([`super::group`]) inside a savepoint; if that path diverges or fails, by
-/// applying each submission in its own savepoint (a refused or failed one leaves no trace).
+/// How [`apply_submissions`] goes about a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attempt {
+    /// With multi-row statements ([`super::group`]), straight in the transaction: no
+    /// savepoint, whose statement journal would copy every page the group touches. When
+    /// the fast path diverges or fails, the caller rolls the whole transaction back and
+    /// starts again with [`Attempt::OneByOne`].
+    Fast,
+    /// Each submission in a savepoint of its own, so a refused or failed one leaves no
+    /// trace.
+    OneByOne,
+}
+
+/// Applies a group of submissions inside the caller's transaction. `None` when the fast
+/// attempt diverged or failed: the transaction then holds partial writes and must be
+/// rolled back.
 pub(super) async fn apply_submissions(
     tx: &mut AnyConnection,
     params: Params,
     keys: &Keys,
-    stats: &super::writer::Stats,
     group: &[Job],
-) -> Result<Vec<Result<SubmitOutcome, StoreError>>, StoreError> {
-    let mut fast = sqlx::Connection::begin(&mut *tx).await?;
-    match super::group::apply_group(&mut fast, params, keys, group).await {
-        Ok(Ok(outcomes)) => {
-            fast.commit().await?;
-            return Ok(outcomes.into_iter().map(Ok).collect());
-        }
-        Ok(Err(super::group::Diverged)) => fast.rollback().await?,
-        Err(e) => {
-            tracing::warn!("group commit fast path failed, replaying one by one: {e}");
-            fast.rollback().await?;
-        }
+    attempt: Attempt,
+) -> Result<Option<Vec<Result<SubmitOutcome, StoreError>>>, StoreError> {
+    if attempt == Attempt::Fast {
+        return Ok(
+            match super::group::apply_group(&mut *tx, params, keys, group).await {
+                Ok(Ok(outcomes)) => Some(outcomes.into_iter().map(Ok).collect()),
+                Ok(Err(super::group::Diverged)) => None,
+                Err(e) => {
+                    tracing::warn!("group commit fast path failed, replaying one by one: {e}");
+                    None
+                }
+            },
+        );
     }
-    stats.replayed();
     let mut outcomes = Vec::with_capacity(group.len());
     // Keys claimed by the submissions kept so far in this group (not yet committed).
     let mut pending = Taken::new();
@@ -293,7 +305,7 @@ pub(super) async fn apply_submissions(
             }
         }
     }
-    Ok(outcomes)
+    Ok(Some(outcomes))
 }
 
 /// A device's message to another identity, waiting for the writer.
@@ -331,16 +343,18 @@ pub(super) async fn last_seq(conn: &mut AnyConnection) -> Result<i64, StoreError
     Ok(row.try_get("last")?)
 }
 
-/// The messages queued after `seq`, in queue order.
-pub(super) async fn queued_after(
+/// The messages queued after `after` up to `last`, in queue order.
+pub(super) async fn queued_between(
     conn: &mut AnyConnection,
-    seq: i64,
+    after: i64,
+    last: i64,
 ) -> Result<Vec<QueuedMessage>, StoreError> {
     let rows = sqlx::query(
         "SELECT seq, message_id, sender, recipient, flags, nonce, body, created_at, expires_at \
-         FROM queued_messages WHERE seq > $1 ORDER BY seq",
+         FROM queued_messages WHERE seq > $1 AND seq <= $2 ORDER BY seq",
     )
-    .bind(seq)
+    .bind(after)
+    .bind(last)
     .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(queued_from_row).collect()
