@@ -137,6 +137,11 @@ pub(super) async fn in_savepoint<T>(
     }
 }
 
+/// Most groups committed and not yet synced. The writer waits for a sync before it
+/// commits a third group: more commits than syncs would only make the groups smaller and
+/// each job dearer, as every commit rewrites the pages it shares with the one before.
+const MAX_UNSYNCED: usize = 2;
+
 /// Most jobs in one commit.
 const MAX_BATCH: usize = 1024;
 
@@ -157,7 +162,13 @@ pub(super) async fn writer(
         tokio::spawn(syncer(wal, pool.clone(), listener.clone(), committed));
         to_sync
     });
+    let unsynced = Arc::new(tokio::sync::Semaphore::new(MAX_UNSYNCED));
     while let Some(first) = jobs.recv().await {
+        // Jobs go on arriving while earlier commits sync, and join this group.
+        let permit = match &to_sync {
+            Some(_) => unsynced.clone().acquire_owned().await.ok(),
+            None => None,
+        };
         let mut submissions = Vec::new();
         let mut acks = Vec::new();
         let mut directs = Vec::new();
@@ -212,6 +223,7 @@ pub(super) async fn writer(
                     acks,
                     directs,
                     committed,
+                    _unsynced: permit,
                 };
                 match &to_sync {
                     Some(to_sync) => {
@@ -227,6 +239,7 @@ pub(super) async fn writer(
                 acks,
                 directs,
                 committed: Committed::default(),
+                _unsynced: None,
             }
             .fail(&e.to_string()),
         }
@@ -284,6 +297,8 @@ struct Group {
     acks: Vec<AckJob>,
     directs: Vec<DirectJob>,
     committed: Committed,
+    /// Held until the group is synced (see [`MAX_UNSYNCED`]).
+    _unsynced: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Group {
