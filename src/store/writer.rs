@@ -200,12 +200,20 @@ pub(super) async fn writer(
             directs: &directs,
         };
         let announce = listener.get().is_some();
-        let sync = if to_sync.is_some() {
+        let durable = if to_sync.is_some() {
             Durable::Deferred
         } else {
             Durable::AtCommit
         };
-        match commit(&pool, params, backend, &keys, &stats, jobs, announce, sync).await {
+        let writing = Writing {
+            params,
+            backend,
+            keys: &keys,
+            stats: &stats,
+            announce,
+            durable,
+        };
+        match commit(&pool, writing, jobs).await {
             Ok(committed) => {
                 // The writer's own next group must see these keys taken at once; callers
                 // hear of them only once the commit is on disk.
@@ -382,52 +390,48 @@ enum Durable {
     Deferred,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn commit(
-    pool: &sqlx::AnyPool,
+/// What every commit of the writer works with.
+#[derive(Clone, Copy)]
+struct Writing<'a> {
     params: Params,
     backend: Backend,
-    keys: &Keys,
-    stats: &Stats,
-    jobs: Jobs<'_>,
+    keys: &'a Keys,
+    stats: &'a Stats,
+    /// Someone listens for queued messages: note the sequence numbers a commit uses.
     announce: bool,
     durable: Durable,
+}
+
+async fn commit(
+    pool: &sqlx::AnyPool,
+    w: Writing<'_>,
+    jobs: Jobs<'_>,
 ) -> Result<Committed, StoreError> {
+    let Writing {
+        backend,
+        stats,
+        durable,
+        ..
+    } = w;
     let mut conn = pool.acquire().await?;
     let outcome = async {
-        let mut tx = begin(&mut conn, backend, durable).await?;
-        let fast = apply(
-            &mut tx,
-            params,
-            backend,
-            keys,
-            stats,
-            jobs,
-            announce,
-            Attempt::Fast,
-        );
-        if let Some(committed) = fast.await? {
-            tx.commit().await?;
-            return Ok(committed);
+        // The fast attempt first; when it diverges, the whole group again, one by one.
+        for attempt in [Attempt::Fast, Attempt::OneByOne] {
+            let mut tx = begin(&mut conn, backend, durable).await?;
+            match apply(&mut tx, w, jobs, attempt).await? {
+                Some(committed) => {
+                    tx.commit().await?;
+                    return Ok(committed);
+                }
+                None => {
+                    tx.rollback().await?;
+                    stats.replayed();
+                }
+            }
         }
-        tx.rollback().await?;
-        stats.replayed();
-        let mut tx = begin(&mut conn, backend, durable).await?;
-        let again = apply(
-            &mut tx,
-            params,
-            backend,
-            keys,
-            stats,
-            jobs,
-            announce,
-            Attempt::OneByOne,
-        );
-        let committed = again.await?.ok_or_else(|| {
-            StoreError::Group("submissions replayed one by one did not apply".into())
-        })?;
-        tx.commit().await?;
-        Ok(committed)
+        Err(StoreError::Group(
+            "submissions replayed one by one did not apply".into(),
+        ))
     }
     .await;
     if durable == Durable::Deferred {
@@ -459,17 +463,20 @@ async fn begin(
 
 /// The statements of one group, inside its transaction; `None` when the fast attempt at
 /// its submissions diverged (roll back and try again one by one).
-#[allow(clippy::too_many_arguments)]
 async fn apply(
     tx: &mut sqlx::AnyConnection,
-    params: Params,
-    backend: Backend,
-    keys: &Keys,
-    stats: &Stats,
+    w: Writing<'_>,
     jobs: Jobs<'_>,
-    announce: bool,
     attempt: Attempt,
 ) -> Result<Option<Committed>, StoreError> {
+    let Writing {
+        params,
+        backend,
+        keys,
+        stats,
+        announce,
+        ..
+    } = w;
     let queues = announce && !(jobs.submissions.is_empty() && jobs.directs.is_empty());
     let before = if queues {
         queue::last_seq(&mut *tx).await?
