@@ -5,14 +5,15 @@
 //! for a fixed `--duration`. Scenarios:
 //! * `send-e2e`: `POST /send_e2e` with a fresh random nonce and a 100-byte box each time;
 //! * `send-simple`: `POST /send_simple` with a short text (the server encrypts);
-//! * `constant`: the same HTTP stack (actix-web, started in this process) answering a
-//!   constant: the ceiling the other figures are compared with;
+//! * `constant`: the same HTTP stack (actix-web, started in this process) reading the
+//!   request's body and answering a constant: the ceiling the other figures are compared
+//!   with (alone, it is sent empty POSTs);
 //! * `crypto`: no network, the cost of one box seal with a cached key and with a key
 //!   exchange, per message.
 //!
 //! After their own run, `send-e2e` and `send-simple` measure their ceiling in the same
-//! run: the same load against `constant`, then `crypto`, and print the ratio
-//! (`--no-ceiling` skips it).
+//! run: the very same requests (path and body, built the same way) against `constant`,
+//! then `crypto`, and print the ratio (`--no-ceiling` skips it).
 //!
 //! With the cargo feature `load`, scenarios with simulated devices on the real chat
 //! protocol:
