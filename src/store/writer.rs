@@ -543,6 +543,56 @@ async fn announce(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{NewMessage, Store};
+    use tocsin_sdk::protocol::{MessageId, Nonce};
+
+    /// The order that makes a deferred sync durable: a commit is visible in the file at
+    /// once, but its caller is answered only after the sync, and a sync that fails is an
+    /// error for the caller, never a success.
+    #[tokio::test]
+    async fn callers_hear_of_a_commit_only_after_its_sync_and_a_failed_sync_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let opened = Store::open(&url, 2).await.unwrap();
+        opened.migrate().await.unwrap();
+        // A "log" that holds its sync until the test lets it go, and then cannot be synced:
+        // a FIFO opens only once a writer opens it too, and fdatasync refuses it.
+        let fifo = dir.path().join("log.fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success(), "mkfifo");
+        let store = Store::assemble(
+            opened.write.clone(),
+            opened.read.clone(),
+            Backend::Sqlite,
+            Some(fifo.clone()),
+        );
+        let message = NewMessage {
+            message_id: MessageId::random(),
+            sender: IdentityId::parse("BOB45678").unwrap(),
+            recipient: IdentityId::parse("ALICE123").unwrap(),
+            flags: 1,
+            nonce: Nonce::random(),
+            body: vec![0xcd; 40],
+            expires_at: i64::MAX,
+        };
+        let sending = tokio::spawn({
+            let store = store.clone();
+            async move { store.enqueue_direct(&message, 1).await }
+        });
+        while store.queue_depth().await.unwrap() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!sending.is_finished(), "answered before its sync");
+        let release = tokio::task::spawn_blocking(move || {
+            std::fs::OpenOptions::new().write(true).open(&fifo)
+        });
+        let answer = sending.await.unwrap();
+        release.await.unwrap().unwrap();
+        match answer {
+            Err(StoreError::Group(reason)) => assert!(reason.contains("synced"), "{reason}"),
+            other => panic!("a failed sync must fail the caller, got {other:?}"),
+        }
+    }
 
     #[test]
     fn a_log_is_synced_and_a_log_that_is_gone_needs_no_sync() {
