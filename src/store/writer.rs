@@ -6,12 +6,12 @@
 //! requests and acks. Each caller is answered only after the commit that holds its job.
 //!
 //! On SQLite the commit itself does not wait for the disk. The writer commits with
-//! `synchronous = NORMAL` and goes on with the next group at once, while [`syncer`] syncs
-//! the write-ahead log and only then answers the callers of every group committed before
-//! that sync, announces their messages to the sessions. The fsync, about a fifth of a
-//! commit cycle at full load, so overlaps the next group's statements instead of holding
-//! them up. The log is written in commit order, so a sync makes every earlier commit
-//! durable, and no caller hears of a commit before that. What the catch costs: another
+//! `synchronous = NORMAL` and goes on with the next group at once (up to
+//! [`MAX_UNSYNCED`] groups ahead), while [`syncer`] syncs the write-ahead log and only then
+//! announces the messages of every group committed before that sync to the sessions and
+//! answers their callers. The fsync so overlaps the next group's statements instead of
+//! holding them up. The log is written in commit order, so a sync makes every earlier
+//! commit durable, and no caller hears of a commit before that. What the catch costs: another
 //! reader of the file (a session reading its queue, `/credits`) can see a commit a few
 //! milliseconds before it is on disk; after a power cut in that window the commit is gone,
 //! its senders got no answer and retry, and a device may see such a message twice.
