@@ -579,15 +579,24 @@ mod tests {
             let store = store.clone();
             async move { store.enqueue_direct(&message, 1).await }
         });
-        while store.queue_depth().await.unwrap() == 0 {
-            tokio::task::yield_now().await;
-        }
-        assert!(!sending.is_finished(), "answered before its sync");
-        let release = tokio::task::spawn_blocking(move || {
-            std::fs::OpenOptions::new().write(true).open(&fifo)
-        });
+        // A bound only so that a broken writer fails the test instead of hanging it.
+        let committed = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while store.queue_depth().await.unwrap() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        let answered_early = sending.is_finished();
+        // Opened for reading and writing, a FIFO never blocks, and it lets the syncer's
+        // open go on; nothing between here and the blocked open can panic.
+        let _writer_end = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
         let answer = sending.await.unwrap();
-        release.await.unwrap().unwrap();
+        assert!(committed.is_ok(), "the group was never committed");
+        assert!(!answered_early, "answered before its sync");
         match answer {
             Err(StoreError::Group(reason)) => assert!(reason.contains("synced"), "{reason}"),
             other => panic!("a failed sync must fail the caller, got {other:?}"),
