@@ -308,6 +308,111 @@ async fn the_writer_waits_for_another_processs_write_on_sqlite() {
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
 }
 
+/// On SQLite a commit logs all its keys in one row, and rows logged a key at a time before
+/// migration 6 are still read and forgotten: after a restart every key of both kinds
+/// answers a retry, and each goes when its window ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::open(&url, 4).await.unwrap();
+    store.migrate_to(5).await.unwrap();
+    let a = account(&store, "packed", 100).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let earlier = MessageId::random();
+    sqlx::query(
+        "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) \
+         VALUES ($1, 'logged-alone', $2, $3)",
+    )
+    .bind(gw.id.as_str())
+    .bind(earlier.as_bytes().to_vec())
+    .bind(NOW)
+    .execute(&store.write)
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let subs: Vec<Submission> = (0..20)
+        .map(|i| submission(&gw, recipient(), &[&format!("k{i}-a"), &format!("k{i}-b")]))
+        .collect();
+    let sent = subs.iter().map(|s| {
+        let store = store.clone();
+        let s = s.clone();
+        tokio::spawn(async move { store.submit(&s, NOW + 10).await })
+    });
+    for outcome in futures_util::future::join_all(sent).await {
+        assert!(matches!(
+            outcome.unwrap().unwrap(),
+            SubmitOutcome::Accepted(_)
+        ));
+    }
+    let (rows, bytes): (i64, i64) = {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, SUM(LENGTH(entries)) AS bytes FROM idempotency_log \
+             WHERE entries IS NOT NULL",
+        )
+        .fetch_one(&store.write)
+        .await
+        .unwrap();
+        use sqlx::Row;
+        (row.get("n"), row.get("bytes"))
+    };
+    assert_eq!(
+        rows as u64,
+        store.writer_counts().commits,
+        "one row per commit"
+    );
+    assert_eq!(
+        bytes,
+        40 * 24,
+        "a 16-byte digest and the message ID per key"
+    );
+    store.close().await;
+    drop(store);
+
+    let store = Store::open(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.load_idempotency_keys().await.unwrap(), Some(41));
+    let mut old = submission(&gw, recipient(), &["logged-alone"]);
+    assert_eq!(
+        store.submit(&old, NOW + 20).await.unwrap(),
+        SubmitOutcome::Duplicate(earlier)
+    );
+    let mut retry = retry_of(&subs[7]);
+    retry.idempotency_keys = vec!["k7-b".into()];
+    assert_eq!(
+        store.submit(&retry, NOW + 20).await.unwrap(),
+        SubmitOutcome::Duplicate(subs[7].message.message_id)
+    );
+    assert_eq!(
+        forget(&store, NOW + 10).await,
+        1,
+        "only the key logged alone"
+    );
+    old.message.message_id = MessageId::random();
+    assert!(matches!(
+        store.submit(&old, NOW + 30).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    assert_eq!(forget(&store, NOW + 11).await, 40);
+    assert_eq!(store.idempotency_keys_in_memory(), Some(1));
+    assert!(matches!(
+        store.submit(&retry_of(&subs[7]), NOW + 40).await.unwrap(),
+        SubmitOutcome::Accepted(_)
+    ));
+    // A row cut short is reported, not read as some other key.
+    sqlx::query("INSERT INTO idempotency_log (created_at, entries) VALUES ($1, $2)")
+        .bind(NOW + 50)
+        .bind(vec![1u8; 23])
+        .execute(&store.write)
+        .await
+        .unwrap();
+    store.close().await;
+    drop(store);
+    let store = Store::open(&url, 4).await.unwrap();
+    let loaded = store.load_idempotency_keys().await;
+    assert!(matches!(loaded, Err(StoreError::Corrupt(_))), "{loaded:?}");
+}
+
 /// Runs `suite` on SQLite, and on PostgreSQL when available.
 macro_rules! on_every_backend {
     ($($suite:ident),* $(,)?) => {

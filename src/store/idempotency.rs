@@ -17,12 +17,17 @@
 //!   recognised. In memory a key is a 16-byte digest and the message ID, 25 bytes per hash
 //!   table slot, 30 to 55 bytes per key depending on how full the table is: a million keys
 //!   (a day at about 12 messages per second) take about 52 MB, and
-//!   `messages.idempotency_max_keys` caps the count (see [`Keys::forget`]).
+//!   `messages.idempotency_max_keys` caps the count (see [`Keys::forget`]). The log has one
+//!   row per commit, its keys packed as digest and message ID (see [`ENTRY`]): a row per
+//!   key cost a B-tree insert and its bound values for every accepted message, a tenth of
+//!   the server's time in the send benchmark. Rows from before that change hold one key in
+//!   clear and are read alike.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::TryStreamExt;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::MessageId;
 
@@ -65,6 +70,11 @@ struct RecentState {
 
 type Digest = [u8; 16];
 
+/// One key in a log row's `entries`: its [`digest`], then the 8-byte message ID.
+const ENTRY: usize = 16 + 8;
+
+/// The key a log row or its entries name, by digest. Digests are stored in the log, so
+/// this function must never change.
 fn digest(gateway: &str, key: &str) -> Digest {
     use sha2::{Digest as _, Sha256};
     let full = Sha256::new()
@@ -90,11 +100,11 @@ impl Recent {
         }
         let mut keys = HashMap::new();
         // In slices, so no single statement runs long (about 4.5 s per million keys in all,
-        // measured on the benchmark host).
+        // measured on the benchmark host, when the log still held a row per key).
         let mut after = 0i64;
         loop {
             let mut rows = sqlx::query(
-                "SELECT seq, gateway_id, idem_key, message_id FROM idempotency_log \
+                "SELECT seq, gateway_id, idem_key, message_id, entries FROM idempotency_log \
                  WHERE seq > $1 ORDER BY seq LIMIT $2",
             )
             .bind(after)
@@ -102,10 +112,9 @@ impl Recent {
             .fetch(&mut *conn);
             let mut read = 0;
             while let Some(row) = rows.try_next().await? {
-                let gateway: String = row.try_get("gateway_id")?;
-                let key: String = row.try_get("idem_key")?;
-                let id = message_id(&row, "message_id")?;
-                keys.insert(digest(&gateway, &key), *id.as_bytes());
+                logged_keys(&row, |digest, id| {
+                    keys.insert(digest, id);
+                })?;
                 after = row.try_get("seq")?;
                 read += 1;
             }
@@ -199,22 +208,29 @@ impl Keys {
         if claims.is_empty() {
             return Ok(true);
         }
-        static LOG: MultiRow = MultiRow::new(
-            "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) \
-             VALUES {rows}",
-            4,
-        );
+        if let Self::InMemory(_) = self {
+            // One row for all of them; the newest claim dates it, so no key in it is
+            // forgotten before its window ends.
+            let mut entries = Vec::with_capacity(claims.len() * ENTRY);
+            for c in claims {
+                entries.extend_from_slice(&digest(c.gateway, c.key));
+                entries.extend_from_slice(c.message_id.as_bytes());
+            }
+            let newest = claims.iter().map(|c| c.now).max().unwrap_or_default();
+            sqlx::query("INSERT INTO idempotency_log (created_at, entries) VALUES ($1, $2)")
+                .bind(newest)
+                .bind(entries)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(true);
+        }
         static INDEXED: MultiRow = MultiRow::new(
             "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
              VALUES {rows} ON CONFLICT (gateway_id, idem_key) DO NOTHING",
             4,
         );
-        let statement = match self {
-            Self::InMemory(_) => &LOG,
-            Self::Indexed => &INDEXED,
-        };
         for run in runs(claims) {
-            let mut query = sqlx::query(statement.sql(params, run.len()));
+            let mut query = sqlx::query(INDEXED.sql(params, run.len()));
             for c in run {
                 query = query
                     .bind(c.gateway)
@@ -244,9 +260,12 @@ impl Keys {
         }
     }
 
-    /// Forgets the keys claimed before `before` (unix ms), in batches of [`FORGET_BATCH`],
-    /// each its own short transaction so the writer is never held up for long. In memory,
-    /// also the oldest keys beyond `max_keys`, even if younger (counted as `early`).
+    /// Forgets the keys claimed before `before` (unix ms), in batches of about
+    /// [`FORGET_BATCH`], each its own short transaction so the writer is never held up for
+    /// long. In memory, also the oldest keys beyond `max_keys`, even if younger (counted as
+    /// `early`). The log is trimmed a row, so a commit's keys, at a time: a key waits for
+    /// the youngest key of its commit, and the ceiling may take up to a commit's keys more
+    /// than it must.
     pub(super) async fn forget(
         &self,
         pool: &sqlx::AnyPool,
@@ -259,17 +278,18 @@ impl Keys {
             Self::InMemory(recent) => (recent.len() as u64).saturating_sub(max_keys),
         };
         loop {
-            let batch = match self {
-                Self::Indexed => Forgotten {
-                    total: forget_indexed(pool, before).await?,
-                    early: 0,
-                },
+            let (batch, more) = match self {
+                Self::Indexed => {
+                    let total = forget_indexed(pool, before).await?;
+                    let batch = Forgotten { total, early: 0 };
+                    (batch, total == FORGET_BATCH as u64)
+                }
                 Self::InMemory(recent) => forget_logged(pool, recent, before, excess).await?,
             };
             excess = excess.saturating_sub(batch.early);
             forgotten.total += batch.total;
             forgotten.early += batch.early;
-            if batch.total < FORGET_BATCH as u64 {
+            if !more {
                 return Ok(forgotten);
             }
         }
@@ -305,43 +325,50 @@ async fn forget_indexed(pool: &sqlx::AnyPool, before: i64) -> Result<u64, StoreE
     .rows_affected())
 }
 
-/// Trims the head of the log: the oldest rows in commit order, up to the first one claimed
-/// at or after `before`, and `excess` rows more. Then drops those keys from memory, unless a
-/// newer claim of the same key replaced them there.
+/// Trims the head of the log: the oldest rows in commit order, up to the first one dated
+/// at or after `before`, and rows holding `excess` keys more. Then drops those keys from
+/// memory, unless a newer claim of the same key replaced them there. Also says whether
+/// it stopped at its batch size, with more to trim.
 async fn forget_logged(
     pool: &sqlx::AnyPool,
     recent: &Recent,
     before: i64,
     excess: u64,
-) -> Result<Forgotten, StoreError> {
+) -> Result<(Forgotten, bool), StoreError> {
     let mut tx = super::begin_write(pool, Backend::Sqlite).await?;
-    let rows = sqlx::query(
-        "SELECT seq, gateway_id, idem_key, message_id, created_at FROM idempotency_log \
-         ORDER BY seq LIMIT $1",
-    )
-    .bind(FORGET_BATCH)
-    .fetch_all(&mut *tx)
-    .await?;
     let mut gone = Vec::new();
     let mut last_seq = None;
     let mut early = 0;
-    for row in &rows {
-        if row.try_get::<i64, _>("created_at")? >= before {
-            if early == excess {
+    let mut more = false;
+    let mut read = 0;
+    {
+        let mut rows = sqlx::query(
+            "SELECT seq, created_at, gateway_id, idem_key, message_id, entries \
+             FROM idempotency_log ORDER BY seq LIMIT $1",
+        )
+        .bind(FORGET_BATCH)
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            if gone.len() >= FORGET_BATCH as usize {
+                more = true;
                 break;
             }
-            early += 1;
+            let inside = row.try_get::<i64, _>("created_at")? >= before;
+            if inside && early >= excess {
+                break;
+            }
+            let keys = logged_keys(&row, |digest, id| gone.push((digest, id)))?;
+            if inside {
+                early += keys as u64;
+            }
+            last_seq = Some(row.try_get::<i64, _>("seq")?);
+            read += 1;
         }
-        let gateway: String = row.try_get("gateway_id")?;
-        let key: String = row.try_get("idem_key")?;
-        gone.push((
-            digest(&gateway, &key),
-            *message_id(row, "message_id")?.as_bytes(),
-        ));
-        last_seq = Some(row.try_get::<i64, _>("seq")?);
     }
+    // A full slice of rows, each outside the window or wanted for the ceiling.
+    more |= read == FORGET_BATCH;
     let Some(last_seq) = last_seq else {
-        return Ok(Forgotten::default());
+        return Ok((Forgotten::default(), false));
     };
     sqlx::query("DELETE FROM idempotency_log WHERE seq <= $1")
         .bind(last_seq)
@@ -354,10 +381,37 @@ async fn forget_logged(
             state.keys.remove(digest);
         }
     }
-    // Fewer than a full batch (a short log, or a row still inside the window) ends the
-    // loop in `forget`.
-    Ok(Forgotten {
+    let forgotten = Forgotten {
         total: gone.len() as u64,
         early,
-    })
+    };
+    Ok((forgotten, more))
+}
+
+/// Hands `each` the keys a log row holds, as digest and message ID; returns how many.
+fn logged_keys(row: &AnyRow, mut each: impl FnMut(Digest, [u8; 8])) -> Result<usize, StoreError> {
+    let entries: Option<Vec<u8>> = row.try_get("entries")?;
+    let Some(entries) = entries else {
+        // A row from before the log was kept by commit: one key, in clear.
+        let gateway: String = row.try_get("gateway_id")?;
+        let key: String = row.try_get("idem_key")?;
+        each(
+            digest(&gateway, &key),
+            *message_id(row, "message_id")?.as_bytes(),
+        );
+        return Ok(1);
+    };
+    if entries.len() % ENTRY != 0 {
+        return Err(StoreError::Corrupt(format!(
+            "an idempotency log row of {} bytes, not a multiple of {ENTRY}",
+            entries.len()
+        )));
+    }
+    for entry in entries.chunks_exact(ENTRY) {
+        let (mut digest, mut id) = (Digest::default(), [0; 8]);
+        digest.copy_from_slice(&entry[..16]);
+        id.copy_from_slice(&entry[16..]);
+        each(digest, id);
+    }
+    Ok(entries.len() / ENTRY)
 }

@@ -42,6 +42,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0005_node_numbers_and_key_log.sql"),
         include_str!("migrations/postgres/0005_node_numbers_and_key_log.sql"),
     ),
+    (
+        6,
+        "key log by commit",
+        include_str!("migrations/sqlite/0006_key_log_by_commit.sql"),
+        include_str!("migrations/postgres/0006_key_log_by_commit.sql"),
+    ),
 ];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {
