@@ -33,9 +33,23 @@ pub enum SubmitError {
 
 /// Idempotency keys are stored as digests: the nonce of a delivered message must not
 /// outlive its box anywhere in the store, and customers' keys stay opaque.
-fn key_digest(key: &str) -> String {
+fn key_digest(key: std::fmt::Arguments<'_>) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(key.as_bytes()))
+    /// Hashes what is formatted into it, without building the string first.
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    // Neither the hasher nor the key's parts fail to format.
+    let _ = std::fmt::Write::write_fmt(&mut hashing, key);
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, which are ASCII.
+    let _ = hex::encode_to_slice(hashing.0.finalize(), &mut hex);
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 /// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
@@ -52,9 +66,9 @@ pub async fn submit(
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let (msg_reason, msg_price) = (msg.reason, msg.price);
-    let mut keys = vec![key_digest(&format!("nonce:{}:{}", msg.to, msg.nonce))];
+    let mut keys = vec![key_digest(format_args!("nonce:{}:{}", msg.to, msg.nonce))];
     if let Some(key) = idempotency_key {
-        keys.push(key_digest(&format!("header:{key}")));
+        keys.push(key_digest(format_args!("header:{key}")));
     }
     let submission = Submission {
         gateway: gateway.id,
@@ -74,9 +88,10 @@ pub async fn submit(
             expires_at: now.saturating_add(ttl_ms),
         },
     };
-    match state.store.submit(&submission, now).await? {
+    let recipient = submission.message.recipient;
+    match state.store.submit_owned(submission, now).await? {
         SubmitOutcome::Accepted(id) => {
-            state.hub.wake(&submission.message.recipient);
+            state.hub.wake(&recipient);
             let metrics = &state.metrics;
             metrics
                 .messages_accepted
@@ -90,5 +105,21 @@ pub async fn submit(
         }
         SubmitOutcome::Duplicate(id) => Ok(id),
         SubmitOutcome::InsufficientCredits => Err(SubmitError::NoCredits),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_digest;
+
+    /// The digests are stored as idempotency keys, so a retry after an upgrade must still
+    /// find them: the hex of SHA-256 over the formatted key, in lower case.
+    #[test]
+    fn a_key_digest_is_the_lower_hex_sha256_of_the_formatted_key() {
+        let (to, nonce) = ("ALICE123", "000102");
+        assert_eq!(
+            key_digest(format_args!("nonce:{to}:{nonce}")),
+            "4a36fe3dca4c9a939cd636a7ed9f09d938ee692e5a8ec39f973402d568712bf3"
+        );
     }
 }

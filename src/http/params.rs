@@ -35,6 +35,8 @@ impl Params {
     /// Decodes `application/x-www-form-urlencoded` fields (a query string or a form body)
     /// after the ones already held. Invalid UTF-8 becomes U+FFFD, as in every form decoder.
     fn add(&mut self, encoded: &[u8]) {
+        // Decoding never makes a field longer.
+        self.text.reserve(encoded.len());
         for (name, value) in form_urlencoded::parse(encoded) {
             let start = self.text.len();
             self.text.push_str(&name);

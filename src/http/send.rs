@@ -156,7 +156,9 @@ pub async fn send_e2e(
             "box over {MAX_BOX_BYTES} bytes"
         )));
     }
-    let sealed = hex::decode(box_hex).map_err(|_| ApiError::bad_request("box is not hex"))?;
+    let mut sealed = vec![0; box_hex.len() / 2];
+    hex::decode_to_slice(box_hex, &mut sealed)
+        .map_err(|_| ApiError::bad_request("box is not hex"))?;
     let (to, _) = recipient(&state, params.get("to")).await?;
     let msg = Outgoing {
         message_id: state.message_ids.next(now_ms()),

@@ -127,15 +127,7 @@ pub(super) async fn apply_group(
     group: &[Job],
 ) -> Result<Result<Vec<SubmitOutcome>, Diverged>, StoreError> {
     // 1. Keys already taken (by earlier commits).
-    let wanted: Vec<(&str, &str)> = group
-        .iter()
-        .flat_map(|job| {
-            let s = &job.submission;
-            s.idempotency_keys
-                .iter()
-                .map(move |k| (s.gateway.as_str(), k.as_str()))
-        })
-        .collect();
+    let wanted: Vec<Claim<'_>> = group.iter().flat_map(Job::claims).collect();
     let mut taken = keys.taken(conn, params, &wanted).await?;
     // 2. Balances of the accounts involved.
     let accounts: Vec<i64> = group

@@ -35,13 +35,23 @@ use super::group::{runs, MultiRow, Params};
 use super::rows::message_id;
 use super::{Backend, StoreError};
 
-/// A key claimed by an accepted submission.
+/// A key claimed by an accepted submission (or looked up for one).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Claim<'a> {
     pub(super) gateway: &'a str,
     pub(super) key: &'a str,
+    /// The key's [`digest`] when the caller computed it already (on the request's own
+    /// thread, off the writer's path).
+    pub(super) digest: Option<Digest>,
     pub(super) message_id: MessageId,
     pub(super) now: i64,
+}
+
+impl Claim<'_> {
+    fn digest(&self) -> Digest {
+        self.digest
+            .unwrap_or_else(|| digest(self.gateway, self.key))
+    }
 }
 
 /// Keys already taken, by (gateway, key).
@@ -68,14 +78,14 @@ struct RecentState {
     keys: HashMap<Digest, [u8; 8]>,
 }
 
-type Digest = [u8; 16];
+pub(super) type Digest = [u8; 16];
 
 /// One key in a log row's `entries`: its [`digest`], then the 8-byte message ID.
 const ENTRY: usize = 16 + 8;
 
 /// The key a log row or its entries name, by digest. Digests are stored in the log, so
 /// this function must never change.
-fn digest(gateway: &str, key: &str) -> Digest {
+pub(super) fn digest(gateway: &str, key: &str) -> Digest {
     use sha2::{Digest as _, Sha256};
     let full = Sha256::new()
         .chain_update(gateway.as_bytes())
@@ -130,13 +140,6 @@ impl Recent {
         Ok(())
     }
 
-    fn get(&self, gateway: &str, key: &str) -> Option<MessageId> {
-        self.lock()
-            .keys
-            .get(&digest(gateway, key))
-            .map(|id| MessageId::from_bytes(*id))
-    }
-
     /// Number of keys held.
     pub(super) fn len(&self) -> usize {
         self.lock().keys.len()
@@ -151,28 +154,30 @@ impl Keys {
         }
     }
 
-    /// Which of `wanted` (gateway, key) earlier commits took, with their message IDs.
+    /// Which of the keys of `wanted` earlier commits took, with their message IDs.
     pub(super) async fn taken(
         &self,
         conn: &mut AnyConnection,
         params: Params,
-        wanted: &[(&str, &str)],
+        wanted: &[Claim<'_>],
     ) -> Result<Taken, StoreError> {
         let mut taken = Taken::new();
         match self {
             Self::InMemory(recent) => {
                 recent.load(conn).await?;
-                for &(gateway, key) in wanted {
-                    if let Some(id) = recent.get(gateway, key) {
-                        taken.insert((gateway.to_owned(), key.to_owned()), id);
+                let state = recent.lock();
+                for c in wanted {
+                    if let Some(id) = state.keys.get(&c.digest()) {
+                        let key = (c.gateway.to_owned(), c.key.to_owned());
+                        taken.insert(key, MessageId::from_bytes(*id));
                     }
                 }
             }
             Self::Indexed => {
                 // One query per gateway ID, so the primary key index serves it.
                 let mut by_gateway: HashMap<&str, Vec<&str>> = HashMap::new();
-                for &(gateway, key) in wanted {
-                    by_gateway.entry(gateway).or_default().push(key);
+                for c in wanted {
+                    by_gateway.entry(c.gateway).or_default().push(c.key);
                 }
                 for (gateway, keys) in by_gateway {
                     let sql = format!(
@@ -213,7 +218,7 @@ impl Keys {
             // forgotten before its window ends.
             let mut entries = Vec::with_capacity(claims.len() * ENTRY);
             for c in claims {
-                entries.extend_from_slice(&digest(c.gateway, c.key));
+                entries.extend_from_slice(&c.digest());
                 entries.extend_from_slice(c.message_id.as_bytes());
             }
             let newest = claims.iter().map(|c| c.now).max().unwrap_or_default();
@@ -252,9 +257,7 @@ impl Keys {
             // Before the first load nothing is looked up in memory; the load reads them.
             if state.loaded {
                 for c in claims {
-                    state
-                        .keys
-                        .insert(digest(c.gateway, c.key), *c.message_id.as_bytes());
+                    state.keys.insert(c.digest(), *c.message_id.as_bytes());
                 }
             }
         }

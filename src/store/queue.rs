@@ -22,7 +22,7 @@ use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::accounts::debit;
 use super::group::Params;
-use super::idempotency::{Claim, Forgotten, Keys, Taken};
+use super::idempotency::{digest, Claim, Digest, Forgotten, Keys, Taken};
 use super::rows::{identity_id, message_id, nonce};
 use super::writer::{in_savepoint, WriteJob};
 use super::{AccountId, Store, StoreError};
@@ -108,9 +108,28 @@ impl Store {
     /// (one fsync) serves many requests. The caller is answered only after the commit that
     /// holds its submission.
     pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
+        self.submit_owned(s.clone(), now).await
+    }
+
+    /// [`Store::submit`] for a submission the caller no longer needs: no copy of it.
+    pub async fn submit_owned(
+        &self,
+        submission: Submission,
+        now: i64,
+    ) -> Result<SubmitOutcome, StoreError> {
+        // The keys' digests are taken here, on the caller's thread, not on the writer's.
+        let digests = match &self.keys {
+            Keys::InMemory(_) => submission
+                .idempotency_keys
+                .iter()
+                .map(|key| digest(submission.gateway.as_str(), key))
+                .collect(),
+            Keys::Indexed => Vec::new(),
+        };
         self.through_writer(|reply| {
             WriteJob::Submit(Job {
-                submission: s.clone(),
+                submission,
+                digests,
                 now,
                 reply,
             })
@@ -225,6 +244,8 @@ pub(super) async fn record_event(
 /// One submission waiting for the writer ([`super::writer`]).
 pub(super) struct Job {
     pub(super) submission: Submission,
+    /// The digests of its idempotency keys, in order, when the keys are held in memory.
+    digests: Vec<Digest>,
     pub(super) now: i64,
     reply: tokio::sync::oneshot::Sender<Result<SubmitOutcome, StoreError>>,
 }
@@ -233,12 +254,16 @@ impl Job {
     /// The idempotency keys this submission claims if it is accepted.
     pub(super) fn claims(&self) -> impl Iterator<Item = Claim<'_>> {
         let s = &self.submission;
-        s.idempotency_keys.iter().map(move |key| Claim {
-            gateway: s.gateway.as_str(),
-            key,
-            message_id: s.message.message_id,
-            now: self.now,
-        })
+        s.idempotency_keys
+            .iter()
+            .enumerate()
+            .map(move |(i, key)| Claim {
+                gateway: s.gateway.as_str(),
+                key,
+                digest: self.digests.get(i).copied(),
+                message_id: s.message.message_id,
+                now: self.now,
+            })
     }
 
     pub(super) fn answer(self, outcome: Result<SubmitOutcome, StoreError>) {
@@ -379,15 +404,13 @@ async fn apply(
 ) -> Result<Applied, StoreError> {
     let (s, now) = (&job.submission, job.now);
     let msg = &s.message;
-    let wanted: Vec<(&str, &str)> = s
-        .idempotency_keys
-        .iter()
-        .map(|k| (s.gateway.as_str(), k.as_str()))
-        .collect();
+    let wanted: Vec<Claim<'_>> = job.claims().collect();
     let earlier = |taken: &Taken| {
-        wanted
-            .iter()
-            .find_map(|&(g, k)| taken.get(&(g.to_owned(), k.to_owned())).copied())
+        wanted.iter().find_map(|c| {
+            taken
+                .get(&(c.gateway.to_owned(), c.key.to_owned()))
+                .copied()
+        })
     };
     if let Some(id) = earlier(pending) {
         return Ok(Applied::Undo(SubmitOutcome::Duplicate(id)));
@@ -416,8 +439,7 @@ async fn apply(
         // a shared ID naming one recipient twice): the first one stands.
         return Ok(Applied::Undo(SubmitOutcome::Duplicate(msg.message_id)));
     }
-    let claims: Vec<Claim<'_>> = job.claims().collect();
-    if !keys.record(conn, params, &claims).await? {
+    if !keys.record(conn, params, &wanted).await? {
         // Another node claimed a key since we looked: its transaction has ended (the
         // insert waited for it), so the key now answers.
         let id = earlier(&keys.taken(conn, params, &wanted).await?).ok_or_else(|| {
