@@ -37,11 +37,30 @@ impl Params {
     fn add(&mut self, encoded: &[u8]) {
         // Decoding never makes a field longer.
         self.text.reserve(encoded.len());
-        for (name, value) in form_urlencoded::parse(encoded) {
+        for pair in encoded.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
             let start = self.text.len();
-            self.text.push_str(&name);
-            let middle = self.text.len();
-            self.text.push_str(&value);
+            // Most fields (hex, IDs, secrets) need no decoding and are copied as they are.
+            let plain = (!pair.iter().any(|&b| b == b'%' || b == b'+'))
+                .then(|| std::str::from_utf8(pair).ok())
+                .flatten();
+            let middle = match plain {
+                Some(plain) => {
+                    let (name, value) = plain.split_once('=').unwrap_or((plain, ""));
+                    self.text.push_str(name);
+                    let middle = self.text.len();
+                    self.text.push_str(value);
+                    middle
+                }
+                None => {
+                    let mut middle = start;
+                    for (name, value) in form_urlencoded::parse(pair) {
+                        self.text.push_str(&name);
+                        middle = self.text.len();
+                        self.text.push_str(&value);
+                    }
+                    middle
+                }
+            };
             self.fields.push((start..middle, middle..self.text.len()));
         }
     }
@@ -147,6 +166,38 @@ mod tests {
         assert!(p.flag("noPush"));
         assert!(!p.flag("group"));
         assert_eq!(p.get("missing"), None);
+    }
+
+    /// Fields copied as they are and fields decoded come out as the form decoder of the
+    /// `url` crate gives them, edge cases included.
+    #[test]
+    fn fields_read_as_the_form_decoder_reads_them() {
+        let inputs: [&[u8]; 7] = [
+            b"a=1&&b=2&",
+            b"flag&x=&=y",
+            b"k=v=w&k2==",
+            b"raw=\xff\xfe&ok=%E2%9C%93",
+            b"mixed=a+b%20c&plain=abc",
+            b"%3D=%26&%zz=bad%",
+            b"",
+        ];
+        for input in inputs {
+            let mut p = Params::default();
+            p.add(input);
+            let ours: Vec<(&str, &str)> = p
+                .fields
+                .iter()
+                .map(|(n, v)| (&p.text[n.clone()], &p.text[v.clone()]))
+                .collect();
+            let theirs: Vec<(String, String)> = form_urlencoded::parse(input)
+                .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                .collect();
+            let theirs: Vec<(&str, &str)> = theirs
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(input));
+        }
     }
 
     #[actix_web::test]

@@ -84,6 +84,22 @@ async fn migration_4_on_sqlite() {
     migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
 }
 
+/// On SQLite the write connection keeps its temporary files, among them the statement
+/// journals of a group's multi-row inserts, in memory; the readers keep the default.
+#[tokio::test]
+async fn on_sqlite_the_write_connection_keeps_its_statement_journals_in_memory() {
+    let (store, _dir) = sqlite_store().await;
+    let temp_store = |pool: sqlx::AnyPool| async move {
+        let row = sqlx::query("PRAGMA temp_store")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::Row::try_get::<i64, _>(&row, "temp_store").unwrap()
+    };
+    assert_eq!(temp_store(store.write.clone()).await, 2, "MEMORY");
+    assert_eq!(temp_store(store.read.clone()).await, 0, "DEFAULT");
+}
+
 /// On SQLite the writer commits without syncing and syncs the write-ahead log itself
 /// before it answers; the write connection it shares goes back to syncing its own commits,
 /// so the other writes of the process stay durable.

@@ -134,10 +134,10 @@ impl Store {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let write = sqlite_pool(1, WRITER_CACHE_KIB).connect(&url).await?;
+            let write = sqlite_pool(1, WRITER_CACHE_KIB, true).connect(&url).await?;
             // WAL is a property of the file; set it once, before readers open it.
             write.execute("PRAGMA journal_mode = WAL").await?;
-            let read = sqlite_pool(max_connections, READER_CACHE_KIB)
+            let read = sqlite_pool(max_connections, READER_CACHE_KIB, false)
                 .connect(&url)
                 .await?;
             // Commits are synced apart from the writer (see `writer`), by this file. SQLite
@@ -285,7 +285,11 @@ const WRITER_CACHE_KIB: u32 = 64 * 1024;
 /// Page cache of each reader connection (SQLite's default).
 const READER_CACHE_KIB: u32 = 2 * 1024;
 
-fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
+/// Options for a pool of SQLite connections. `writes`: the pool of the one write
+/// connection, which keeps its temporary files in memory: SQLite keeps the undo record of
+/// each statement of a transaction (its statement journal) there, and spills it into a
+/// temporary file past 64 KiB, which every multi-row insert of a group commit passed.
+fn sqlite_pool(max_connections: u32, cache_kib: u32, writes: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
@@ -297,6 +301,9 @@ fn sqlite_pool(max_connections: u32, cache_kib: u32) -> AnyPoolOptions {
                 // FULL: a commit is on disk (WAL fsynced) before we answer the client.
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                if writes {
+                    conn.execute("PRAGMA temp_store = MEMORY").await?;
+                }
                 conn.execute(sqlx::AssertSqlSafe(format!(
                     "PRAGMA cache_size = -{cache_kib}"
                 )))
