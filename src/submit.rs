@@ -6,7 +6,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 use crate::auth::Authenticated;
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{Charge, NewMessage, StoreError, Submission, SubmitOutcome};
+use crate::store::{Charge, Inbox, NewMessage, StoreError, Submission, SubmitOutcome};
 
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
@@ -52,6 +52,30 @@ fn key_digest(key: std::fmt::Arguments<'_>) -> String {
     String::from_utf8_lossy(&hex).into_owned()
 }
 
+thread_local! {
+    /// This worker thread's inbox for the store's answers.
+    static INBOX: std::cell::RefCell<Option<Inbox>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The inbox of the calling worker thread (see [`Inbox`]), opened on first use, and again
+/// when the runtime that ran its task has ended (a test starts one per test, say). Called
+/// from request handlers, which run on actix's workers, where local tasks can be spawned.
+fn thread_inbox() -> Inbox {
+    INBOX.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match &*slot {
+            Some(inbox) if inbox.is_open() => inbox.clone(),
+            _ => {
+                let inbox = Inbox::open(|task| {
+                    actix_web::rt::spawn(task);
+                });
+                *slot = Some(inbox.clone());
+                inbox
+            }
+        }
+    })
+}
+
 /// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
 /// answers the first message ID without charging or queueing again.
 #[tracing::instrument(skip_all, fields(gateway_id = %who.gateway().id, to = %msg.to))]
@@ -89,7 +113,11 @@ pub async fn submit(
         },
     };
     let recipient = submission.message.recipient;
-    match state.store.submit_owned(submission, now).await? {
+    match state
+        .store
+        .submit_owned(submission, now, Some(thread_inbox()))
+        .await?
+    {
         SubmitOutcome::Accepted(id) => {
             state.hub.wake(&recipient);
             let metrics = &state.metrics;

@@ -324,6 +324,56 @@ async fn the_writer_waits_for_another_processs_write_on_sqlite() {
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
 }
 
+/// A caller with an inbox is answered through it: the answers wait there until the
+/// inbox's task runs, and then every caller has its own. An inbox whose task has ended
+/// still has its callers answered, directly.
+#[tokio::test]
+async fn answers_come_through_the_callers_inbox_or_directly_once_it_has_closed() {
+    let (store, _dir) = sqlite_store().await;
+    let a = account(&store, "inbox", 100).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let held = tokio::task::LocalSet::new();
+    let inbox = Inbox::open(|task| {
+        held.spawn_local(task);
+    });
+    let subs: Vec<Submission> = (0..8)
+        .map(|i| submission(&gw, recipient(), &[&format!("inbox-{i}")]))
+        .collect();
+    let waiting: Vec<_> = subs
+        .iter()
+        .map(|s| {
+            let (store, s, inbox) = (store.clone(), s.clone(), inbox.clone());
+            tokio::spawn(async move { store.submit_owned(s, NOW, Some(inbox)).await })
+        })
+        .collect();
+    while store.queue_depth().await.unwrap() < 8 {
+        tokio::task::yield_now().await;
+    }
+    // Time for answers sent straight to arrive; the outcome must not depend on it.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "answered before the inbox's task ran"
+    );
+    let outcomes = held
+        .run_until(futures_util::future::join_all(waiting))
+        .await;
+    for (outcome, s) in outcomes.into_iter().zip(&subs) {
+        let outcome = outcome.unwrap().unwrap();
+        assert_eq!(outcome, SubmitOutcome::Accepted(s.message.message_id));
+    }
+    drop(held);
+    assert!(!inbox.is_open());
+    let late = submission(&gw, recipient(), &["after-close"]);
+    assert_eq!(
+        store
+            .submit_owned(late.clone(), NOW, Some(inbox))
+            .await
+            .unwrap(),
+        SubmitOutcome::Accepted(late.message.message_id)
+    );
+}
+
 /// On SQLite a commit logs all its keys in one row, and rows logged a key at a time before
 /// migration 6 are still read and forgotten: after a restart every key of both kinds
 /// answers a retry, and each goes when its window ends.

@@ -25,7 +25,7 @@ use super::group::Params;
 use super::idempotency::{digest, Claim, Digest, Forgotten, Keys, Taken};
 use super::rows::{identity_id, message_id, nonce};
 use super::writer::{in_savepoint, WriteJob};
-use super::{AccountId, Store, StoreError};
+use super::{AccountId, Inbox, Store, StoreError};
 
 /// Credits to take for a submission, and the ledger reason to record.
 #[derive(Debug, Clone)]
@@ -108,14 +108,16 @@ impl Store {
     /// (one fsync) serves many requests. The caller is answered only after the commit that
     /// holds its submission.
     pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
-        self.submit_owned(s.clone(), now).await
+        self.submit_owned(s.clone(), now, None).await
     }
 
-    /// [`Store::submit`] for a submission the caller no longer needs: no copy of it.
+    /// [`Store::submit`] for a submission the caller no longer needs: no copy of it. With
+    /// an `inbox` of the calling thread, the answer comes through it ([`Inbox`]).
     pub async fn submit_owned(
         &self,
         submission: Submission,
         now: i64,
+        inbox: Option<Inbox>,
     ) -> Result<SubmitOutcome, StoreError> {
         // The keys' digests are taken here, on the caller's thread, not on the writer's.
         let digests = match &self.keys {
@@ -132,6 +134,7 @@ impl Store {
                 digests,
                 now,
                 reply,
+                inbox,
             })
         })
         .await
@@ -242,12 +245,15 @@ pub(super) async fn record_event(
 }
 
 /// One submission waiting for the writer ([`super::writer`]).
+#[derive(Debug)]
 pub(super) struct Job {
     pub(super) submission: Submission,
     /// The digests of its idempotency keys, in order, when the keys are held in memory.
     digests: Vec<Digest>,
     pub(super) now: i64,
     reply: tokio::sync::oneshot::Sender<Result<SubmitOutcome, StoreError>>,
+    /// Where the answer goes when not straight to `reply`'s thread.
+    pub(super) inbox: Option<Inbox>,
 }
 
 impl Job {

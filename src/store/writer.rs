@@ -31,6 +31,7 @@ use sqlx::Executor;
 use super::delivery::{self, AckJob};
 use super::group::Params;
 use super::idempotency::Keys;
+use super::inbox::{Answer, Batches};
 use super::queue::{self, Attempt, DirectJob, Job, QueuedMessage};
 use super::{Backend, StoreError};
 use tocsin_sdk::protocol::IdentityId;
@@ -335,9 +336,14 @@ impl Group {
                 .collect();
             announce(pool, listener.as_ref(), seqs, &recipients).await;
         }
-        for (job, outcome) in self.submissions.into_iter().zip(submitted) {
-            job.answer(outcome);
+        let mut batches = Batches::default();
+        for (mut job, outcome) in self.submissions.into_iter().zip(submitted) {
+            match job.inbox.take() {
+                Some(inbox) => batches.add(inbox, Answer::Submit(job, outcome)),
+                None => job.answer(outcome),
+            }
         }
+        batches.send();
         for (job, outcome) in self.acks.into_iter().zip(acked) {
             job.answer(outcome);
         }
