@@ -121,6 +121,11 @@ struct Args {
     /// same load against a constant answer in this process, and the crypto cost).
     #[arg(long)]
     no_ceiling: bool,
+    /// Split a send run and its ceiling into this many alternating slices of the
+    /// duration each, so that a host whose speed drifts during the run weighs on both
+    /// alike (send-e2e and send-simple).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    rounds: u32,
 }
 
 impl Args {
@@ -162,7 +167,8 @@ async fn main() {
     }
     if matches!(args.scenario, Scenario::Constant) {
         let base = format!("http://{}", constant_server().await);
-        let (record, elapsed) = run_load(&args, &base, "/", Box::new(String::new)).await;
+        let (record, elapsed) =
+            run_load(&args, &base, "/", Box::new(String::new), args.duration()).await;
         summary(&args, &record, elapsed);
         return;
     }
@@ -170,34 +176,80 @@ async fn main() {
         eprintln!("error: {e}");
         std::process::exit(2);
     });
-    let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
-    let (record, elapsed) = run_load(&args, &args.url, path, body_for).await;
-    let rate = summary(&args, &record, elapsed);
-    if matches!(args.scenario, Scenario::SendE2e | Scenario::SendSimple) && !args.no_ceiling {
-        // The ceiling of this very run: the same requests, built the same way, answered
-        // with a constant by the same HTTP stack, without the store and the crypto; then
-        // the crypto alone.
-        eprintln!("ceiling: the same load against a constant answer…");
-        let base = format!("http://{}", constant_server().await);
+    let with_ceiling =
+        matches!(args.scenario, Scenario::SendE2e | Scenario::SendSimple) && !args.no_ceiling;
+    if !with_ceiling {
         let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
-        let (ceiling, elapsed) = run_load(&args, &base, path, body_for).await;
-        let ok = ceiling.statuses.get("200").copied().unwrap_or(0);
-        let ceiling_rate = ok as f64 / elapsed.as_secs_f64();
-        println!("ceiling/s    {ceiling_rate:.0}  (constant answer, same load)");
-        println!(
-            "ratio        {:.3}",
-            if ceiling_rate > 0.0 {
-                rate / ceiling_rate
-            } else {
-                0.0
-            }
-        );
-        crypto_cost();
+        let (record, elapsed) = run_load(&args, &args.url, path, body_for, args.duration()).await;
+        summary(&args, &record, elapsed);
+        return;
+    }
+    // The ceiling of this very run: the same requests, built the same way, answered with
+    // a constant by the same HTTP stack, without the store and the crypto; then the
+    // crypto alone. With several rounds the two alternate, a slice of the duration each.
+    let ceiling_base = format!("http://{}", constant_server().await);
+    let slice = (args.duration() / u64::from(args.rounds)).max(1);
+    let (mut record, mut elapsed) = (Record::default(), Duration::ZERO);
+    let (mut ceiling_ok, mut ceiling_elapsed) = (0u64, Duration::ZERO);
+    let mut by_round = Vec::new();
+    for round in 1..=args.rounds {
+        let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
+        let (sent, took) = run_load(&args, &args.url, path, body_for, slice).await;
+        eprintln!("ceiling: the same load against a constant answer…");
+        let (path, body_for) = request_body(&args, args.scenario, &from, &secret);
+        let (ceiling, ceiling_took) = run_load(&args, &ceiling_base, path, body_for, slice).await;
+        let rate_of = |r: &Record, t: Duration| ok_count(r) as f64 / t.as_secs_f64();
+        if args.rounds > 1 {
+            let (rate, ceiling_rate) = (rate_of(&sent, took), rate_of(&ceiling, ceiling_took));
+            eprintln!("round {round}: {rate:.0}/s against a ceiling of {ceiling_rate:.0}/s");
+            by_round.push(ratio(rate, ceiling_rate));
+        }
+        ceiling_ok += ok_count(&ceiling);
+        ceiling_elapsed += ceiling_took;
+        record.merge(sent);
+        elapsed += took;
+    }
+    let rate = summary(&args, &record, elapsed);
+    let ceiling_rate = ceiling_ok as f64 / ceiling_elapsed.as_secs_f64();
+    println!("ceiling/s    {ceiling_rate:.0}  (constant answer, same load)");
+    println!("ratio        {:.3}", ratio(rate, ceiling_rate));
+    if !by_round.is_empty() {
+        let shown: Vec<String> = by_round.iter().map(|r| format!("{r:.3}")).collect();
+        println!("by round     {}", shown.join("  "));
+    }
+    crypto_cost();
+}
+
+fn ratio(rate: f64, ceiling_rate: f64) -> f64 {
+    if ceiling_rate > 0.0 {
+        rate / ceiling_rate
+    } else {
+        0.0
     }
 }
 
-/// Runs the closed or open loop of `args` against `path` on `base` for its duration.
-async fn run_load(args: &Args, base: &str, path: &str, body_for: BodyFn) -> (Record, Duration) {
+fn ok_count(record: &Record) -> u64 {
+    record.statuses.get("200").copied().unwrap_or(0)
+}
+
+impl Record {
+    /// Adds another slice of the same run.
+    fn merge(&mut self, other: Record) {
+        self.latencies_us.extend(other.latencies_us);
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+    }
+}
+
+/// Runs the closed or open loop of `args` against `path` on `base` for `seconds`.
+async fn run_load(
+    args: &Args,
+    base: &str,
+    path: &str,
+    body_for: BodyFn,
+    seconds: u64,
+) -> (Record, Duration) {
     let target = http1::Target::resolve(base).await;
     let (target, uri) = match target.and_then(|t| t.uri(path).map(|uri| (t, uri))) {
         Ok(both) => both,
@@ -208,7 +260,7 @@ async fn run_load(args: &Args, base: &str, path: &str, body_for: BodyFn) -> (Rec
     };
     let record = Arc::new(Mutex::new(Record::default()));
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(args.duration());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let progress = tokio::spawn(progress(done.clone(), deadline));
     let started = Instant::now();
     let tally = {
@@ -378,7 +430,7 @@ fn summary(args: &Args, record: &Record, elapsed: Duration) -> f64 {
     let mut lat = record.latencies_us.clone();
     lat.sort_unstable();
     let n = lat.len();
-    let ok = record.statuses.get("200").copied().unwrap_or(0);
+    let ok = ok_count(record);
     println!("scenario     {:?}", args.scenario);
     match args.rate {
         Some(r) => println!("mode         open loop, {r} requests/s offered"),
