@@ -479,6 +479,43 @@ async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqli
     assert!(matches!(loaded, Err(StoreError::Corrupt(_))), "{loaded:?}");
 }
 
+/// Jobs that pile up while the writer waits go out in groups of a power of two, the rest
+/// first in the next group: 1 job that found the writer idle, then 39 waiting, as 32 + 7.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_jobs_are_committed_in_groups_of_a_power_of_two() {
+    use sqlx::Connection;
+    let (store, dir) = sqlite_store().await;
+    let a = account(&store, "even", 100).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    let subs: Vec<Submission> = (0..40)
+        .map(|i| submission(&gw, recipient(), &[&format!("even-{i}")]))
+        .collect();
+    let first = {
+        let (store, s) = (store.clone(), subs[0].clone());
+        tokio::spawn(async move { store.submit(&s, NOW).await })
+    };
+    // The writer takes the first job alone and waits for the lock; the others queue.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let rest: Vec<_> = subs[1..]
+        .iter()
+        .map(|s| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move { store.submit(&s, NOW).await })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    other.execute("COMMIT").await.unwrap();
+    for sent in std::iter::once(first).chain(rest) {
+        let outcome = sent.await.unwrap().unwrap();
+        assert!(matches!(outcome, SubmitOutcome::Accepted(_)), "{outcome:?}");
+    }
+    let counts = store.writer_counts();
+    assert_eq!((counts.submissions, counts.commits), (40, 3), "{counts:?}");
+}
+
 /// Runs `suite` on SQLite, and on PostgreSQL when available.
 macro_rules! on_every_backend {
     ($($suite:ident),* $(,)?) => {
