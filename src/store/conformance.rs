@@ -480,17 +480,17 @@ async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqli
 }
 
 /// Jobs that pile up while the writer waits go out in groups of a power of two, the rest
-/// first in the next group: 1 job that found the writer idle, then 39 waiting, as 32 + 7.
+/// first in the next group: 1 job that found the writer idle, then 99 waiting, as 64 + 35.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn waiting_jobs_are_committed_in_groups_of_a_power_of_two() {
     use sqlx::Connection;
     let (store, dir) = sqlite_store().await;
-    let a = account(&store, "even", 100).await;
+    let a = account(&store, "even", 1000).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
     other.execute("BEGIN IMMEDIATE").await.unwrap();
-    let subs: Vec<Submission> = (0..40)
+    let subs: Vec<Submission> = (0..100)
         .map(|i| submission(&gw, recipient(), &[&format!("even-{i}")]))
         .collect();
     let first = {
@@ -513,7 +513,7 @@ async fn waiting_jobs_are_committed_in_groups_of_a_power_of_two() {
         assert!(matches!(outcome, SubmitOutcome::Accepted(_)), "{outcome:?}");
     }
     let counts = store.writer_counts();
-    assert_eq!((counts.submissions, counts.commits), (40, 3), "{counts:?}");
+    assert_eq!((counts.submissions, counts.commits), (100, 3), "{counts:?}");
 }
 
 /// Runs `suite` on SQLite, and on PostgreSQL when available.

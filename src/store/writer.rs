@@ -161,7 +161,7 @@ fn group_size(waiting: usize) -> usize {
 }
 
 /// Below this many waiting jobs a group takes them all.
-const EVEN_FROM: usize = 16;
+const EVEN_FROM: usize = 64;
 
 /// Runs until every `Store` handle is gone. With `wal` (SQLite: the path of the
 /// write-ahead log) commits are synced apart from the writer, by [`syncer`].
@@ -628,11 +628,11 @@ mod tests {
 
     #[test]
     fn a_group_takes_all_of_a_few_jobs_and_a_power_of_two_of_many() {
-        let sizes: Vec<usize> = [1, 15, 16, 17, 39, 300, 1024, 5000]
+        let sizes: Vec<usize> = [1, 39, 63, 64, 65, 300, 1024, 5000]
             .into_iter()
             .map(group_size)
             .collect();
-        assert_eq!(sizes, [1, 15, 16, 16, 32, 256, 1024, 1024]);
+        assert_eq!(sizes, [1, 39, 63, 64, 64, 256, 1024, 1024]);
     }
 
     #[test]
