@@ -39,9 +39,11 @@ pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 /// Caches on the request path.
 #[derive(Debug)]
 pub struct Caches {
-    /// Gateway records by ID, for authentication.
-    pub gateways:
-        crate::auth::cache::TtlCache<tocsin_sdk::protocol::GatewayId, crate::store::GatewayRecord>,
+    /// Gateway records by ID, for authentication, shared: a hit costs no copy of the record.
+    pub gateways: crate::auth::cache::TtlCache<
+        tocsin_sdk::protocol::GatewayId,
+        std::sync::Arc<crate::store::GatewayRecord>,
+    >,
     /// Current public keys of live identities, for sends.
     pub recipients: crate::auth::cache::TtlCache<
         tocsin_sdk::protocol::IdentityId,

@@ -16,7 +16,7 @@ use crate::store::{GatewayRecord, StoreError};
 /// Proof that the caller holds the secret of this gateway ID.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
-    gateway: GatewayRecord,
+    gateway: std::sync::Arc<GatewayRecord>,
 }
 
 impl Authenticated {
@@ -50,7 +50,7 @@ pub async fn authenticate(
         Ok(id) => match state.caches.gateways.get(&id) {
             Some(hit) => Some(hit),
             None => {
-                let found = state.store.gateway(&id).await?;
+                let found = state.store.gateway(&id).await?.map(std::sync::Arc::new);
                 if let Some(record) = &found {
                     state.caches.gateways.put(id, record.clone());
                 }
