@@ -15,6 +15,7 @@ use sqlx::{AnyConnection, Row};
 use super::idempotency::{Claim, Keys};
 use super::queue::Job;
 use super::{StoreError, SubmitOutcome};
+use tocsin_sdk::protocol::MessageId;
 
 /// Why the fast path gave up (the caller falls back).
 pub(super) struct Diverged;
@@ -128,7 +129,17 @@ pub(super) async fn apply_group(
 ) -> Result<Result<Vec<SubmitOutcome>, Diverged>, StoreError> {
     // 1. Keys already taken (by earlier commits).
     let wanted: Vec<Claim<'_>> = group.iter().flat_map(Job::claims).collect();
-    let mut taken = keys.taken(conn, params, &wanted).await?;
+    let found = keys.taken(conn, params, &wanted).await?;
+    // Keyed by the jobs' own strings: no copy of a key per lookup. Keys found taken are
+    // rare (retries), and only then is a key copied to look it up.
+    let mut taken: HashMap<(&str, &str), MessageId> = HashMap::with_capacity(wanted.len());
+    if !found.is_empty() {
+        for c in &wanted {
+            if let Some(id) = found.get(&(c.gateway.to_owned(), c.key.to_owned())) {
+                taken.insert((c.gateway, c.key), *id);
+            }
+        }
+    }
     // 2. Balances of the accounts involved.
     let accounts: Vec<i64> = group
         .iter()
@@ -160,7 +171,7 @@ pub(super) async fn apply_group(
         let earlier = s
             .idempotency_keys
             .iter()
-            .find_map(|k| taken.get(&(s.gateway.as_str().to_owned(), k.clone())));
+            .find_map(|k| taken.get(&(s.gateway.as_str(), k.as_str())));
         if let Some(id) = earlier {
             outcomes.push(SubmitOutcome::Duplicate(*id));
             continue;
@@ -177,7 +188,7 @@ pub(super) async fn apply_group(
         }
         *funds -= s.charge.amount.max(0);
         for k in &s.idempotency_keys {
-            taken.insert((s.gateway.as_str().to_owned(), k.clone()), m.message_id);
+            taken.insert((s.gateway.as_str(), k.as_str()), m.message_id);
         }
         outcomes.push(SubmitOutcome::Accepted(m.message_id));
         accepted.push(job);
