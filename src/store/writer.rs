@@ -149,9 +149,9 @@ const MAX_BATCH: usize = 1024;
 /// How many of the `waiting` jobs the next group takes: all of them up to
 /// [`EVEN_FROM`], else the largest power of two (at most [`MAX_BATCH`]), the rest going
 /// first into the group after. A group of submissions then writes each table with one
-/// multi-row statement (see `group::runs`) instead of one per bit of its size: six round
-/// trips to SQLite's thread fewer for a group of 250, for a wait of one commit for the
-/// jobs left over.
+/// multi-row statement (see `group::runs`) instead of one per bit set in its size (four
+/// per table for 300), each a round trip to SQLite's thread; the jobs left over wait for
+/// one more commit.
 fn group_size(waiting: usize) -> usize {
     if waiting < EVEN_FROM {
         waiting

@@ -1,7 +1,7 @@
 -- The idempotency log gets one row per commit instead of one per key: the keys a commit
 -- claims go into `entries`, each as the 16-byte digest the process keys its memory by
 -- (see src/store/idempotency.rs) followed by the 8-byte message ID. A row per key cost a
--- B-tree insert and five bound values per accepted message. Rows written before this
+-- B-tree insert and four bound values per accepted message. Rows written before this
 -- migration keep their one key in the named columns and are read as before.
 CREATE TABLE idempotency_log_by_commit (
     seq         INTEGER PRIMARY KEY,
