@@ -133,25 +133,39 @@ async fn migration_4_on_postgres() {
     migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
 }
 
-/// Migration 5 on a database with idempotency keys: a retry of a request accepted before
-/// the upgrade is still recognised (on SQLite the keys move to the log read into memory).
-async fn migration_5_keeps_the_idempotency_keys(url: &str) {
+/// A store at migration `version` with a gateway whose idempotency key `key` that
+/// version kept in `table`, then migrated to the latest; with the key's message ID.
+async fn upgraded_with_a_key(
+    url: &str,
+    version: i64,
+    table: &str,
+    key: &str,
+) -> (Store, GatewayRecord, MessageId) {
     let store = Store::open(url, 4).await.unwrap();
-    store.migrate_to(4).await.unwrap();
-    let a = account(&store, "upgrade", 10).await;
+    store.migrate_to(version).await.unwrap();
+    let a = account(&store, "upgrade", 100).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
     let earlier = MessageId::random();
-    sqlx::query(
-        "INSERT INTO idempotency_keys (gateway_id, idem_key, message_id, created_at) \
-         VALUES ($1, 'before-upgrade', $2, $3)",
-    )
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (gateway_id, idem_key, message_id, created_at) \
+         VALUES ($1, $2, $3, $4)"
+    )))
     .bind(gw.id.as_str())
+    .bind(key)
     .bind(earlier.as_bytes().to_vec())
     .bind(NOW)
     .execute(&store.write)
     .await
     .unwrap();
     store.migrate().await.unwrap();
+    (store, gw, earlier)
+}
+
+/// Migration 5 on a database with idempotency keys: a retry of a request accepted before
+/// the upgrade is still recognised (on SQLite the keys move to the log read into memory).
+async fn migration_5_keeps_the_idempotency_keys(url: &str) {
+    let (store, gw, earlier) =
+        upgraded_with_a_key(url, 4, "idempotency_keys", "before-upgrade").await;
     let retry = submission(&gw, recipient(), &["before-upgrade"]);
     assert_eq!(
         store.submit(&retry, NOW + 10).await.unwrap(),
@@ -381,22 +395,8 @@ async fn answers_come_through_the_callers_inbox_or_directly_once_it_has_closed()
 async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let store = Store::open(&url, 4).await.unwrap();
-    store.migrate_to(5).await.unwrap();
-    let a = account(&store, "packed", 100).await;
-    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
-    let earlier = MessageId::random();
-    sqlx::query(
-        "INSERT INTO idempotency_log (gateway_id, idem_key, message_id, created_at) \
-         VALUES ($1, 'logged-alone', $2, $3)",
-    )
-    .bind(gw.id.as_str())
-    .bind(earlier.as_bytes().to_vec())
-    .bind(NOW)
-    .execute(&store.write)
-    .await
-    .unwrap();
-    store.migrate().await.unwrap();
+    let (store, gw, earlier) =
+        upgraded_with_a_key(&url, 5, "idempotency_log", "logged-alone").await;
     let subs: Vec<Submission> = (0..20)
         .map(|i| submission(&gw, recipient(), &[&format!("k{i}-a"), &format!("k{i}-b")]))
         .collect();
