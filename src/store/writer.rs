@@ -2,8 +2,9 @@
 //!
 //! One task owns every write of the two busiest paths. It waits for a job, takes the
 //! other jobs already waiting (a few all, many a power of two of them: [`group_size`])
-//! and commits them all in one transaction, so one durable commit (one fsync on SQLite) serves a whole batch of
-//! requests and acks. Each caller is answered only after the commit that holds its job.
+//! and commits them all in one transaction, so one durable commit (one fsync on SQLite)
+//! serves a whole batch of requests and acks. Each caller is answered only after the
+//! commit that holds its job.
 //!
 //! On SQLite the commit itself does not wait for the disk. The writer commits with
 //! `synchronous = NORMAL` and goes on with the next group at once (up to
