@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tocsin_sdk::crypto::{seal, SharedKey};
+use tocsin_sdk::crypto::{open, seal, SharedKey};
 use tocsin_sdk::protocol::{
     callback_mac, decode_container, encode_container, ApiSecret, CallbackFields, KeyPair, Nonce,
 };
@@ -43,6 +43,13 @@ fn boxes(c: &mut Criterion) {
             &sealed,
             |b, s| {
                 b.iter(|| shared.open(&nonce, black_box(s)).unwrap());
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("open_with_key_exchange", size),
+            &sealed,
+            |b, s| {
+                b.iter(|| open(&bob.secret, &alice.public, &nonce, black_box(s)).unwrap());
             },
         );
     }
