@@ -223,16 +223,7 @@ async fn insert_messages(
     for run in runs(jobs) {
         let mut query = sqlx::query(INSERT.sql(params, run.len()));
         for job in run {
-            let m = &job.submission.message;
-            query = query
-                .bind(m.message_id.as_bytes().to_vec())
-                .bind(m.sender.as_str())
-                .bind(m.recipient.as_str())
-                .bind(i64::from(m.flags))
-                .bind(m.nonce.as_bytes().to_vec())
-                .bind(m.body.clone())
-                .bind(job.now)
-                .bind(m.expires_at);
+            query = super::queue::bind_message(query, &job.submission.message, job.now);
         }
         if query.execute(&mut *conn).await?.rows_affected() != run.len() as u64 {
             return Ok(false);

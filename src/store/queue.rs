@@ -202,23 +202,34 @@ async fn insert_message(
     msg: &NewMessage,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
          created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (sender, message_id, recipient) DO NOTHING",
-    )
-    .bind(msg.message_id.as_bytes().to_vec())
-    .bind(msg.sender.as_str())
-    .bind(msg.recipient.as_str())
-    .bind(i64::from(msg.flags))
-    .bind(msg.nonce.as_bytes().to_vec())
-    .bind(msg.body.clone())
-    .bind(now)
-    .bind(msg.expires_at)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    );
+    let inserted = bind_message(query, msg, now)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
     Ok(inserted == 1)
+}
+
+/// Binds the values of one `queued_messages` row, in the column order `message_id, sender,
+/// recipient, flags, nonce, body, created_at, expires_at`.
+pub(super) fn bind_message<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    msg: &NewMessage,
+    now: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(msg.message_id.as_bytes().to_vec())
+        .bind(msg.sender.as_str())
+        .bind(msg.recipient.as_str())
+        .bind(i64::from(msg.flags))
+        .bind(msg.nonce.as_bytes().to_vec())
+        .bind(msg.body.clone())
+        .bind(now)
+        .bind(msg.expires_at)
 }
 
 /// Appends a status event (metadata only: who, which message, what, when).
