@@ -48,6 +48,8 @@ pub struct StorageSettings {
     pub url: String,
     pub url_file: String,
     pub max_connections: NonZeroU32,
+    pub busy_timeout_ms: u64,
+    pub allow_unsafe_durability: bool,
     pub data_key_file: String,
 }
 

@@ -24,6 +24,11 @@ pub struct Metrics {
     pub queue_depth: IntGauge,
     /// Idempotency keys held in memory (SQLite only; PostgreSQL keeps them in a table).
     pub idempotency_keys_in_memory: IntGauge,
+    /// 0 while the store takes writes, 1 while writes fail for a reason that may pass, 2
+    /// once it has failed for good (a restart is needed).
+    pub store_health: IntGauge,
+    /// 1 when PostgreSQL runs with fsync or synchronous_commit off (allowed by config).
+    pub store_unsafe_durability: IntGauge,
     /// Group commits of the store's writer; refreshed on each scrape.
     pub store_commits: IntCounter,
     /// Messages handed to devices, by where the session took them from: `inbox` (handed
@@ -123,6 +128,20 @@ impl Metrics {
                 IntGauge::new(
                     "tocsin_idempotency_keys_in_memory",
                     "Idempotency keys of the retry window held in memory (SQLite)",
+                ),
+            ),
+            store_health: register(
+                &r,
+                IntGauge::new(
+                    "tocsin_store_health",
+                    "0: the store takes writes; 1: writes fail for now; 2: failed until a restart",
+                ),
+            ),
+            store_unsafe_durability: register(
+                &r,
+                IntGauge::new(
+                    "tocsin_store_unsafe_durability",
+                    "1 when the database runs with its durability settings off",
                 ),
             ),
             chat_deliveries: register(

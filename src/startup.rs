@@ -16,7 +16,7 @@ use crate::crypto::{DataKey, SharedKeyCache};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 use crate::telemetry::redact_query;
 
 /// Basic-mode shared keys kept in memory: 32 bytes each plus map overhead, so about
@@ -155,7 +155,13 @@ fn lock_sqlite(settings: &Settings) -> anyhow::Result<Option<std::fs::File>> {
 /// Opens the configured store (running migrations) and the data key.
 pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let url = settings.database_url();
-    let store = Store::open(&url, settings.storage.max_connections.get())
+    let storage = &settings.storage;
+    let options = StoreOptions {
+        max_connections: storage.max_connections.get(),
+        allow_unsafe_durability: storage.allow_unsafe_durability,
+        busy_timeout: std::time::Duration::from_millis(storage.busy_timeout_ms),
+    };
+    let store = Store::open_with(&url, options)
         .await
         .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
     store.migrate().await.context("migrating the database")?;
@@ -174,11 +180,13 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         &settings.server_key_path(),
     )?);
     let hub = Arc::new(crate::ws::Hub::new(settings.chat.inbox_messages));
-    if store.backend() == crate::store::Backend::Sqlite {
-        // Every message is queued by this process: the hub hands new ones to connected
-        // sessions. (On PostgreSQL other nodes queue messages too; sessions read the store.)
-        store.set_queue_listener(hub.clone());
-    }
+    // Where every message is queued by this process, the hub hands new ones to connected
+    // sessions (the store decides; see `DeliveryMode`).
+    store.set_queue_listener(hub.clone());
+    // Answers to requests come back through a local task of each HTTP worker thread.
+    store.answer_on_threads(Arc::new(|task| {
+        actix_web::rt::spawn(task);
+    }));
     Ok(AppState {
         message_ids: Arc::new(crate::domain::MessageIds::new(node)),
         hub,

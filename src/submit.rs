@@ -6,7 +6,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 use crate::auth::Authenticated;
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{Charge, Inbox, NewMessage, StoreError, Submission, SubmitOutcome};
+use crate::store::{retry_keys, Charge, NewMessage, StoreError, Submission, SubmitOutcome};
 
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
@@ -31,51 +31,6 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
-/// Idempotency keys are stored as digests: the nonce of a delivered message must not
-/// outlive its box anywhere in the store, and customers' keys stay opaque.
-fn key_digest(key: std::fmt::Arguments<'_>) -> String {
-    use sha2::{Digest, Sha256};
-    /// Hashes what is formatted into it, without building the string first.
-    struct Hashing(Sha256);
-    impl std::fmt::Write for Hashing {
-        fn write_str(&mut self, s: &str) -> std::fmt::Result {
-            self.0.update(s.as_bytes());
-            Ok(())
-        }
-    }
-    let mut hashing = Hashing(Sha256::new());
-    // Neither the hasher nor the key's parts fail to format.
-    let _ = std::fmt::Write::write_fmt(&mut hashing, key);
-    let mut hex = [0u8; 64];
-    // 32 bytes always fit 64 hex digits, which are ASCII.
-    let _ = hex::encode_to_slice(hashing.0.finalize(), &mut hex);
-    String::from_utf8_lossy(&hex).into_owned()
-}
-
-thread_local! {
-    /// This worker thread's inbox for the store's answers.
-    static INBOX: std::cell::RefCell<Option<Inbox>> = const { std::cell::RefCell::new(None) };
-}
-
-/// The inbox of the calling worker thread (see [`Inbox`]), opened on first use, and again
-/// when the runtime that ran its task has ended (a test starts one per test, say). Called
-/// from request handlers, which run on actix's workers, where local tasks can be spawned.
-fn thread_inbox() -> Inbox {
-    INBOX.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        match &*slot {
-            Some(inbox) if inbox.is_open() => inbox.clone(),
-            _ => {
-                let inbox = Inbox::open(|task| {
-                    actix_web::rt::spawn(task);
-                });
-                *slot = Some(inbox.clone());
-                inbox
-            }
-        }
-    })
-}
-
 /// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
 /// answers the first message ID without charging or queueing again.
 #[tracing::instrument(skip_all, fields(gateway_id = %who.gateway().id, to = %msg.to))]
@@ -90,10 +45,6 @@ pub async fn submit(
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let (msg_reason, msg_price) = (msg.reason, msg.price);
-    let mut keys = vec![key_digest(format_args!("nonce:{}:{}", msg.to, msg.nonce))];
-    if let Some(key) = idempotency_key {
-        keys.push(key_digest(format_args!("header:{key}")));
-    }
     let submission = Submission {
         gateway: gateway.id,
         charge: Charge {
@@ -101,7 +52,7 @@ pub async fn submit(
             amount: i64::from(msg.price),
             reason: msg.reason.to_owned(),
         },
-        idempotency_keys: keys,
+        idempotency_keys: retry_keys(&msg.to, &msg.nonce, idempotency_key),
         message: NewMessage {
             message_id: msg.message_id,
             sender: *gateway.id.as_identity(),
@@ -113,11 +64,7 @@ pub async fn submit(
         },
     };
     let recipient = submission.message.recipient;
-    match state
-        .store
-        .submit_owned(submission, now, Some(thread_inbox()))
-        .await?
-    {
+    match state.store.submit_from_worker(submission, now).await? {
         SubmitOutcome::Accepted(id) => {
             state.hub.wake(&recipient);
             let metrics = &state.metrics;
@@ -133,21 +80,5 @@ pub async fn submit(
         }
         SubmitOutcome::Duplicate(id) => Ok(id),
         SubmitOutcome::InsufficientCredits => Err(SubmitError::NoCredits),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::key_digest;
-
-    /// The digests are stored as idempotency keys, so a retry after an upgrade must still
-    /// find them: the hex of SHA-256 over the formatted key, in lower case.
-    #[test]
-    fn a_key_digest_is_the_lower_hex_sha256_of_the_formatted_key() {
-        let (to, nonce) = ("ALICE123", "000102");
-        assert_eq!(
-            key_digest(format_args!("nonce:{to}:{nonce}")),
-            "4a36fe3dca4c9a939cd636a7ed9f09d938ee692e5a8ec39f973402d568712bf3"
-        );
     }
 }

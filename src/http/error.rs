@@ -28,14 +28,43 @@ pub enum ApiError {
     /// 429: a rate limit was reached; retry after this many seconds.
     #[error("rate limit reached")]
     RateLimited { retry_after_secs: u64 },
+    /// 503: the store cannot take the request now; nothing of it was kept. Retry after
+    /// this many seconds.
+    #[error("{reason}")]
+    Unavailable {
+        reason: String,
+        retry_after_secs: u64,
+    },
     /// 500: anything that is not the client's fault.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
+/// When a client should try again after the store refused a write for now.
+const RETRY_UNAVAILABLE_SECS: u64 = 5;
+/// … and after it failed until a restart (another node may take it meanwhile).
+const RETRY_FAILED_SECS: u64 = 30;
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        Self::Internal(e.into())
+        let unavailable = |reason: &str, retry_after_secs| {
+            tracing::warn!("refused, the store cannot write: {e}");
+            Self::Unavailable {
+                reason: reason.to_owned(),
+                retry_after_secs,
+            }
+        };
+        match &e {
+            StoreError::Unavailable(_) | StoreError::Conflict(_) => unavailable(
+                "the message store cannot write for now; nothing was kept, retry later",
+                RETRY_UNAVAILABLE_SECS,
+            ),
+            StoreError::Failed(_) => unavailable(
+                "the message store has failed and takes no writes until a restart",
+                RETRY_FAILED_SECS,
+            ),
+            _ => Self::Internal(e.into()),
+        }
     }
 }
 
@@ -62,6 +91,7 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,7 +101,11 @@ impl ResponseError for ApiError {
             tracing::error!("request failed: {cause:#}");
         }
         let mut res = HttpResponse::build(self.status_code());
-        if let Self::RateLimited { retry_after_secs } = self {
+        if let Self::RateLimited { retry_after_secs }
+        | Self::Unavailable {
+            retry_after_secs, ..
+        } = self
+        {
             res.insert_header(("Retry-After", retry_after_secs.to_string()));
         }
         res.content_type("text/plain; charset=utf-8")

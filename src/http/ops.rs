@@ -3,16 +3,26 @@
 use actix_web::{web, HttpResponse};
 
 use crate::state::AppState;
+use crate::store::Health;
 
-/// `GET /health`: 200 `ok` while the store answers, 503 otherwise.
+/// `GET /health`: 200 `ok` while the store answers and takes writes; 503 with the reason
+/// otherwise (writes failing for now, or the store failed until a restart).
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let unavailable = |reason: String| {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body(reason)
+    };
+    match state.store.health() {
+        Health::Ok => {}
+        Health::Degraded(reason) => return unavailable(format!("store degraded: {reason}")),
+        Health::Failed(reason) => return unavailable(format!("store failed: {reason}")),
+    }
     match state.store.ping().await {
         Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
         Err(e) => {
             tracing::warn!("health check: store unavailable: {e}");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("store unavailable")
+            unavailable("store unavailable".to_owned())
         }
     }
 }
@@ -26,6 +36,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => tracing::warn!("metrics: cannot read the queue depth: {e}"),
     }
     state.metrics.observe_writer(state.store.writer_counts());
+    let health = match state.store.health() {
+        Health::Ok => 0,
+        Health::Degraded(_) => 1,
+        Health::Failed(_) => 2,
+    };
+    state.metrics.store_health.set(health);
+    let unsafe_durability = i64::from(state.store.unsafe_durability().is_some());
+    state.metrics.store_unsafe_durability.set(unsafe_durability);
     if let Some(keys) = state.store.idempotency_keys_in_memory() {
         let keys = i64::try_from(keys).unwrap_or(i64::MAX);
         state.metrics.idempotency_keys_in_memory.set(keys);

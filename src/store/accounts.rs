@@ -100,7 +100,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let balance: i64 = sqlx::query(
             "UPDATE accounts SET balance = balance + $1 WHERE id = $2 RETURNING balance",
         )
@@ -131,7 +131,7 @@ impl Store {
         reason: &str,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let balance = debit(&mut tx, account, amount, reason, None, now).await?;
         match balance {
             Some(_) => tx.commit().await?,

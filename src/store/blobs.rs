@@ -54,7 +54,7 @@ impl Store {
         price: i64,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         if price > 0
             && debit(&mut tx, blob.account, price, "upload_blob", None, now)
                 .await?
@@ -100,7 +100,7 @@ impl Store {
         device: &super::Device,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let blob = sqlx::query("SELECT persist FROM blobs WHERE id = $1")
             .bind(id.as_bytes().to_vec())
             .fetch_optional(&mut *tx)
@@ -146,7 +146,7 @@ impl Store {
     /// Removes the metadata of every blob past its TTL and returns their IDs, so the
     /// caller can remove the bytes.
     pub async fn expire_blobs(&self, now: i64) -> Result<Vec<BlobId>, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let rows = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1 RETURNING id, account_id, size, persist, created_at, expires_at")
             .bind(now)
             .fetch_all(&mut *tx)

@@ -7,12 +7,14 @@ use tocsin_sdk::protocol::{
     hash_email, hash_phone, Capabilities, GatewayId, IdentityId, KeyPair, MessageId, Nonce,
 };
 
+use sqlx::Executor;
+
 use super::*;
 use crate::domain::AccountName;
 
 const NOW: i64 = 1_700_000_000_000;
 
-async fn sqlite_store() -> (Store, tempfile::TempDir) {
+pub(super) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Store::open(&url, 4).await.unwrap();
@@ -331,61 +333,76 @@ async fn the_writer_waits_for_another_processs_write_on_sqlite() {
         let (store, s) = (store.clone(), submission(&gw, recipient(), &["during"]));
         async move { store.submit(&s, NOW).await }
     });
-    // Gives the writer time to reach the lock; the outcome must not depend on it.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The writer has taken the job (it may or may not wait for the lock yet: the outcome
+    // must not depend on it).
+    while store.writer_counts().submissions < 2 {
+        tokio::task::yield_now().await;
+    }
     other.execute("COMMIT").await.unwrap();
     let outcome = pending.await.unwrap().unwrap();
     assert!(matches!(outcome, SubmitOutcome::Accepted(_)), "{outcome:?}");
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 9);
 }
 
-/// A caller with an inbox is answered through it: the answers wait there until the
-/// inbox's task runs, and then every caller has its own. An inbox whose task has ended
-/// still has its callers answered, directly.
+/// A request thread's callers are answered through its inbox: the answers wait there
+/// until the inbox's task runs. A caller whose inbox closed before its answer came is
+/// answered directly.
 #[tokio::test]
-async fn answers_come_through_the_callers_inbox_or_directly_once_it_has_closed() {
+async fn answers_come_through_the_threads_inbox_or_directly_once_it_has_closed() {
+    use futures_util::future::BoxFuture;
+    use std::future::Future;
+    use std::pin::Pin;
     let (store, _dir) = sqlite_store().await;
     let a = account(&store, "inbox", 100).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
-    let held = tokio::task::LocalSet::new();
-    let inbox = Inbox::open(|task| {
-        held.spawn_local(task);
+    // The inbox tasks the store starts are held here until the test runs them.
+    let held: Arc<std::sync::Mutex<Vec<BoxFuture<'static, ()>>>> = Arc::default();
+    let spawner: LocalSpawner = Arc::new({
+        let held = held.clone();
+        move |task| held.lock().unwrap().push(task)
     });
+    store.answer_on_threads(spawner);
+    type Waiting<'a> = Pin<Box<dyn Future<Output = Result<SubmitOutcome, StoreError>> + 'a>>;
     let subs: Vec<Submission> = (0..8)
         .map(|i| submission(&gw, recipient(), &[&format!("inbox-{i}")]))
         .collect();
-    let waiting: Vec<_> = subs
-        .iter()
-        .map(|s| {
-            let (store, s, inbox) = (store.clone(), s.clone(), inbox.clone());
-            tokio::spawn(async move { store.submit_owned(s, NOW, Some(inbox)).await })
-        })
-        .collect();
+    let mut waiting: Vec<Waiting<'_>> = Vec::new();
+    for s in &subs {
+        let mut next: Waiting<'_> = Box::pin(store.submit_from_worker(s.clone(), NOW));
+        // Polled once: the job is with the writer.
+        assert!(futures_util::poll!(next.as_mut()).is_pending());
+        waiting.push(next);
+    }
     while store.queue_depth().await.unwrap() < 8 {
         tokio::task::yield_now().await;
     }
-    // Time for answers sent straight to arrive; the outcome must not depend on it.
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(
-        waiting.iter().all(|w| !w.is_finished()),
-        "answered before the inbox's task ran"
-    );
-    let outcomes = held
-        .run_until(futures_util::future::join_all(waiting))
-        .await;
-    for (outcome, s) in outcomes.into_iter().zip(&subs) {
-        let outcome = outcome.unwrap().unwrap();
-        assert_eq!(outcome, SubmitOutcome::Accepted(s.message.message_id));
+    // A later group, answered directly: the group of the eight has been answered too.
+    let later = submission(&gw, recipient(), &["later"]);
+    store.submit(&later, NOW).await.unwrap();
+    for next in &mut waiting {
+        assert!(
+            futures_util::poll!(next.as_mut()).is_pending(),
+            "answered before the inbox's task ran"
+        );
     }
-    drop(held);
-    assert!(!inbox.is_open());
-    let late = submission(&gw, recipient(), &["after-close"]);
+    let tasks: Vec<_> = held.lock().unwrap().drain(..).collect();
+    assert_eq!(tasks.len(), 1, "one inbox for the thread");
+    let inbox_task = tokio::spawn(tasks.into_iter().next().unwrap());
+    for (next, s) in waiting.into_iter().zip(&subs) {
+        assert_eq!(
+            next.await.unwrap(),
+            SubmitOutcome::Accepted(s.message.message_id)
+        );
+    }
+    // The job of this one carries the inbox; the inbox closes before the answer comes.
+    let last = submission(&gw, recipient(), &["after-close"]);
+    let mut next: Waiting<'_> = Box::pin(store.submit_from_worker(last.clone(), NOW));
+    assert!(futures_util::poll!(next.as_mut()).is_pending());
+    inbox_task.abort();
+    assert!(inbox_task.await.unwrap_err().is_cancelled());
     assert_eq!(
-        store
-            .submit_owned(late.clone(), NOW, Some(inbox))
-            .await
-            .unwrap(),
-        SubmitOutcome::Accepted(late.message.message_id)
+        next.await.unwrap(),
+        SubmitOutcome::Accepted(last.message.message_id)
     );
 }
 
@@ -512,7 +529,9 @@ async fn waiting_jobs_are_grouped_after_a_wait(url: &str) {
         tokio::spawn(async move { store.submit(&s, NOW).await })
     };
     // The writer takes the first job alone and waits for the lock; the others queue.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    while store.writer_counts().submissions < 1 {
+        tokio::task::yield_now().await;
+    }
     let rest: Vec<_> = subs[1..]
         .iter()
         .map(|s| {
@@ -520,7 +539,9 @@ async fn waiting_jobs_are_grouped_after_a_wait(url: &str) {
             tokio::spawn(async move { store.submit(&s, NOW).await })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    while store.writer_backlog() < 99 {
+        tokio::task::yield_now().await;
+    }
     other.execute("COMMIT").await.unwrap();
     for sent in std::iter::once(first).chain(rest) {
         let outcome = sent.await.unwrap().unwrap();
@@ -588,7 +609,7 @@ on_every_backend!(
     many_identities_are_read_at_once,
 );
 
-async fn account(store: &Store, name: &str, credits: i64) -> Account {
+pub(super) async fn account(store: &Store, name: &str, credits: i64) -> Account {
     let a = store
         .create_account(&AccountName::parse(name).unwrap(), NOW)
         .await
@@ -599,7 +620,7 @@ async fn account(store: &Store, name: &str, credits: i64) -> Account {
     store.account(a.id).await.unwrap().unwrap()
 }
 
-async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> GatewayRecord {
+pub(super) async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> GatewayRecord {
     let new = NewGateway {
         id: GatewayId::random(),
         account,
@@ -613,7 +634,7 @@ async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> Gatewa
     store.create_gateway(&new, NOW).await.unwrap()
 }
 
-fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
+pub(super) fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
     Submission {
         gateway: gw.id,
         charge: Charge {
@@ -634,7 +655,7 @@ fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
     }
 }
 
-fn recipient() -> IdentityId {
+pub(super) fn recipient() -> IdentityId {
     IdentityId::parse("ECHOECHO").unwrap()
 }
 

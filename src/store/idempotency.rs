@@ -1,4 +1,4 @@
-//! Idempotency keys: how a retried submission is recognised (see [`super::queue`]).
+//! Idempotency keys: how a retried submission is recognised.
 //!
 //! A key is claimed in the transaction that accepts its message, and a later submission
 //! under the same (gateway, key) gets the first message ID instead of a new charge. Keys are
@@ -29,11 +29,46 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
-use tocsin_sdk::protocol::MessageId;
+use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 
-use super::group::{runs, MultiRow, Params};
+use super::engine::{begin_write, Backend, KeyIndex};
+use super::queue::Submission;
 use super::rows::message_id;
-use super::{Backend, StoreError};
+use super::sql::{runs, MultiRow};
+use super::{Store, StoreError};
+
+/// The keys under which a retry of a send is recognised: the recipient with the nonce, and
+/// the request's `Idempotency-Key` header when it has one. They are stored as digests: the
+/// nonce of a delivered message must not outlive its box anywhere in the store, and
+/// customers' keys stay opaque.
+pub fn retry_keys(to: &IdentityId, nonce: &Nonce, header: Option<&str>) -> Vec<String> {
+    let mut keys = vec![key_digest(format_args!("nonce:{to}:{nonce}"))];
+    if let Some(key) = header {
+        keys.push(key_digest(format_args!("header:{key}")));
+    }
+    keys
+}
+
+/// The lower hex of SHA-256 over the formatted key, without building the string first.
+/// Stored as the key (and, in memory, digested once more by [`digest`]), so it must
+/// never change.
+fn key_digest(key: std::fmt::Arguments<'_>) -> String {
+    use sha2::{Digest as _, Sha256};
+    struct Hashing(Sha256);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new());
+    // Neither the hasher nor the key's parts fail to format.
+    let _ = std::fmt::Write::write_fmt(&mut hashing, key);
+    let mut hex = [0u8; 64];
+    // 32 bytes always fit 64 hex digits, which are ASCII.
+    let _ = hex::encode_to_slice(hashing.0.finalize(), &mut hex);
+    String::from_utf8_lossy(&hex).into_owned()
+}
 
 /// A key claimed by an accepted submission (or looked up for one).
 #[derive(Debug, Clone, Copy)]
@@ -147,10 +182,23 @@ impl Recent {
 }
 
 impl Keys {
-    pub(super) fn of(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => Self::InMemory(Arc::default()),
-            Backend::Postgres => Self::Indexed,
+    pub(super) fn of(index: KeyIndex) -> Self {
+        match index {
+            KeyIndex::Memory => Self::InMemory(Arc::default()),
+            KeyIndex::Table => Self::Indexed,
+        }
+    }
+
+    /// The digests of a submission's keys when they are held in memory (none otherwise),
+    /// taken on the caller's thread.
+    pub(super) fn digests(&self, s: &Submission) -> Vec<Digest> {
+        match self {
+            Self::InMemory(_) => s
+                .idempotency_keys
+                .iter()
+                .map(|key| digest(s.gateway.as_str(), key))
+                .collect(),
+            Self::Indexed => Vec::new(),
         }
     }
 
@@ -158,9 +206,10 @@ impl Keys {
     pub(super) async fn taken(
         &self,
         conn: &mut AnyConnection,
-        params: Params,
+        backend: Backend,
         wanted: &[Claim<'_>],
     ) -> Result<Taken, StoreError> {
+        let params = backend.placeholders();
         let mut taken = Taken::new();
         match self {
             Self::InMemory(recent) => {
@@ -207,7 +256,7 @@ impl Keys {
     pub(super) async fn record(
         &self,
         conn: &mut AnyConnection,
-        params: Params,
+        backend: Backend,
         claims: &[Claim<'_>],
     ) -> Result<bool, StoreError> {
         if claims.is_empty() {
@@ -235,7 +284,7 @@ impl Keys {
             4,
         );
         for run in runs(claims) {
-            let mut query = sqlx::query(INDEXED.sql(params, run.len()));
+            let mut query = sqlx::query(INDEXED.sql(backend.placeholders(), run.len()));
             for c in run {
                 query = query
                     .bind(c.gateway)
@@ -272,6 +321,7 @@ impl Keys {
     pub(super) async fn forget(
         &self,
         pool: &sqlx::AnyPool,
+        backend: Backend,
         before: i64,
         max_keys: u64,
     ) -> Result<Forgotten, StoreError> {
@@ -287,7 +337,9 @@ impl Keys {
                     let batch = Forgotten { total, early: 0 };
                     (batch, total == FORGET_BATCH as u64)
                 }
-                Self::InMemory(recent) => forget_logged(pool, recent, before, excess).await?,
+                Self::InMemory(recent) => {
+                    forget_logged(pool, backend, recent, before, excess).await?
+                }
             };
             excess = excess.saturating_sub(batch.early);
             forgotten.total += batch.total;
@@ -296,6 +348,22 @@ impl Keys {
                 return Ok(forgotten);
             }
         }
+    }
+}
+
+impl Store {
+    /// Forgets the idempotency keys claimed before `before` (unix ms), in batches, each its
+    /// own short transaction so the writer is never held up for long. On SQLite, where the
+    /// keys are held in memory, the oldest keys beyond `max_keys` go too, even inside their
+    /// window. A retry after that is a new request.
+    pub async fn forget_idempotency_keys(
+        &self,
+        before: i64,
+        max_keys: u64,
+    ) -> Result<Forgotten, StoreError> {
+        self.keys
+            .forget(&self.write, self.backend, before, max_keys)
+            .await
     }
 }
 
@@ -334,11 +402,12 @@ async fn forget_indexed(pool: &sqlx::AnyPool, before: i64) -> Result<u64, StoreE
 /// it stopped at its batch size, with more to trim.
 async fn forget_logged(
     pool: &sqlx::AnyPool,
+    backend: Backend,
     recent: &Recent,
     before: i64,
     excess: u64,
 ) -> Result<(Forgotten, bool), StoreError> {
-    let mut tx = super::begin_write(pool, Backend::Sqlite).await?;
+    let mut tx = begin_write(pool, backend).await?;
     let mut gone = Vec::new();
     let mut last_seq = None;
     let mut early = 0;
@@ -417,4 +486,20 @@ fn logged_keys(row: &AnyRow, mut each: impl FnMut(Digest, [u8; 8])) -> Result<us
         each(digest, id);
     }
     Ok(entries.len() / ENTRY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_digest;
+
+    /// The digests are stored as idempotency keys, so a retry after an upgrade must still
+    /// find them: the hex of SHA-256 over the formatted key, in lower case.
+    #[test]
+    fn a_key_digest_is_the_lower_hex_sha256_of_the_formatted_key() {
+        let (to, nonce) = ("ALICE123", "000102");
+        assert_eq!(
+            key_digest(format_args!("nonce:{to}:{nonce}")),
+            "4a36fe3dca4c9a939cd636a7ed9f09d938ee692e5a8ec39f973402d568712bf3"
+        );
+    }
 }

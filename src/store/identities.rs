@@ -61,7 +61,7 @@ impl Store {
         new: &NewIdentity,
         now: i64,
     ) -> Result<IdentityRecord, StoreError> {
-        let mut tx = super::begin_write(&self.write, self.backend).await?;
+        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         sqlx::query(
             "INSERT INTO identities (id, phone_hash, email_hash, capabilities, revoked, created_at) \
              VALUES ($1, $2, $3, $4, 0, $5)",
@@ -115,7 +115,7 @@ impl Store {
     /// The identities among `ids` that exist, with their current keys, revoked or not, in
     /// a few queries however many are asked for (a bulk send resolves its recipients so).
     pub async fn identities(&self, ids: &[IdentityId]) -> Result<Vec<IdentityRecord>, StoreError> {
-        let params = super::group::Params::of(self.backend);
+        let params = self.backend.placeholders();
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(IDS_PER_QUERY) {
             let sql = sqlx::AssertSqlSafe(format!(

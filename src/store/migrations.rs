@@ -48,16 +48,19 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("migrations/sqlite/0006_key_log_by_commit.sql"),
         include_str!("migrations/postgres/0006_key_log_by_commit.sql"),
     ),
+    (
+        7,
+        "store probe",
+        include_str!("migrations/sqlite/0007_store_probe.sql"),
+        include_str!("migrations/postgres/0007_store_probe.sql"),
+    ),
 ];
 
 pub(super) fn migrator(backend: Backend) -> Migrator {
     let migrations = MIGRATIONS
         .iter()
         .map(|&(version, description, sqlite, postgres)| {
-            let sql = match backend {
-                Backend::Sqlite => sqlite,
-                Backend::Postgres => postgres,
-            };
+            let sql = backend.pick(sqlite, postgres);
             Migration::new(
                 version,
                 Cow::Borrowed(description),

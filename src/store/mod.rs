@@ -8,52 +8,47 @@
 //! Invariants the rest of the server relies on:
 //! * an account's `balance` equals the sum of its ledger rows and never goes negative;
 //! * a paid submission (debit + ledger row + queued message + idempotency keys) is one
-//!   transaction — all of it is durable or none of it is (see [`queue`]);
-//! * on SQLite every write goes through a single connection, so writers queue in-process
-//!   instead of failing with `SQLITE_BUSY`; reads use a separate pool.
+//!   transaction — all of it is durable or none of it is (see [`commit`]);
+//! * every difference between the engines is stated in [`engine`], and nowhere else;
+//! * durability fails closed: a write is answered only once it is durable, and a store
+//!   that cannot be sure of that any more takes no writes (see [`health`]).
 
 mod accounts;
 mod blobs;
-mod delivery;
+mod commit;
+mod devices;
+mod engine;
+mod events;
 mod gateways;
-mod group;
+mod health;
 mod idempotency;
 mod identities;
-mod inbox;
 mod migrations;
 mod outbox;
 mod queue;
 mod rows;
-mod writer;
+mod sql;
 
 #[cfg(test)]
 mod conformance;
 #[doc(hidden)]
 pub mod testing;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor};
+use sqlx::AnyPool;
 
 pub use accounts::{Account, AccountId, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
-pub use delivery::{AckOutcome, Device};
+pub use commit::{LocalSpawner, QueueListener, WriterCounts};
+pub use devices::{AckOutcome, Device};
+pub use engine::{sqlite_path, Backend, DeliveryMode, StoreOptions};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
-pub use idempotency::Forgotten;
+pub use health::Health;
+pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};
-pub use inbox::Inbox;
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
-pub use queue::{Charge, NewMessage, QueuedMessage, Submission, SubmitOutcome};
-pub use writer::{QueueListener, WriterCounts};
-
-/// Which database engine a [`Store`] talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use queue::{Charge, NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
 
 /// What went wrong in the store. Callers map these to their own outcomes; the text is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -70,8 +65,22 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
-    #[error("group commit failed: {0}")]
-    Group(String),
+    /// Writes fail for a reason that may pass (a full disk, a lock held too long, a lost
+    /// connection); nothing of the request was kept. Retry later.
+    #[error("the store cannot write for now: {0}")]
+    Unavailable(String),
+    /// The store takes no more writes until a restart (see [`Health::Failed`]).
+    #[error("the store has failed: {0}")]
+    Failed(String),
+    /// A write kept conflicting with another writer; nothing of it was kept.
+    #[error("write conflict: {0}")]
+    Conflict(String),
+    /// The PostgreSQL server does not make commits durable.
+    #[error(
+        "PostgreSQL runs with {0}: commits could be lost at a crash. Turn it on, or set \
+         storage.allow_unsafe_durability = true to start anyway"
+    )]
+    UnsafeDurability(String),
     #[error("the store is closed")]
     Closed,
 }
@@ -92,98 +101,75 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 /// Handle to the database; cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Store {
     /// Pool for statements that write. One connection on SQLite (a single writer).
     write: AnyPool,
     /// Pool for read-only statements.
     read: AnyPool,
     backend: Backend,
-    /// Submissions and device acks on their way to the group-commit writer ([`writer`]).
-    writer: tokio::sync::mpsc::Sender<writer::WriteJob>,
-    writer_stats: std::sync::Arc<writer::Stats>,
+    /// Submissions, device acks and device messages on their way to the writer ([`commit`]).
+    writer: tokio::sync::mpsc::Sender<commit::WriteJob>,
+    writer_stats: Arc<commit::Stats>,
     /// Where idempotency keys are looked up ([`idempotency`]).
     keys: idempotency::Keys,
     /// Told about every message the writer queues ([`Store::set_queue_listener`]).
-    listener: writer::ListenerSlot,
+    listener: commit::ListenerSlot,
+    health: Arc<health::HealthCell>,
+    /// Starts the task that hands out a request thread's answers.
+    spawner: Arc<OnceLock<LocalSpawner>>,
+    /// The PostgreSQL durability settings found off (and allowed).
+    unsafe_durability: Option<String>,
 }
 
-/// How long a SQLite connection waits for a lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u32 = 5_000;
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .field("health", &self.health.get())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Store {
-    /// Opens the database at `url`, creating a SQLite file (and its directory) if missing.
-    /// Does not run migrations; call [`Store::migrate`].
+    /// Opens the database at `url` with `max_connections`, creating a SQLite file (and
+    /// its directory) if missing. Does not run migrations; call [`Store::migrate`].
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StoreError> {
-        sqlx::any::install_default_drivers();
-        let max_connections = max_connections.max(1);
-        if let Some(path) = sqlite_path(url) {
-            if path.is_empty() || path == ":memory:" {
-                return Err(StoreError::UnsupportedUrl(url.to_owned()));
-            }
-            if let Some(dir) = Path::new(path)
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        format!("cannot create directory {}: {e}", dir.display()).into(),
-                    ))
-                })?;
-            }
-            let url = if url.contains('?') {
-                url.to_owned()
-            } else {
-                format!("{url}?mode=rwc")
-            };
-            let write = sqlite_pool(1, WRITER_CACHE_KIB, true).connect(&url).await?;
-            // WAL is a property of the file; set it once, before readers open it.
-            write.execute("PRAGMA journal_mode = WAL").await?;
-            let read = sqlite_pool(max_connections, READER_CACHE_KIB, false)
-                .connect(&url)
-                .await?;
-            // Commits are synced apart from the writer (see `writer`), by this file. SQLite
-            // keeps it while a connection is open; should it not be there, every commit
-            // syncs itself instead.
-            // An absolute path, so a later change of directory cannot make it miss.
-            let wal = std::path::absolute(format!("{path}-wal"))
-                .unwrap_or_else(|_| PathBuf::from(format!("{path}-wal")));
-            let wal = if wal.exists() {
-                Some(wal)
-            } else {
-                tracing::warn!(
-                    "no write-ahead log at {}: each commit syncs itself",
-                    wal.display()
-                );
-                None
-            };
-            Ok(Self::assemble(write, read, Backend::Sqlite, wal))
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = AnyPoolOptions::new()
-                .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect(url)
-                .await?;
-            Ok(Self::assemble(pool.clone(), pool, Backend::Postgres, None))
-        } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
-        }
+        let options = StoreOptions {
+            max_connections,
+            ..StoreOptions::default()
+        };
+        Self::open_with(url, options).await
     }
 
-    fn assemble(write: AnyPool, read: AnyPool, backend: Backend, wal: Option<PathBuf>) -> Self {
-        let (writer, jobs) = tokio::sync::mpsc::channel(4096);
-        let writer_stats = std::sync::Arc::<writer::Stats>::default();
-        let keys = idempotency::Keys::of(backend);
-        let listener = writer::ListenerSlot::default();
-        tokio::spawn(writer::writer(
-            write.clone(),
+    /// [`Store::open`] with every option.
+    pub async fn open_with(url: &str, options: StoreOptions) -> Result<Self, StoreError> {
+        Ok(Self::assemble(engine::connect(url, options).await?))
+    }
+
+    fn assemble(connected: engine::Connected) -> Self {
+        let engine::Connected {
+            write,
+            read,
             backend,
-            keys.clone(),
-            listener.clone(),
-            writer_stats.clone(),
-            jobs,
-            wal,
-        ));
+            durability,
+            unsafe_durability,
+        } = connected;
+        let (writer, jobs) = tokio::sync::mpsc::channel(4096);
+        let writer_stats = Arc::<commit::Stats>::default();
+        let keys = idempotency::Keys::of(backend.key_index());
+        let listener = commit::ListenerSlot::default();
+        let health = Arc::<health::HealthCell>::default();
+        let w = commit::Writer {
+            pool: write.clone(),
+            backend,
+            durability,
+            keys: keys.clone(),
+            listener: listener.clone(),
+            stats: writer_stats.clone(),
+            health: health.clone(),
+        };
+        tokio::spawn(commit::run(w, jobs));
         Self {
             write,
             read,
@@ -192,6 +178,9 @@ impl Store {
             writer_stats,
             keys,
             listener,
+            health,
+            spawner: Arc::default(),
+            unsafe_durability,
         }
     }
 
@@ -214,16 +203,40 @@ impl Store {
         self.backend
     }
 
+    /// How committed messages reach device sessions on this engine.
+    pub fn delivery_mode(&self) -> DeliveryMode {
+        self.backend.delivery_mode()
+    }
+
+    /// Whether the store takes writes, and why not.
+    pub fn health(&self) -> Health {
+        self.health.get()
+    }
+
+    /// The durability settings of the PostgreSQL server found off and allowed by
+    /// `storage.allow_unsafe_durability`.
+    pub fn unsafe_durability(&self) -> Option<&str> {
+        self.unsafe_durability.as_deref()
+    }
+
     /// What the group-commit writer has done since the store opened.
     pub fn writer_counts(&self) -> WriterCounts {
         self.writer_stats.snapshot()
     }
 
+    /// Jobs waiting for the writer.
+    pub fn writer_backlog(&self) -> usize {
+        self.writer.max_capacity() - self.writer.capacity()
+    }
+
     /// From now on, every message the writer queues is announced to `listener` right after
-    /// its commit, in queue order. Only the first listener set counts. On SQLite that is
-    /// every queued message; on PostgreSQL other nodes queue messages too.
-    pub fn set_queue_listener(&self, listener: std::sync::Arc<dyn QueueListener>) {
-        let _ = self.listener.set(listener);
+    /// its commit is durable, in queue order, where the engine's delivery mode is
+    /// [`DeliveryMode::Announced`] (elsewhere sessions read the store, and nothing is
+    /// announced). Only the first listener set counts.
+    pub fn set_queue_listener(&self, listener: Arc<dyn QueueListener>) {
+        if let DeliveryMode::Announced { .. } = self.delivery_mode() {
+            let _ = self.listener.set(listener);
+        }
     }
 
     /// Reads the idempotency keys of the window into memory now (SQLite), rather than at
@@ -279,68 +292,8 @@ impl Store {
     }
 }
 
-/// Page cache of the writer connection. A group commit dirties a few random index pages
-/// per message; with SQLite's default 2 MiB the writer keeps re-reading them from the OS
-/// (measured during a send benchmark: 12.9 KB read per message with the default, 6.2 KB
-/// with 64 MiB).
-const WRITER_CACHE_KIB: u32 = 64 * 1024;
-/// Page cache of each reader connection (SQLite's default).
-const READER_CACHE_KIB: u32 = 2 * 1024;
-
-/// Options for a pool of SQLite connections. `writes`: the pool of the one write
-/// connection, which keeps its temporary files in memory: SQLite keeps the undo record of
-/// each statement of a transaction (its statement journal) there, and spills it into a
-/// temporary file past 64 KiB, which every multi-row insert of a group commit passed.
-fn sqlite_pool(max_connections: u32, cache_kib: u32, writes: bool) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(30))
-        // A connection to a local file does not go stale: skip the ping sqlx otherwise
-        // sends (one round trip to the connection's worker thread) on every acquire.
-        .test_before_acquire(false)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                // FULL: a commit is on disk (WAL fsynced) before we answer the client.
-                conn.execute("PRAGMA synchronous = FULL").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                if writes {
-                    conn.execute("PRAGMA temp_store = MEMORY").await?;
-                }
-                conn.execute(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA cache_size = -{cache_kib}"
-                )))
-                .await?;
-                conn.execute(sqlx::AssertSqlSafe(format!(
-                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
-                )))
-                .await?;
-                Ok(())
-            })
-        })
-}
-
-/// The file of a `sqlite:` URL (without its `?` options); `None` for other engines.
-pub fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite:")?;
-    rest.trim_start_matches("//").split('?').next()
-}
-
-/// Begins a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`, taking the write
-/// lock before the first read: a deferred transaction that read first could not write if
-/// another process (an admin command, say) committed in between, as its snapshot would
-/// be stale; an immediate one waits for the lock (up to the busy timeout) instead.
-async fn begin_write(
-    pool: &AnyPool,
-    backend: Backend,
-) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-    Ok(match backend {
-        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-        Backend::Postgres => pool.begin().await?,
-    })
-}
-
 /// Reads a column that holds 0/1 as a bool.
-fn flag(row: &AnyRow, column: &str) -> Result<bool, StoreError> {
+fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, StoreError> {
     use sqlx::Row;
     Ok(row.try_get::<i64, _>(column)? != 0)
 }

@@ -22,7 +22,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{Backend, Device};
+use crate::store::{DeliveryMode, Device};
 
 /// Largest WebSocket message accepted: one maximal frame (2 + 8192 bytes).
 pub const MAX_WS_MESSAGE: usize = 2 + 8192;
@@ -30,17 +30,6 @@ pub const MAX_WS_MESSAGE: usize = 2 + 8192;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time a device has to take one frame before it counts as stuck.
 pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a session re-checks the store without a wake-up. On PostgreSQL another node
-/// may have queued the message, and wake-ups do not cross nodes. On SQLite every commit
-/// happens in this process and wakes the session, so the re-check is only a safety net;
-/// it is kept rare because 50,000 idle sessions re-reading every 5 s would be 10,000
-/// queries per second for nothing.
-fn poll_interval(backend: Backend) -> Duration {
-    match backend {
-        Backend::Postgres => Duration::from_secs(5),
-        Backend::Sqlite => Duration::from_secs(60),
-    }
-}
 
 /// A re-check timer whose first tick falls at a random point of the first period, so
 /// sessions that logged in together (after a restart, say) do not poll in lockstep.
@@ -192,12 +181,16 @@ async fn serve(
     let mut idle = Duration::from_secs(state.settings.chat.idle_timeout_secs);
     let mut cursor = 0i64;
     let mut drained = false;
-    let mut poll = poll_timer(poll_interval(state.store.backend()));
-    // On SQLite the writer announces every queued message to the hub, which puts it in
-    // this session's inbox. Once the session has read the store to the end (after joining
-    // the hub, so nothing committed since is missed), the inbox holds everything newer and
-    // the store is read again only after an overflow or at the periodic re-check.
-    let announced = state.store.backend() == Backend::Sqlite;
+    // Where the writer announces every queued message to the hub, which puts it in this
+    // session's inbox: once the session has read the store to the end (after joining the
+    // hub, so nothing committed since is missed), the inbox holds everything newer and the
+    // store is read again only after an overflow or at the periodic re-check. Elsewhere
+    // another node may have queued a message, so the store is re-read periodically.
+    let (announced, every) = match state.store.delivery_mode() {
+        DeliveryMode::Announced { recheck } => (true, recheck),
+        DeliveryMode::Polled { every } => (false, every),
+    };
+    let mut poll = poll_timer(every);
     let mut caught_up = false;
     let mut recheck = false;
     // Acks being committed, and the payload that arrived behind them.

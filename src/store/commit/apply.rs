@@ -1,0 +1,171 @@
+//! Writes a plan with multi-row statements, checking that each write did what the plan
+//! decided. A write that did not (another node wrote in between) reports [`Diverged`]: the
+//! caller rolls back and decides again from fresh reads.
+
+use sqlx::{AnyConnection, Row};
+
+use super::plan::{AckPlan, Event, Plan};
+use crate::store::devices::AckOutcome;
+use crate::store::engine::Backend;
+use crate::store::idempotency::Keys;
+use crate::store::queue::bind_message;
+use crate::store::rows::{identity_id, message_id};
+use crate::store::sql::MultiRow;
+use crate::store::StoreError;
+
+/// A write did not do what the plan decided.
+#[derive(Debug)]
+pub(super) struct Diverged;
+
+/// Writes a plan of submissions and device messages: keys, queue rows, debits, ledger.
+pub(super) async fn apply(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    keys: &Keys,
+    plan: &Plan<'_>,
+) -> Result<Result<(), Diverged>, StoreError> {
+    let p = backend.placeholders();
+    // Keys first: on PostgreSQL a key another node is claiming holds this insert until
+    // that node's transaction ends, and then it is found taken.
+    if !keys.record(conn, backend, &plan.claims).await? {
+        return Ok(Err(Diverged));
+    }
+    static QUEUE: MultiRow = MultiRow::new(
+        "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
+         created_at, expires_at) VALUES {rows} ON CONFLICT (sender, message_id, recipient) \
+         DO NOTHING",
+        8,
+    );
+    let queued = QUEUE
+        .insert_all(conn, p, &plan.queue, |q, (m, now)| bind_message(q, m, *now))
+        .await?;
+    if !queued {
+        return Ok(Err(Diverged));
+    }
+    for debit in &plan.debits {
+        // Written without reusing a parameter so it works with anonymous ones too.
+        let sql = format!(
+            "UPDATE accounts SET balance = balance - {} WHERE id = {} AND balance >= {} \
+             RETURNING balance",
+            p.one(1),
+            p.one(2),
+            p.one(3)
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(debit.total)
+            .bind(debit.account.0)
+            .bind(debit.total)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let after: Option<i64> = row.map(|r| r.try_get("balance")).transpose()?;
+        if after != Some(debit.balance_after) {
+            return Ok(Err(Diverged));
+        }
+    }
+    static LEDGER: MultiRow = MultiRow::new(
+        "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
+         VALUES {rows}",
+        6,
+    );
+    LEDGER
+        .insert_all(conn, p, &plan.ledger, |q, line| {
+            q.bind(line.account.0)
+                .bind(line.delta)
+                .bind(line.balance_after)
+                .bind(line.reason)
+                .bind(line.message_id.as_bytes().to_vec())
+                .bind(line.at)
+        })
+        .await?;
+    Ok(Ok(()))
+}
+
+/// Writes a plan of acks: the new acks and `delivered` events, then deletes the rows every
+/// responsible device now has (their `queued` status becomes an event as they go) with
+/// their acks. Returns each ack's outcome.
+pub(super) async fn apply_acks(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    plan: AckPlan,
+) -> Result<Result<Vec<AckOutcome>, Diverged>, StoreError> {
+    let AckPlan {
+        mut outcomes,
+        new_acks,
+        delivered,
+        seqs,
+        last_ack_of,
+    } = plan;
+    if seqs.is_empty() {
+        return Ok(Ok(outcomes));
+    }
+    let p = backend.placeholders();
+    static ACKS: MultiRow = MultiRow::new(
+        "INSERT INTO message_acks (seq, device_id, acked_at) VALUES {rows} \
+         ON CONFLICT (seq, device_id) DO NOTHING",
+        3,
+    );
+    let recorded = ACKS
+        .insert_all(conn, p, &new_acks, |q, (seq, device, at)| {
+            q.bind(*seq).bind(*device).bind(*at)
+        })
+        .await?;
+    if !recorded {
+        return Ok(Err(Diverged));
+    }
+    insert_events(conn, backend, &delivered).await?;
+    let mut gone: Vec<(i64, Event)> = Vec::new();
+    for chunk in seqs.chunks(super::read::LIST_CHUNK) {
+        let sql = "DELETE FROM queued_messages WHERE seq IN ({list}) AND NOT EXISTS \
+             (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient \
+              AND d.registered_after_seq < queued_messages.seq AND NOT EXISTS \
+              (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
+               AND a.device_id = d.device_id)) \
+             RETURNING seq, sender, message_id, recipient, created_at";
+        for row in p.with_list(sql, chunk).fetch_all(&mut *conn).await? {
+            let queued = Event {
+                sender: identity_id(&row, "sender")?,
+                message_id: message_id(&row, "message_id")?,
+                recipient: identity_id(&row, "recipient")?,
+                event: "queued",
+                at: row.try_get("created_at")?,
+            };
+            gone.push((row.try_get("seq")?, queued));
+        }
+    }
+    gone.sort_by_key(|(seq, _)| *seq);
+    let queued: Vec<Event> = gone.iter().map(|(_, e)| *e).collect();
+    insert_events(conn, backend, &queued).await?;
+    let deleted: Vec<i64> = gone.iter().map(|(seq, _)| *seq).collect();
+    for chunk in deleted.chunks(super::read::LIST_CHUNK) {
+        let sql = "DELETE FROM message_acks WHERE seq IN ({list})";
+        p.with_list(sql, chunk).execute(&mut *conn).await?;
+    }
+    for seq in deleted {
+        if let Some(&i) = last_ack_of.get(&seq) {
+            outcomes[i].deleted = true;
+        }
+    }
+    Ok(Ok(outcomes))
+}
+
+/// Writes status events, in order.
+async fn insert_events(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    events: &[Event],
+) -> Result<(), StoreError> {
+    static EVENTS: MultiRow = MultiRow::new(
+        "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {rows}",
+        5,
+    );
+    EVENTS
+        .insert_all(conn, backend.placeholders(), events, |q, e| {
+            q.bind(e.sender.as_str())
+                .bind(e.message_id.as_bytes().to_vec())
+                .bind(e.recipient.as_str())
+                .bind(e.event)
+                .bind(e.at)
+        })
+        .await?;
+    Ok(())
+}

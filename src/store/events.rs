@@ -1,0 +1,141 @@
+//! Status events: what became of a message, kept as metadata after its box is gone.
+
+use sqlx::{AnyConnection, Row};
+use tocsin_sdk::protocol::{IdentityId, MessageId};
+
+use super::engine::begin_write;
+use super::{Store, StoreError};
+
+impl Store {
+    /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
+    /// events; returns how many expired.
+    pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        // The queue row was the `queued` status; it becomes an event before it goes.
+        sqlx::query(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+             SELECT sender, message_id, recipient, 'queued', created_at FROM queued_messages \
+             WHERE expires_at <= $1 ORDER BY seq",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+             SELECT sender, message_id, recipient, 'expired', $1 FROM queued_messages \
+             WHERE expires_at <= $1",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM message_acks WHERE seq IN \
+             (SELECT seq FROM queued_messages WHERE expires_at <= $1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let expired = sqlx::query("DELETE FROM queued_messages WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(expired)
+    }
+
+    /// Records a status event for each of `message_ids` sent by `sender` to `recipient`
+    /// (a receipt the server could read), ignoring IDs this sender never sent there.
+    pub async fn record_receipt(
+        &self,
+        sender: &IdentityId,
+        recipient: &IdentityId,
+        message_ids: &[MessageId],
+        event: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        for id in message_ids {
+            let known = sqlx::query(
+                "SELECT 1 AS known FROM queued_messages WHERE sender = $1 AND message_id = $2 \
+                 AND recipient = $3 UNION ALL SELECT 1 AS known FROM message_events \
+                 WHERE sender = $1 AND message_id = $2 AND recipient = $3 AND event = 'queued'",
+            )
+            .bind(sender.as_str())
+            .bind(id.as_bytes().to_vec())
+            .bind(recipient.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if known.is_some() {
+                record_event(&mut tx, sender, id, recipient, event, at).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The status events of one message, oldest first: `(event, unix ms)`.
+    pub async fn message_events(
+        &self,
+        sender: &IdentityId,
+        message_id: &MessageId,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        Ok(self
+            .message_status(sender, message_id)
+            .await?
+            .into_iter()
+            .map(|(_, event, at)| (event, at))
+            .collect())
+    }
+
+    /// The status events of one message with their recipient, oldest first.
+    pub async fn message_status(
+        &self,
+        sender: &IdentityId,
+        message_id: &MessageId,
+    ) -> Result<Vec<(IdentityId, String, i64)>, StoreError> {
+        // A message still queued has no `queued` event yet: its queue row stands for it.
+        let rows = sqlx::query(
+            "SELECT recipient, event, at FROM ( \
+               SELECT recipient, event, at, id FROM message_events \
+               WHERE sender = $1 AND message_id = $2 \
+               UNION ALL \
+               SELECT recipient, 'queued' AS event, created_at AS at, 0 AS id FROM queued_messages \
+               WHERE sender = $1 AND message_id = $2 \
+             ) s ORDER BY at, CASE WHEN event = 'queued' THEN 0 ELSE 1 END, id",
+        )
+        .bind(sender.as_str())
+        .bind(message_id.as_bytes().to_vec())
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let recipient = super::rows::identity_id(r, "recipient")?;
+                Ok((recipient, r.try_get("event")?, r.try_get("at")?))
+            })
+            .collect()
+    }
+}
+
+/// Appends a status event (metadata only: who, which message, what, when).
+async fn record_event(
+    conn: &mut AnyConnection,
+    sender: &IdentityId,
+    message_id: &MessageId,
+    recipient: &IdentityId,
+    event: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO message_events (sender, message_id, recipient, event, at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(sender.as_str())
+    .bind(message_id.as_bytes().to_vec())
+    .bind(recipient.as_str())
+    .bind(event)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
