@@ -3,12 +3,18 @@
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev && rm -rf /var/lib/apt/lists/*
-# 1. Dependency layer: manifests with stub sources.
+# 1. Dependency layer: manifests with stub sources. Cargo reads every workspace member
+#    (the load harness too) and every target a manifest names (the criterion benches, the
+#    SDK's CLI) before it builds any, so each gets a stub.
 COPY Cargo.toml Cargo.lock ./
 COPY sdk/Cargo.toml sdk/Cargo.toml
-RUN mkdir -p src sdk/src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs sdk/src/lib.rs \
+COPY benches/load/Cargo.toml benches/load/Cargo.toml
+RUN mkdir -p src sdk/src/bin benches/load/src \
+    && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > sdk/src/bin/tocsin-cli.rs \
+    && echo 'fn main() {}' > benches/load/src/main.rs \
+    && touch src/lib.rs sdk/src/lib.rs benches/crypto.rs benches/store.rs \
     && cargo build --release --locked --bin tocsin \
-    && rm -rf src sdk/src
+    && rm -rf src sdk/src benches
 # 2. The real sources.
 COPY . .
 RUN touch src/main.rs src/lib.rs sdk/src/lib.rs && cargo build --release --locked --bin tocsin

@@ -15,8 +15,7 @@
 //! run: the very same requests (path and body, built the same way) against `constant`,
 //! then `crypto`, and print the ratio (`--no-ceiling` skips it).
 //!
-//! With the cargo feature `load`, scenarios with simulated devices on the real chat
-//! protocol:
+//! Scenarios with simulated devices on the real chat protocol:
 //! * `device-latency`: `send_simple` alerts to N devices; send → device and accept →
 //!   device time (from the 200 answer);
 //! * `idle-devices`: N devices logged in and idle; the server's resident memory and file
@@ -47,18 +46,12 @@ use tocsin_sdk::protocol::{KeyPair, Nonce};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[cfg(feature = "load")]
 mod callback;
-#[cfg(feature = "load")]
 mod devices;
-#[cfg(feature = "load")]
 mod drain;
-#[cfg(feature = "load")]
 mod fanout;
-#[cfg(feature = "load")]
 mod fleet;
 mod http1;
-#[cfg(feature = "load")]
 mod idle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,7 +126,6 @@ impl Args {
         self.duration.unwrap_or(10)
     }
 
-    #[cfg(feature = "load")]
     fn devices(&self, default: usize) -> usize {
         self.devices.unwrap_or(default)
     }
@@ -489,7 +481,6 @@ fn crypto_cost() {
 }
 
 /// The gateway's private key for sealing E2E messages, from `TOCSIN_PRIVATE_KEY`.
-#[cfg(feature = "load")]
 fn private_key() -> tocsin_sdk::protocol::SecretKey {
     let hex = std::env::var("TOCSIN_PRIVATE_KEY").unwrap_or_else(|_| {
         fleet::usage(
@@ -501,7 +492,6 @@ fn private_key() -> tocsin_sdk::protocol::SecretKey {
         .unwrap_or_else(|e| fleet::usage(format!("TOCSIN_PRIVATE_KEY: {e}")))
 }
 
-#[cfg(feature = "load")]
 async fn device_scenario(args: &Args) {
     if args.scenario == Scenario::IdleDevices {
         let keepalive = Duration::from_secs(args.keepalive.max(1));
@@ -547,10 +537,4 @@ async fn device_scenario(args: &Args) {
             .await;
         }
     }
-}
-
-#[cfg(not(feature = "load"))]
-async fn device_scenario(_: &Args) {
-    eprintln!("error: this scenario needs the device client: cargo run --release --features load --bin tocsin-load");
-    std::process::exit(2);
 }

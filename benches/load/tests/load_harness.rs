@@ -1,13 +1,15 @@
-//! `tocsin-load` against the real server (port 0): a short send run ends with its summary,
-//! its ceiling measured in the same run and the ratio, and the messages it sent are
-//! queued. Speed is not asserted here; this only keeps the harness working.
+//! `tocsin-load` against the real server (port 0, started in this process through the
+//! `tocsin` library): a short send run ends with its summary, its ceiling measured in the
+//! same run and the ratio, and the messages it sent are queued. Speed is not asserted
+//! here; this only keeps the harness working.
 
 /// Whether `spawn_app` puts the server on a fresh PostgreSQL database.
 pub const ON_POSTGRES: bool = false;
 
-// The shared harness has helpers this test does not call.
+// The server's own test harness (`spawn_app`, in the server package's tests), shared
+// rather than copied; it has helpers this test does not call.
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "../../../tests/api/helpers.rs"]
 mod helpers;
 
 use std::process::Command;
