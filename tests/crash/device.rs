@@ -24,7 +24,7 @@ use tocsin_sdk::protocol::{E2eMessage, MessageId};
 use tokio::sync::{mpsc, watch};
 
 use crate::harness::{
-    lock, retry, until, Api, Book, Engine, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
+    lock, retry, some, until, Api, Book, Engine, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
 };
 
 /// Credits the account starts with: more than any run spends.
@@ -198,15 +198,15 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
         let held = held
             .unwrap_or_else(|_| {
                 panic!(
-                    "the device did not get {hold_at} messages; refused: {:?}\n{server_log}",
-                    burst.refused
+                    "the device did not get {hold_at} messages; refused: {}\n{server_log}",
+                    some(&burst.refused)
                 )
             })
             .expect("the device runs");
         assert!(
             burst.refused.is_empty(),
-            "requests refused: {:?}",
-            burst.refused
+            "requests refused: {}",
+            some(&burst.refused)
         );
         for (key, id) in &burst.answered {
             book.resolve(key, *id);
@@ -221,7 +221,8 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
         let lost: Vec<_> = book.ids().difference(&ledger.charged).copied().collect();
         assert!(
             lost.is_empty(),
-            "messages answered 200 before kill {round} are not charged after it: {lost:?}"
+            "messages answered 200 before kill {round} are not charged after it: {}",
+            some(&lost)
         );
         let kill = Kill {
             server: round,
@@ -266,8 +267,9 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
         let again = replayed(&lock(&log), &kill);
         assert!(
             again.is_empty(),
-            "acked and committed before kill {}, delivered again after it: {again:?}",
-            kill.server
+            "acked and committed before kill {}, delivered again after it: {}",
+            kill.server,
+            some(&again)
         );
         let db = env.database().await;
         until("the device's queue is empty", || async {
@@ -337,7 +339,7 @@ fn replayed(log: &DeviceLog, kill: &Kill) -> Vec<Delivery> {
 
 /// The deliveries against what the database said at each kill.
 fn check_deliveries(log: &DeviceLog, kills: &[Kill], book: &Book) {
-    assert!(log.rejected.is_empty(), "rejected: {:?}", log.rejected);
+    assert!(log.rejected.is_empty(), "rejected: {}", some(&log.rejected));
     let mut per_connection: BTreeMap<(u64, MessageId), usize> = BTreeMap::new();
     for d in &log.deliveries {
         let key = book
@@ -349,7 +351,8 @@ fn check_deliveries(log: &DeviceLog, kills: &[Kill], book: &Book) {
     let twice: Vec<_> = per_connection.iter().filter(|(_, n)| **n > 1).collect();
     assert!(
         twice.is_empty(),
-        "messages delivered twice on one connection: {twice:?}"
+        "messages delivered twice on one connection: {}",
+        some(&twice)
     );
 
     let (mut acked_then, mut again) = (0, 0);
@@ -357,8 +360,9 @@ fn check_deliveries(log: &DeviceLog, kills: &[Kill], book: &Book) {
         let replayed = replayed(log, kill);
         assert!(
             replayed.is_empty(),
-            "acked and committed before kill {}, delivered again after it: {replayed:?}",
-            kill.server
+            "acked and committed before kill {}, delivered again after it: {}",
+            kill.server,
+            some(&replayed)
         );
         for id in &kill.queued {
             assert!(

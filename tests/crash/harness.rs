@@ -199,7 +199,8 @@ impl Env {
                 loop {
                     let n: i64 = sqlx::query(
                         "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                         AND backend_type = 'client backend'",
                     )
                     .fetch_one(&db.pool)
                     .await
@@ -632,6 +633,15 @@ pub struct Task<T>(pub tokio::task::JoinHandle<T>);
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// How many `items` there are, and the first few, for a failure message.
+pub fn some<T: std::fmt::Debug>(items: &[T]) -> String {
+    const SHOWN: usize = 5;
+    match items.len() {
+        n if n <= SHOWN => format!("{items:?}"),
+        n => format!("{n}, the first {SHOWN}: {:?}", &items[..SHOWN]),
     }
 }
 

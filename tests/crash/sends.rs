@@ -15,7 +15,8 @@ use futures_util::StreamExt;
 use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
 
 use crate::harness::{
-    retry, Api, Book, Burst, Engine, Env, Rng, Running, Senders, Sent, PATIENCE, RETRIES_IN_FLIGHT,
+    retry, some, Api, Book, Burst, Engine, Env, Rng, Running, Senders, Sent, PATIENCE,
+    RETRIES_IN_FLIGHT,
 };
 
 /// Credits the account starts with: more than any run spends.
@@ -101,13 +102,13 @@ async fn burst(
     let burst = running.stop().await;
     assert!(
         tripped.is_ok(),
-        "{kill_at} answers did not come: {:?}\n{log}",
-        burst.refused
+        "{kill_at} answers did not come; refused: {}\n{log}",
+        some(&burst.refused)
     );
     assert!(
         burst.refused.is_empty(),
-        "requests refused: {:?}",
-        burst.refused
+        "requests refused: {}",
+        some(&burst.refused)
     );
     burst
 }
@@ -131,7 +132,8 @@ async fn check_after_restart(
     let lost: Vec<_> = book.ids().difference(&before.charged).copied().collect();
     assert!(
         lost.is_empty(),
-        "messages answered 200 before a kill are not charged after it: {lost:?}"
+        "messages answered 200 before a kill are not charged after it: {}",
+        some(&lost)
     );
     assert_eq!(
         before.balance,
