@@ -9,13 +9,11 @@
 //! been committed. In the end every key stands for exactly one charged message and every
 //! charged message for exactly one key.
 
-use std::collections::BTreeSet;
-
 use futures_util::StreamExt;
 use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
 
 use crate::harness::{
-    retry, some, Api, Book, Burst, Engine, Env, Rng, Running, Senders, Sent, PATIENCE,
+    retry, some, Api, Book, Burst, Engine, Env, Ledger, Rng, Running, Senders, Sent, PATIENCE,
     RETRIES_IN_FLIGHT,
 };
 
@@ -46,9 +44,14 @@ pub async fn sends_survive_sigkill(engine: Engine) {
         let kill_at = rng.between(20, 300);
         let api = Api::new(server.http, &gateway);
         let burst = burst(server, &api, recipient, kill, senders, kill_at).await;
+        // What the killed server committed.
+        let db = env.database_after_kill().await;
+        let before = db.ledger(i64::from(INITIAL)).await;
+        db.close().await;
         server = env.serve().await;
         let api = Api::new(server.http, &gateway);
-        let committed = check_after_restart(&env, &api, recipient, &mut book, &burst).await;
+        let committed =
+            check_after_restart(&env, &api, recipient, &mut book, &burst, &before).await;
         println!(
             "kill {kill}: {senders} senders, killed at answer {kill_at}: {} answered, {} \
              without an answer, of which {committed} had been committed",
@@ -59,8 +62,8 @@ pub async fn sends_survive_sigkill(engine: Engine) {
 
     // Every key of every burst, once more: still its message, still charged once.
     let api = Api::new(server.http, &gateway);
-    let keys: Vec<(String, MessageId)> = book.resolved.clone().into_iter().collect();
-    for (key, sent) in retry(&api, recipient, keys.iter().map(|(k, _)| k.clone())).await {
+    let keys: Vec<String> = book.resolved.keys().cloned().collect();
+    for (key, sent) in retry(&api, recipient, keys.into_iter()).await {
         let Sent::Accepted(id) = sent else {
             panic!("the retry of {key} after {KILLS} kills: {sent:?}");
         };
@@ -113,19 +116,17 @@ async fn burst(
     burst
 }
 
-/// The checks after a restart that follows `burst`'s kill; resolves every key of the
-/// burst in `book`. Returns how many requests without an answer had been committed.
+/// The checks after a restart that follows `burst`'s kill, which left the ledger
+/// `before`; resolves every key of the burst in `book`. Returns how many requests without
+/// an answer had been committed.
 async fn check_after_restart(
     env: &Env,
     api: &Api,
     to: IdentityId,
     book: &mut Book,
     burst: &Burst,
+    before: &Ledger,
 ) -> usize {
-    // What the killed server committed, as the restarted one sees it.
-    let db = env.database().await;
-    let before = db.ledger(i64::from(INITIAL)).await;
-    db.close().await;
     for (key, id) in &burst.answered {
         book.resolve(key, *id);
     }
@@ -171,9 +172,9 @@ async fn check_after_restart(
     let db = env.database().await;
     let after = db.ledger(i64::from(INITIAL)).await;
     db.close().await;
-    let expected: BTreeSet<MessageId> = book.ids();
     assert_eq!(
-        after.charged, expected,
+        after.charged,
+        book.ids(),
         "after the retries, each key stands for exactly one charged message"
     );
     assert_eq!(
