@@ -84,8 +84,8 @@ fn submission(b: &Bench) -> Submission {
         gateway: b.gateway.id,
         charge: Charge {
             account: b.gateway.account,
-            amount: 1,
-            reason: "text".into(),
+            amount: tocsin::domain::Credits::new(1),
+            reason: tocsin::domain::LedgerReason::SendE2e,
         },
         idempotency_keys: vec![format!("{}:{}", b.recipient, hex::encode(nonce.as_bytes()))],
         message: NewMessage {

@@ -129,7 +129,7 @@ pub struct RateLimitSettings {
 }
 
 /// Credits per operation (whole numbers, never negative).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Prices {
     pub text: u32,

@@ -12,7 +12,8 @@
 //! ```
 //!
 //! Modules in flow order: [`config`] and [`telemetry`] set the process up; [`startup`] binds
-//! the listeners around an [`state::AppState`]; [`http`] is the edge; [`store`] is the one
+//! the listeners around an [`state::AppState`]; [`http`] is the edge; [`meter`] prices every
+//! paid operation; [`store`] is the one
 //! durable home of accounts, keys, queues and ledgers; [`crypto`] protects secrets at rest;
 //! [`admin`] is the operator's command line.
 
@@ -24,6 +25,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod meter;
 pub mod metrics;
 pub mod ratelimit;
 pub mod shutdown;

@@ -187,7 +187,10 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     store.answer_on_threads(Arc::new(|task| {
         actix_web::rt::spawn(task);
     }));
+    let metrics = Arc::new(Metrics::new());
+    let meter = Arc::new(crate::meter::Meter::new(settings.prices, metrics.clone()));
     Ok(AppState {
+        meter,
         message_ids: Arc::new(crate::domain::MessageIds::new(node)),
         hub,
         caches: Arc::new(crate::state::Caches::default()),
@@ -197,7 +200,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         store,
         data_key: Arc::new(data_key),
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         shared_keys: Arc::new(SharedKeyCache::new(SHARED_KEY_CACHE_ENTRIES)),
     })
 }

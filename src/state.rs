@@ -28,6 +28,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     /// Short-lived copies of hot directory rows.
     pub caches: Arc<Caches>,
+    /// Prices every paid operation.
+    pub meter: Arc<crate::meter::Meter>,
     /// IDs for the messages this node accepts.
     pub message_ids: Arc<crate::domain::MessageIds>,
 }

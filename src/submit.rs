@@ -5,8 +5,9 @@ use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 
 use crate::auth::Authenticated;
 use crate::domain::now_ms;
+use crate::meter::Reservation;
 use crate::state::AppState;
-use crate::store::{retry_keys, Charge, NewMessage, StoreError, Submission, SubmitOutcome};
+use crate::store::{retry_keys, NewMessage, StoreError, Submission, SubmitOutcome};
 
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
@@ -18,9 +19,6 @@ pub struct Outgoing {
     pub nonce: Nonce,
     pub sealed: Vec<u8>,
     pub flags: u8,
-    /// Credits to charge, and the ledger reason.
-    pub price: u32,
-    pub reason: &'static str,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +35,7 @@ pub enum SubmitError {
 pub async fn submit(
     state: &AppState,
     who: &Authenticated,
+    paid: Reservation,
     msg: Outgoing,
     idempotency_key: Option<&str>,
 ) -> Result<MessageId, SubmitError> {
@@ -44,14 +43,9 @@ pub async fn submit(
     let now = now_ms();
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let (msg_reason, msg_price) = (msg.reason, msg.price);
     let submission = Submission {
         gateway: gateway.id,
-        charge: Charge {
-            account: gateway.account,
-            amount: i64::from(msg.price),
-            reason: msg.reason.to_owned(),
-        },
+        charge: paid.charge(),
         idempotency_keys: retry_keys(&msg.to, &msg.nonce, idempotency_key),
         message: NewMessage {
             message_id: msg.message_id,
@@ -72,10 +66,7 @@ pub async fn submit(
                 .messages_accepted
                 .with_label_values(&[gateway.mode.as_str()])
                 .inc();
-            metrics
-                .credits_debited
-                .with_label_values(&[msg_reason])
-                .inc_by(u64::from(msg_price));
+            state.meter.taken(paid);
             Ok(id)
         }
         SubmitOutcome::Duplicate(id) => Ok(id),

@@ -15,6 +15,7 @@ use super::params::Params;
 use super::{authed, plain};
 use crate::blobs::{BlobStore, BlobUpload, FsUpload};
 use crate::domain::now_ms;
+use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::NewBlob;
 
@@ -92,10 +93,10 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     let account = who.gateway().account;
-    let price = i64::from(state.settings.prices.blob);
+    let paid = state.meter.reserve(account, Operation::UploadBlob);
     // Refuse early rather than after receiving 20 MiB; the charge itself comes later.
     let balance = state.store.account(account).await?.map_or(0, |a| a.balance);
-    if balance < price {
+    if balance < paid.charge().amount.as_i64() {
         return Err(ApiError::NoCredits);
     }
     let (upload, size) = store_blob_part(&state, &mut multipart).await?;
@@ -115,7 +116,7 @@ pub async fn upload(
         persist: params.flag("persist"),
         expires_at: now.saturating_add(ttl_ms),
     };
-    let recorded = state.store.record_blob(&blob, price, now).await;
+    let recorded = state.store.record_blob(&blob, &paid.charge(), now).await;
     if !matches!(recorded, Ok(true)) {
         if let Err(e) = state.blobs.delete(&id).await {
             tracing::warn!(blob = %id, "cannot remove unrecorded blob: {e}");
@@ -123,11 +124,7 @@ pub async fn upload(
     }
     match recorded? {
         true => {
-            state
-                .metrics
-                .credits_debited
-                .with_label_values(&["upload_blob"])
-                .inc_by(price.unsigned_abs());
+            state.meter.taken(paid);
             Ok(plain(id.to_string()))
         }
         false => Err(ApiError::NoCredits),

@@ -7,7 +7,8 @@ use tocsin_sdk::protocol::{IdentityId, LookupHash};
 
 use super::error::ApiError;
 use super::params::Params;
-use super::{authed, charge_lookups};
+use super::{authed, charge_lookup};
+use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::IdentityRecord;
 
@@ -94,7 +95,8 @@ pub async fn pubkeys(
             });
         }
     }
-    charge_lookups(&state, &who, found.len(), "bulk pubkey lookup").await?;
+    let lookups = Operation::BulkPubkeyLookup { found: found.len() };
+    charge_lookup(&state, &who, lookups).await?;
     Ok(HttpResponse::Ok().json(found))
 }
 
@@ -138,6 +140,7 @@ pub async fn lookup(
             });
         }
     }
-    charge_lookups(&state, &who, found.len(), "bulk id lookup").await?;
+    let lookups = Operation::BulkIdLookup { found: found.len() };
+    charge_lookup(&state, &who, lookups).await?;
     Ok(HttpResponse::Ok().json(found))
 }

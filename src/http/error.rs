@@ -68,6 +68,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::meter::MeterError> for ApiError {
+    fn from(e: crate::meter::MeterError) -> Self {
+        match e {
+            crate::meter::MeterError::Insufficient => Self::NoCredits,
+            crate::meter::MeterError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::ratelimit::Limited> for ApiError {
     fn from(l: crate::ratelimit::Limited) -> Self {
         Self::RateLimited {
@@ -110,5 +119,32 @@ impl ResponseError for ApiError {
         }
         res.content_type("text/plain; charset=utf-8")
             .body(self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that cannot write answers 503 with `Retry-After` and a one-line reason that
+    /// says nothing was kept, never a 500; any other store error stays a 500.
+    #[test]
+    fn a_store_that_cannot_write_answers_503_with_retry_after() {
+        for (e, retry) in [
+            (StoreError::Unavailable("database is locked".into()), "5"),
+            (StoreError::Conflict("kept conflicting".into()), "5"),
+            (StoreError::Failed("sync failed".into()), "30"),
+        ] {
+            let res = ApiError::from(e).error_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(res.headers().get("Retry-After").unwrap(), retry);
+        }
+        let reason = ApiError::from(StoreError::Unavailable("disk full".into())).to_string();
+        assert!(
+            !reason.contains('\n') && reason.contains("nothing was kept"),
+            "{reason}"
+        );
+        let other = ApiError::from(StoreError::Corrupt("flags 300".into()));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

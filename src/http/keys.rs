@@ -6,6 +6,7 @@ use tocsin_sdk::protocol::{Capabilities, IdentityId, PublicKey};
 use super::error::ApiError;
 use super::params::Params;
 use super::{authed, charge_lookup, plain};
+use crate::meter::Operation;
 use crate::state::AppState;
 
 /// What gateway IDs can receive (through their callback).
@@ -38,7 +39,7 @@ pub async fn pubkey(
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     let (key, _) = directory_entry(&state, &id).await?;
-    charge_lookup(&state, &who, "pubkey lookup").await?;
+    charge_lookup(&state, &who, Operation::PubkeyLookup).await?;
     Ok(plain(key.to_string()))
 }
 
@@ -49,6 +50,6 @@ pub async fn capabilities(
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     let (_, caps) = directory_entry(&state, &id).await?;
-    charge_lookup(&state, &who, "capabilities lookup").await?;
+    charge_lookup(&state, &who, Operation::CapabilitiesLookup).await?;
     Ok(plain(caps.to_string()))
 }

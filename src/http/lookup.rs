@@ -11,6 +11,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::{authed, charge_lookup, plain};
 use crate::auth::Authenticated;
+use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::IdentityRecord;
 
@@ -41,7 +42,7 @@ async fn answer(
 ) -> Result<HttpResponse, ApiError> {
     let hash = hash.ok_or(NO_MATCH)?;
     let record = find(state, kind, &hash).await?.ok_or(NO_MATCH)?;
-    charge_lookup(state, who, "id lookup").await?;
+    charge_lookup(state, who, Operation::IdLookup).await?;
     Ok(plain(record.id.to_string()))
 }
 

@@ -18,7 +18,7 @@ use actix_web::http::Method;
 use actix_web::{web, HttpResponse, Route};
 
 use crate::auth::{authenticate, AuthError, Authenticated};
-use crate::domain::now_ms;
+use crate::meter::Operation;
 use crate::state::AppState;
 use error::ApiError;
 use params::Params;
@@ -174,42 +174,17 @@ async fn authed(state: &AppState, params: &Params) -> Result<Authenticated, ApiE
     }
 }
 
-/// Charges the configured lookup price, if any (402 when the balance cannot cover it).
+/// Charges the price of a lookup, if any (402 when the balance cannot cover it).
 async fn charge_lookup(
     state: &AppState,
     who: &Authenticated,
-    reason: &str,
+    lookup: Operation,
 ) -> Result<(), ApiError> {
-    charge_lookups(state, who, 1, reason).await
-}
-
-/// Charges the lookup price `count` times in one ledger row.
-async fn charge_lookups(
-    state: &AppState,
-    who: &Authenticated,
-    count: usize,
-    reason: &str,
-) -> Result<(), ApiError> {
-    let count = i64::try_from(count).unwrap_or(i64::MAX);
-    let price = i64::from(state.settings.prices.lookup).saturating_mul(count);
-    if price == 0 {
-        return Ok(());
-    }
-    match state
-        .store
-        .charge(who.gateway().account, price, reason, now_ms())
-        .await?
-    {
-        Some(_) => {
-            state
-                .metrics
-                .credits_debited
-                .with_label_values(&[reason])
-                .inc_by(price.unsigned_abs());
-            Ok(())
-        }
-        None => Err(ApiError::NoCredits),
-    }
+    state
+        .meter
+        .charge_now(&state.store, who.gateway().account, lookup)
+        .await
+        .map_err(ApiError::from)
 }
 
 /// A `text/plain` success body, without a trailing newline (spec §1).

@@ -11,6 +11,7 @@ use super::params::Params;
 use super::{authed, plain};
 use crate::auth::Authenticated;
 use crate::domain::now_ms;
+use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing, SubmitError};
@@ -166,10 +167,11 @@ pub async fn send_e2e(
         nonce,
         sealed,
         flags: flags(&params),
-        price: state.settings.prices.text,
-        reason: "send_e2e",
     };
-    let id = submit(&state, &who, msg, key).await?;
+    let paid = state
+        .meter
+        .reserve(who.gateway().account, Operation::SendE2e);
+    let id = submit(&state, &who, paid, msg, key).await?;
     Ok(plain(id.to_string()))
 }
 
@@ -203,9 +205,10 @@ pub async fn send_simple(
         nonce,
         sealed,
         flags: flags(&params),
-        price: state.settings.prices.text,
-        reason: "send_simple",
     };
-    let id = submit(&state, &who, msg, key).await?;
+    let paid = state
+        .meter
+        .reserve(who.gateway().account, Operation::SendSimple);
+    let id = submit(&state, &who, paid, msg, key).await?;
     Ok(plain(id.to_string()))
 }

@@ -21,6 +21,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
 use crate::domain::now_ms;
+use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
 use crate::submit::{submit, Outgoing};
@@ -111,8 +112,6 @@ async fn prepare(
             item.no_delivery_receipts.unwrap_or(false),
             item.group.unwrap_or(false),
         ),
-        price: state.settings.prices.text,
-        reason: "send_e2e",
     })
 }
 
@@ -146,7 +145,10 @@ pub async fn send_e2e_bulk(
         let (state, who) = (&state, &who);
         async move {
             let item_key = key.map(|k| format!("{k}#{index}"));
-            Ok::<_, ApiError>(submit(state, who, msg?, item_key.as_deref()).await?)
+            let paid = state
+                .meter
+                .reserve(who.gateway().account, Operation::SendE2e);
+            Ok::<_, ApiError>(submit(state, who, paid, msg?, item_key.as_deref()).await?)
         }
     }))
     .await;

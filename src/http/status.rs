@@ -14,6 +14,7 @@ use tocsin_sdk::protocol::MessageId;
 use super::authed;
 use super::error::ApiError;
 use super::params::Params;
+use crate::domain::MessageStatus;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Serialize)]
@@ -37,16 +38,6 @@ struct StatusView {
     expired_at: Option<i64>,
 }
 
-/// Rank of each state; the furthest one reached is the message's state.
-const ORDER: [&str; 6] = [
-    "queued",
-    "delivered",
-    "read",
-    "acknowledged",
-    "declined",
-    "expired",
-];
-
 pub async fn show(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -65,21 +56,20 @@ pub async fn show(
         recipient: recipient.to_string(),
         ..StatusView::default()
     };
-    let mut furthest = 0;
+    // The furthest state reached is the message's state.
+    let mut furthest = MessageStatus::Queued;
     for (_, event, at) in events.iter().filter(|(r, _, _)| r == recipient) {
-        let slot = match event.as_str() {
-            "queued" => &mut view.queued_at,
-            "delivered" => &mut view.delivered_at,
-            "read" => &mut view.read_at,
-            "acknowledged" => &mut view.acknowledged_at,
-            "declined" => &mut view.declined_at,
-            "expired" => &mut view.expired_at,
-            _ => continue,
+        let slot = match event {
+            MessageStatus::Queued => &mut view.queued_at,
+            MessageStatus::Delivered => &mut view.delivered_at,
+            MessageStatus::Read => &mut view.read_at,
+            MessageStatus::Acknowledged => &mut view.acknowledged_at,
+            MessageStatus::Declined => &mut view.declined_at,
+            MessageStatus::Expired => &mut view.expired_at,
         };
         slot.get_or_insert(*at);
-        let rank = ORDER.iter().position(|s| s == event).unwrap_or(0);
-        furthest = furthest.max(rank);
+        furthest = furthest.max(*event);
     }
-    view.state = ORDER[furthest];
+    view.state = furthest.as_str();
     Ok(HttpResponse::Ok().json(view))
 }

@@ -9,11 +9,20 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::{is_unique_violation, Store, StoreError};
-use crate::domain::AccountName;
+use crate::domain::{AccountName, Credits, LedgerReason};
 
 /// Database key of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccountId(pub i64);
+
+/// Credits to take from an account, and why: made by the meter (`crate::meter`), the only
+/// place that prices an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Charge {
+    pub account: AccountId,
+    pub amount: Credits,
+    pub reason: LedgerReason,
+}
 
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,17 +131,11 @@ impl Store {
         Ok(balance)
     }
 
-    /// Takes `amount` (> 0) credits for an operation that queues nothing (a paid lookup).
-    /// Returns the new balance, or `None` when the balance cannot cover it (nothing taken).
-    pub async fn charge(
-        &self,
-        account: AccountId,
-        amount: i64,
-        reason: &str,
-        now: i64,
-    ) -> Result<Option<i64>, StoreError> {
+    /// Takes a charge for an operation that queues nothing (a paid lookup). Returns the
+    /// new balance, or `None` when the balance cannot cover it (nothing taken).
+    pub async fn charge(&self, charge: &Charge, now: i64) -> Result<Option<i64>, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
-        let balance = debit(&mut tx, account, amount, reason, None, now).await?;
+        let balance = debit(&mut tx, charge, None, now).await?;
         match balance {
             Some(_) => tx.commit().await?,
             None => tx.rollback().await?,
@@ -213,12 +216,11 @@ impl LedgerRow<'_> {
 /// must roll it back on `None` if it wrote anything before.
 pub(super) async fn debit(
     conn: &mut AnyConnection,
-    account: AccountId,
-    amount: i64,
-    reason: &str,
+    charge: &Charge,
     message_id: Option<&[u8]>,
     now: i64,
 ) -> Result<Option<i64>, StoreError> {
+    let (account, amount) = (charge.account, charge.amount.as_i64());
     let Some(row) = sqlx::query(
         "UPDATE accounts SET balance = balance - $1 WHERE id = $2 AND balance >= $1 \
          RETURNING balance",
@@ -235,7 +237,7 @@ pub(super) async fn debit(
         account,
         delta: -amount,
         balance_after,
-        reason,
+        reason: charge.reason.as_str(),
         message_id,
     };
     entry.insert(conn, now).await?;

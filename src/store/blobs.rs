@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use tocsin_sdk::protocol::BlobId;
 
-use super::accounts::debit;
+use super::accounts::{debit, Charge};
 use super::{flag, AccountId, Store, StoreError};
 
 /// A blob to record once its bytes are stored.
@@ -46,20 +46,16 @@ fn blob_from_row(row: &AnyRow) -> Result<BlobRecord, StoreError> {
 }
 
 impl Store {
-    /// Charges `price` and records the blob in one transaction; `false` (nothing recorded)
+    /// Takes `charge` and records the blob in one transaction; `false` (nothing recorded)
     /// when the balance cannot cover it.
     pub async fn record_blob(
         &self,
         blob: &NewBlob,
-        price: i64,
+        charge: &Charge,
         now: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
-        if price > 0
-            && debit(&mut tx, blob.account, price, "upload_blob", None, now)
-                .await?
-                .is_none()
-        {
+        if !charge.amount.is_zero() && debit(&mut tx, charge, None, now).await?.is_none() {
             tx.rollback().await?;
             return Ok(false);
         }

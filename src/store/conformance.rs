@@ -10,7 +10,7 @@ use tocsin_sdk::protocol::{
 use sqlx::Executor;
 
 use super::*;
-use crate::domain::AccountName;
+use crate::domain::{AccountName, Credits, LedgerReason, MessageStatus};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -61,7 +61,7 @@ async fn migration_4_keeps_one_queued_status(store: Store) {
     .await
     .unwrap();
     store.migrate().await.unwrap();
-    let queued = [("queued".to_owned(), NOW)];
+    let queued = [(MessageStatus::Queued, NOW)];
     assert_eq!(
         store
             .message_events(&m.sender, &m.message_id)
@@ -75,7 +75,7 @@ async fn migration_4_keeps_one_queued_status(store: Store) {
             .message_events(&m.sender, &m.message_id)
             .await
             .unwrap(),
-        [queued[0].clone(), ("expired".to_owned(), NOW + 1000)]
+        [queued[0], (MessageStatus::Expired, NOW + 1000)]
     );
 }
 
@@ -639,8 +639,8 @@ pub(super) fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> S
         gateway: gw.id,
         charge: Charge {
             account: gw.account,
-            amount: 1,
-            reason: "text".into(),
+            amount: Credits::new(1),
+            reason: LedgerReason::SendE2e,
         },
         idempotency_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
         message: NewMessage {
@@ -1050,7 +1050,10 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
             .message_events(&sender, &late.message_id)
             .await
             .unwrap(),
-        [("queued".to_owned(), NOW), ("delivered".to_owned(), NOW)],
+        [
+            (MessageStatus::Queued, NOW),
+            (MessageStatus::Delivered, NOW)
+        ],
         "delivered to one device, still queued for the other"
     );
     let again = store
@@ -1098,7 +1101,10 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
         .unwrap();
     assert_eq!(
         events,
-        [("queued".to_owned(), NOW), ("delivered".to_owned(), NOW)]
+        [
+            (MessageStatus::Queued, NOW),
+            (MessageStatus::Delivered, NOW)
+        ]
     );
 }
 
@@ -1149,7 +1155,10 @@ async fn expired_messages_leave_an_event(store: Store) {
         .unwrap();
     assert_eq!(
         events,
-        [("queued".to_owned(), NOW), ("expired".to_owned(), NOW + 10)],
+        [
+            (MessageStatus::Queued, NOW),
+            (MessageStatus::Expired, NOW + 10)
+        ],
         "the queue row's status became an event as the row went"
     );
     // A message still waiting has its `queued` status from its queue row.
@@ -1158,7 +1167,7 @@ async fn expired_messages_leave_an_event(store: Store) {
             .message_events(&fresh.sender, &fresh.message_id)
             .await
             .unwrap(),
-        [("queued".to_owned(), NOW)]
+        [(MessageStatus::Queued, NOW)]
     );
 }
 
@@ -1288,7 +1297,7 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
             .await
             .unwrap()
             .into_iter()
-            .filter(|(event, _)| event == "delivered")
+            .filter(|(event, _)| *event == MessageStatus::Delivered)
             .count();
         assert_eq!(delivered, 1);
     }
@@ -1328,8 +1337,13 @@ async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
     };
     let once = blob(false);
     let kept = blob(true);
-    assert!(store.record_blob(&once, 1, NOW).await.unwrap());
-    assert!(store.record_blob(&kept, 1, NOW).await.unwrap());
+    let charge = Charge {
+        account: a.id,
+        amount: Credits::new(1),
+        reason: LedgerReason::UploadBlob,
+    };
+    assert!(store.record_blob(&once, &charge, NOW).await.unwrap());
+    assert!(store.record_blob(&kept, &charge, NOW).await.unwrap());
     assert!(!store.mark_blob_done(&once.id, &phone, NOW).await.unwrap());
     assert!(store.blob(&once.id).await.unwrap().is_some());
     assert!(

@@ -5,6 +5,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::engine::begin_write;
 use super::{Store, StoreError};
+use crate::domain::MessageStatus;
 
 impl Store {
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
@@ -51,7 +52,7 @@ impl Store {
         sender: &IdentityId,
         recipient: &IdentityId,
         message_ids: &[MessageId],
-        event: &str,
+        event: MessageStatus,
         at: i64,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
@@ -79,7 +80,7 @@ impl Store {
         &self,
         sender: &IdentityId,
         message_id: &MessageId,
-    ) -> Result<Vec<(String, i64)>, StoreError> {
+    ) -> Result<Vec<(MessageStatus, i64)>, StoreError> {
         Ok(self
             .message_status(sender, message_id)
             .await?
@@ -93,7 +94,7 @@ impl Store {
         &self,
         sender: &IdentityId,
         message_id: &MessageId,
-    ) -> Result<Vec<(IdentityId, String, i64)>, StoreError> {
+    ) -> Result<Vec<(IdentityId, MessageStatus, i64)>, StoreError> {
         // A message still queued has no `queued` event yet: its queue row stands for it.
         let rows = sqlx::query(
             "SELECT recipient, event, at FROM ( \
@@ -111,7 +112,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let recipient = super::rows::identity_id(r, "recipient")?;
-                Ok((recipient, r.try_get("event")?, r.try_get("at")?))
+                let event: String = r.try_get("event")?;
+                let event = MessageStatus::parse(&event)
+                    .ok_or_else(|| StoreError::Corrupt(format!("message status {event:?}")))?;
+                Ok((recipient, event, r.try_get("at")?))
             })
             .collect()
     }
@@ -123,7 +127,7 @@ async fn record_event(
     sender: &IdentityId,
     message_id: &MessageId,
     recipient: &IdentityId,
-    event: &str,
+    event: MessageStatus,
     at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
@@ -133,7 +137,7 @@ async fn record_event(
     .bind(sender.as_str())
     .bind(message_id.as_bytes().to_vec())
     .bind(recipient.as_str())
-    .bind(event)
+    .bind(event.as_str())
     .bind(at)
     .execute(conn)
     .await?;

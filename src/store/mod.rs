@@ -38,7 +38,7 @@ use std::sync::{Arc, OnceLock};
 
 use sqlx::AnyPool;
 
-pub use accounts::{Account, AccountId, LedgerEntry};
+pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
 pub use devices::{AckOutcome, Device};
@@ -48,7 +48,7 @@ pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
-pub use queue::{Charge, NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
+pub use queue::{NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
 
 /// What went wrong in the store. Callers map these to their own outcomes; the text is for logs.
 #[derive(Debug, thiserror::Error)]

@@ -7,18 +7,10 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
-use super::accounts::AccountId;
+use super::accounts::Charge;
 use super::rows::{identity_id, message_id, nonce};
 use super::sql::Query;
 use super::{Store, StoreError};
-
-/// Credits to take for a submission, and the ledger reason to record.
-#[derive(Debug, Clone)]
-pub struct Charge {
-    pub account: AccountId,
-    pub amount: i64,
-    pub reason: String,
-}
 
 /// A message to put on a recipient's queue.
 #[derive(Debug, Clone)]

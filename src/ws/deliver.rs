@@ -4,7 +4,7 @@ use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
 use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 
 use super::session::{ack, End, Link};
-use crate::domain::now_ms;
+use crate::domain::{now_ms, MessageStatus};
 use crate::state::AppState;
 use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage, QueuedMessage};
 
@@ -205,10 +205,10 @@ async fn read_receipt(
         return Ok(());
     };
     let event = match status {
-        ReceiptStatus::Received => "delivered",
-        ReceiptStatus::Read => "read",
-        ReceiptStatus::Acknowledged => "acknowledged",
-        ReceiptStatus::Declined => "declined",
+        ReceiptStatus::Received => MessageStatus::Delivered,
+        ReceiptStatus::Read => MessageStatus::Read,
+        ReceiptStatus::Acknowledged => MessageStatus::Acknowledged,
+        ReceiptStatus::Declined => MessageStatus::Declined,
     };
     state
         .store

@@ -51,7 +51,9 @@ async fn a_basic_mode_alert_arrives_at_once_decrypted_and_is_acked_away() {
     let gateway = *gw.id.as_identity();
     let events = app.state.store.message_events(&gateway, &id).await.unwrap();
     assert!(
-        events.iter().any(|(event, _)| event == "delivered"),
+        events
+            .iter()
+            .any(|(event, _)| *event == tocsin::domain::MessageStatus::Delivered),
         "{events:?}"
     );
     assert_eq!(device.stop().await, ListenEnd::Stopped);

@@ -4,6 +4,8 @@
 
 use sqlx::{AnyConnection, Row};
 
+use crate::domain::MessageStatus;
+
 use super::plan::{AckPlan, Event, Plan};
 use crate::store::devices::AckOutcome;
 use crate::store::engine::Backend;
@@ -72,7 +74,7 @@ pub(super) async fn apply(
             q.bind(line.account.0)
                 .bind(line.delta)
                 .bind(line.balance_after)
-                .bind(line.reason)
+                .bind(line.reason.as_str())
                 .bind(line.message_id.as_bytes().to_vec())
                 .bind(line.at)
         })
@@ -126,7 +128,7 @@ pub(super) async fn apply_acks(
                 sender: identity_id(&row, "sender")?,
                 message_id: message_id(&row, "message_id")?,
                 recipient: identity_id(&row, "recipient")?,
-                event: "queued",
+                event: MessageStatus::Queued,
                 at: row.try_get("created_at")?,
             };
             gone.push((row.try_get("seq")?, queued));
@@ -163,7 +165,7 @@ async fn insert_events(
             q.bind(e.sender.as_str())
                 .bind(e.message_id.as_bytes().to_vec())
                 .bind(e.recipient.as_str())
-                .bind(e.event)
+                .bind(e.event.as_str())
                 .bind(e.at)
         })
         .await?;

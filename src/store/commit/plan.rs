@@ -25,6 +25,8 @@ use std::collections::{HashMap, HashSet};
 
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
+use crate::domain::{LedgerReason, MessageStatus};
+
 use super::job::{Ack, DirectJob, SubmitJob};
 use crate::store::accounts::AccountId;
 use crate::store::devices::AckOutcome;
@@ -54,11 +56,11 @@ pub(super) struct Debit {
 
 /// One ledger row of a charge.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct LedgerLine<'j> {
+pub(super) struct LedgerLine {
     pub(super) account: AccountId,
     pub(super) delta: i64,
     pub(super) balance_after: i64,
-    pub(super) reason: &'j str,
+    pub(super) reason: LedgerReason,
     pub(super) message_id: MessageId,
     pub(super) at: i64,
 }
@@ -73,7 +75,7 @@ pub(super) struct Plan<'j> {
     pub(super) queue: Vec<(&'j NewMessage, i64)>,
     pub(super) claims: Vec<Claim<'j>>,
     pub(super) debits: Vec<Debit>,
-    pub(super) ledger: Vec<LedgerLine<'j>>,
+    pub(super) ledger: Vec<LedgerLine>,
 }
 
 /// Decides a group of submissions, then device messages, in order (see the module docs).
@@ -115,8 +117,9 @@ pub(super) fn decide<'j>(
             continue;
         }
         let charge = &s.charge;
+        let amount = charge.amount.as_i64();
         let balance = funds.entry(charge.account).or_insert(0);
-        if charge.amount > 0 && *balance < charge.amount {
+        if amount > 0 && *balance < amount {
             plan.submitted.push(SubmitOutcome::InsufficientCredits);
             continue;
         }
@@ -125,19 +128,19 @@ pub(super) fn decide<'j>(
             plan.submitted.push(SubmitOutcome::Duplicate(m.message_id));
             continue;
         }
-        if charge.amount > 0 {
-            *balance -= charge.amount;
+        if amount > 0 {
+            *balance -= amount;
             plan.ledger.push(LedgerLine {
                 account: charge.account,
-                delta: -charge.amount,
+                delta: -amount,
                 balance_after: *balance,
-                reason: &charge.reason,
+                reason: charge.reason,
                 message_id: m.message_id,
                 at: job.now,
             });
             match totals.iter_mut().find(|(a, _)| *a == charge.account) {
-                Some((_, total)) => *total += charge.amount,
-                None => totals.push((charge.account, charge.amount)),
+                Some((_, total)) => *total += amount,
+                None => totals.push((charge.account, amount)),
             }
         }
         for c in job.claims() {
@@ -183,7 +186,7 @@ pub(super) struct Event {
     pub(super) sender: IdentityId,
     pub(super) message_id: MessageId,
     pub(super) recipient: IdentityId,
-    pub(super) event: &'static str,
+    pub(super) event: MessageStatus,
     pub(super) at: i64,
 }
 
@@ -223,7 +226,7 @@ pub(super) fn decide_acks(acks: &[Ack], found: &AckFound) -> AckPlan {
                     sender: ack.sender,
                     message_id: ack.message_id,
                     recipient: ack.device.identity,
-                    event: "delivered",
+                    event: MessageStatus::Delivered,
                     at: ack.now,
                 });
             }

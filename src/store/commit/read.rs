@@ -43,7 +43,7 @@ pub(super) async fn found(
         let mut accounts: Vec<i64> = submissions
             .iter()
             .map(|j| &j.submission.charge)
-            .filter(|c| c.amount > 0)
+            .filter(|c| !c.amount.is_zero())
             .map(|c| c.account.0)
             .collect();
         accounts.sort_unstable();

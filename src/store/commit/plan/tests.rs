@@ -5,9 +5,11 @@ use std::collections::{HashMap, HashSet};
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::*;
+use crate::domain::{Credits, LedgerReason};
+use crate::store::accounts::Charge;
 use crate::store::commit::job::{Ack, DirectJob, SubmitJob};
 use crate::store::devices::Device;
-use crate::store::queue::{Charge, NewMessage, Submission};
+use crate::store::queue::{NewMessage, Submission};
 
 fn id(s: &str) -> IdentityId {
     IdentityId::parse(s).unwrap()
@@ -25,14 +27,14 @@ fn message(recipient: &str, message_id: MessageId) -> NewMessage {
     }
 }
 
-fn job(account: i64, amount: i64, keys: &[&str], m: NewMessage) -> SubmitJob {
+fn job(account: i64, amount: u32, keys: &[&str], m: NewMessage) -> SubmitJob {
     SubmitJob {
         submission: Submission {
             gateway: GatewayId::parse("*GATEWAY").unwrap(),
             charge: Charge {
                 account: AccountId(account),
-                amount,
-                reason: "text".into(),
+                amount: Credits::new(amount),
+                reason: LedgerReason::SendE2e,
             },
             idempotency_keys: keys.iter().map(|k| (*k).to_owned()).collect(),
             message: m,
@@ -82,7 +84,7 @@ fn charges_count_down_from_the_balance_read_and_stop_at_what_it_covers() {
     assert!(plan
         .ledger
         .iter()
-        .all(|l| l.delta == -2 && l.reason == "text"));
+        .all(|l| l.delta == -2 && l.reason == LedgerReason::SendE2e));
     assert_eq!(
         plan.debits,
         [Debit {
