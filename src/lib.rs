@@ -24,6 +24,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod ratelimit;
 pub mod shutdown;

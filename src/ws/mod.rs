@@ -1,14 +1,11 @@
 //! The chat network edge: devices connect at `GET /chat` (WebSocket) and speak the chat
-//! server protocol ([`session`]); [`hub`] wakes their sessions when messages arrive, and
-//! on SQLite hands them the messages themselves.
+//! server protocol ([`session`]); the [`crate::hub`] wakes their sessions when messages
+//! arrive, and on SQLite hands them the messages themselves.
 
 mod deliver;
-pub mod hub;
 pub mod session;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-
-pub use hub::Hub;
 
 use crate::state::AppState;
 
