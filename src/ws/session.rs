@@ -9,8 +9,8 @@
 //! `queue-send-complete`, then live messages as they are committed (the hub wakes it; a
 //! periodic re-check covers wake-ups from other nodes). Outgoing messages are stored
 //! before they are acknowledged. A device that does not drain its frames within
-//! [`SEND_TIMEOUT`](super::link::SEND_TIMEOUT) is disconnected: it slows nobody else and
-//! resumes from the durable queue on reconnect.
+//! `link::SEND_TIMEOUT` is disconnected: it slows nobody else and resumes from the durable
+//! queue on reconnect.
 
 use std::time::Duration;
 
