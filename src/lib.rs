@@ -1,21 +1,32 @@
 //! Tocsin: a self-hosted, end-to-end encrypted gateway for machine-to-person alerts.
 //!
 //! Third-party software calls the HTTP API (wire-compatible with the Threema Gateway API);
-//! Tocsin checks the caller, debits credits, encrypts in basic mode, and queues the message
-//! for every device of the recipient.
+//! Tocsin checks the caller, charges credits, encrypts in basic mode, and queues the
+//! message for every device of the recipient. Devices connect over WebSocket, take their
+//! queue, and send back acks, receipts and replies; receipts and replies reach the customer
+//! as callbacks.
 //!
 //! ```text
-//!  customer ──HTTP──► http ─► auth ─► ratelimit ─► meter ─► seal* ─► submit ──► store queue
-//!  device ◄──WS── chat session ◄── hub ◄── dispatch ◄──────────────────────────── store queue
-//!  device ──WS──► chat session ─► receipts ─► callback outbox ──HTTP──► customer callback URL
-//!  * basic mode only: the server holds the key and seals.
+//!  customer ─HTTP─► http ─► ratelimit ─► auth ─► meter ─► seal* ─► submit ─► store: charge + queue
+//!  device ◄──WS── ws::session ◄── store queue; hub: wake-ups, new messages on SQLite
+//!  device ──WS──► ws::session ─► store: acks, receipts, queue, callback outbox
+//!  customer callback URL ◄──HTTP── callback::dispatch ◄── store: callback outbox
+//!  * basic mode only: the server holds the gateway ID's key and seals.
 //! ```
 //!
-//! Modules in flow order: [`config`] and [`telemetry`] set the process up; [`startup`] binds
-//! the listeners around an [`state::AppState`]; [`http`] is the edge; [`meter`] prices every
-//! paid operation; [`store`] is the one
-//! durable home of accounts, keys, queues and ledgers; [`crypto`] protects secrets at rest;
-//! [`admin`] is the operator's command line.
+//! Modules, by role:
+//! * the process: [`config`] and [`telemetry`] set it up; [`startup`] opens the store,
+//!   builds the [`state::AppState`] every handler and worker shares, binds the listeners
+//!   and runs the workers; [`shutdown`] waits for the stop signal; [`metrics`] counts;
+//! * the edges: [`http`] (the Gateway API), [`ws`] (devices at `GET /chat`), [`callback`]
+//!   (POSTs to customers, only to addresses its guard permits);
+//! * the send path: [`ratelimit`], [`auth`], [`meter`] (the one place that prices a paid
+//!   operation), [`crypto`] (server keys, the data key that protects secrets at rest,
+//!   basic-mode shared keys), and [`submit`], the one use case every way of sending ends in;
+//! * shared by both directions: [`store`], the one durable home of accounts, keys, queues,
+//!   ledgers and the callback outbox (its own docs map its parts); [`hub`], the registry of
+//!   connected sessions; [`blobs`], blob bytes on disk; [`domain`], server-only vocabulary;
+//! * [`admin`]: the operator's command line.
 
 pub mod admin;
 pub mod auth;
@@ -25,6 +36,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod hub;
 pub mod meter;
 pub mod metrics;
 pub mod ratelimit;

@@ -179,7 +179,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let server_key = Arc::new(crate::crypto::server_key::load_or_create(
         &settings.server_key_path(),
     )?);
-    let hub = Arc::new(crate::ws::Hub::new(settings.chat.inbox_messages));
+    let hub = Arc::new(crate::hub::Hub::new(settings.chat.inbox_messages));
     // Where every message is queued by this process, the hub hands new ones to connected
     // sessions (the store decides; see `DeliveryMode`).
     store.set_queue_listener(hub.clone());

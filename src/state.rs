@@ -5,10 +5,10 @@ use std::sync::Arc;
 use crate::blobs::FsBlobStore;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
-use crate::ws::Hub;
 use tocsin_sdk::protocol::KeyPair;
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
 use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 
-use super::session::{ack, End, Link};
+use super::link::{ack, End, Link};
 use crate::domain::{now_ms, MessageStatus};
 use crate::state::AppState;
 use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage, QueuedMessage};

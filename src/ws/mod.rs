@@ -1,14 +1,17 @@
 //! The chat network edge: devices connect at `GET /chat` (WebSocket) and speak the chat
-//! server protocol ([`session`]); [`hub`] wakes their sessions when messages arrive, and
-//! on SQLite hands them the messages themselves.
+//! server protocol ([`session`]); the [`crate::hub`] wakes their sessions when messages
+//! arrive, and on SQLite hands them the messages themselves.
+//!
+//! [`session`] runs the handshake and the session loop; `deliver` moves messages from the
+//! store to the device and from the device to the store; `link` holds what both need (the
+//! sealed channel to the device, why a session ends, the ack), so `deliver` does not
+//! import `session`.
 
 mod deliver;
-pub mod hub;
+mod link;
 pub mod session;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-
-pub use hub::Hub;
 
 use crate::state::AppState;
 

@@ -9,17 +9,18 @@
 //! `queue-send-complete`, then live messages as they are committed (the hub wakes it; a
 //! periodic re-check covers wake-ups from other nodes). Outgoing messages are stored
 //! before they are acknowledged. A device that does not drain its frames within
-//! [`SEND_TIMEOUT`] is disconnected: it slows nobody else and resumes from the durable
+//! `link::SEND_TIMEOUT` is disconnected: it slows nobody else and resumes from the durable
 //! queue on reconnect.
 
 use std::time::Duration;
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session as WsSession};
 use futures_util::future::{join_all, FutureExt};
-use tocsin_sdk::protocol::csp::{Opener, Payload, Sealer, ServerHandshake};
+use tocsin_sdk::protocol::csp::{Opener, Payload, ServerHandshake};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
+use super::link::{ack, End, Link};
 use crate::domain::now_ms;
 use crate::state::AppState;
 use crate::store::{DeliveryMode, Device};
@@ -28,8 +29,6 @@ use crate::store::{DeliveryMode, Device};
 pub const MAX_WS_MESSAGE: usize = 2 + 8192;
 /// Time a client has for each handshake step.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Time a device has to take one frame before it counts as stuck.
-pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A re-check timer whose first tick falls at a random point of the first period, so
 /// sessions that logged in together (after a restart, say) do not poll in lockstep.
@@ -46,38 +45,6 @@ const ACK_BATCH: usize = 256;
 
 /// A device's ack: the message's sender and ID.
 type Ack = (IdentityId, MessageId);
-
-/// Why a connection ended; for the log only.
-#[derive(Debug)]
-pub(super) enum End {
-    Closed,
-    Refused(&'static str),
-    Stuck,
-    Idle,
-    Failed(String),
-}
-
-/// The established side of a session: what the delivery code needs.
-pub(super) struct Link {
-    pub ws: WsSession,
-    pub sealer: Sealer,
-    pub device: Device,
-}
-
-impl Link {
-    /// Seals and sends one payload, giving up on a device that does not drain.
-    pub async fn send(&mut self, payload: &Payload) -> Result<(), End> {
-        let frame = self
-            .sealer
-            .seal_frame(payload)
-            .map_err(|e| End::Failed(e.to_string()))?;
-        match tokio::time::timeout(SEND_TIMEOUT, self.ws.binary(frame)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Closed),
-            Err(_) => Err(End::Stuck),
-        }
-    }
-}
 
 async fn next_binary(stream: &mut MessageStream, ws: &mut WsSession) -> Result<Vec<u8>, End> {
     loop {
@@ -386,20 +353,6 @@ async fn commit_acks(state: &AppState, device: Device, acks: Vec<Ack>) -> Result
     .await
     .into_iter()
     .collect()
-}
-
-pub(super) async fn ack(
-    state: &AppState,
-    device: &Device,
-    sender: &IdentityId,
-    id: &MessageId,
-) -> Result<(), End> {
-    state
-        .store
-        .ack_message(device, sender, id, now_ms())
-        .await
-        .map(|_| ())
-        .map_err(|e| End::Failed(e.to_string()))
 }
 
 fn rand_token() -> u64 {

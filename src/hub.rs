@@ -1,4 +1,9 @@
-//! Wake-ups for connected devices, and for the callback dispatcher.
+//! The registry of connected device sessions: wake-ups for them, and for the callback
+//! dispatcher.
+//!
+//! Chat sessions (`ws::session`) join it; whatever queues a message (`submit`, a device
+//! sending to another device) wakes the recipient's sessions through it; startup makes it
+//! the store's queue listener.
 //!
 //! The queue lives in the store; the hub tells a session "look again" when something was
 //! committed for its identity, so delivery to a connected device takes no polling.
@@ -9,7 +14,7 @@
 //! The hub also listens to the store's writer ([`QueueListener`]): every message committed
 //! for a connected identity is put in each of its sessions' inboxes, in queue order, so a
 //! session that has caught up with the store can deliver it without reading the store again
-//! (see `session::serve`). An inbox holds at most `chat.inbox_messages` messages; beyond
+//! (see `ws::session`). An inbox holds at most `chat.inbox_messages` messages; beyond
 //! that it is marked overflowed and the session goes back to the store.
 
 use std::collections::{HashMap, VecDeque};
