@@ -2,12 +2,9 @@
 //! its ceiling measured in the same run and the ratio, and the messages it sent are
 //! queued. Speed is not asserted here; this only keeps the harness working.
 
-/// Whether `spawn_app` puts the server on a fresh PostgreSQL database.
-pub const ON_POSTGRES: bool = false;
-
 // The shared harness has helpers this test does not call.
 #[allow(dead_code)]
-#[path = "api/helpers.rs"]
+#[path = "e2e/helpers/mod.rs"]
 mod helpers;
 
 use std::process::Command;
