@@ -16,6 +16,7 @@ use tocsin_sdk::protocol::{
 };
 use tokio::sync::Notify;
 
+use crate::helpers::wait::{until, PATIENCE};
 use crate::helpers::{spawn_app_with, TestApp, TestGateway};
 
 /// Ten days ahead: out of reach of the background dispatcher.
@@ -270,9 +271,14 @@ async fn redirects_are_not_followed() {
     assert_eq!((outer.requests(), inner.requests()), (1, 0));
 }
 
+/// The slow receiver holds its request until the test lets it go, and the request
+/// timeout is far beyond the test's patience: a dispatcher that served one receiver after
+/// the other would never reach the fast one.
 #[tokio::test]
 async fn a_slow_receiver_does_not_delay_another() {
-    let app = spawn_app_with(&loopback_allowed()).await;
+    let mut settings = loopback_allowed();
+    settings.push(("TOCSIN__CALLBACKS__TIMEOUT_SECS", "3600".into()));
+    let app = spawn_app_with(&settings).await;
     let release = Arc::new(Notify::new());
     let slow = Receiver {
         hold: Some(release.clone()),
@@ -289,30 +295,25 @@ async fn a_slow_receiver_does_not_delay_another() {
     let d = dispatcher(&app);
     let round = tokio::spawn(async move { d.run_once(t).await.unwrap() });
     // The fast receiver is served while the slow one still holds its request.
-    for _ in 0..200 {
-        if fast.requests() == 1
-            && app
-                .state
-                .store
-                .callbacks_for(&fast_gw.id)
-                .await
-                .unwrap()
-                .is_empty()
-        {
-            break;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(fast.requests(), 1);
+    until(
+        PATIENCE,
+        "the fast receiver's entry is delivered and removed while the slow one is held",
+        || async {
+            slow.requests() == 1
+                && fast.requests() == 1
+                && app
+                    .state
+                    .store
+                    .callbacks_for(&fast_gw.id)
+                    .await
+                    .unwrap()
+                    .is_empty()
+        },
+    )
+    .await;
     assert!(
-        app.state
-            .store
-            .callbacks_for(&fast_gw.id)
-            .await
-            .unwrap()
-            .is_empty(),
-        "delivered and removed"
+        !round.is_finished(),
+        "the round still waits for the slow one"
     );
     assert_eq!(
         app.state
@@ -325,5 +326,9 @@ async fn a_slow_receiver_does_not_delay_another() {
         "still in flight"
     );
     release.notify_one();
-    assert_eq!(round.await.unwrap().len(), 2);
+    let attempts = tokio::time::timeout(PATIENCE, round)
+        .await
+        .expect("the round ends once the slow receiver answers")
+        .unwrap();
+    assert_eq!(attempts.len(), 2);
 }

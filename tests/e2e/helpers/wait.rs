@@ -3,6 +3,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// Longest wait for anything a test expects; only a hung test ever reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
 /// Re-checks `condition` every 10 ms until it holds; fails the test after `patience`,
 /// which only a hung test ever reaches.
 pub async fn until<F, Fut>(patience: Duration, what: &str, mut condition: F)
