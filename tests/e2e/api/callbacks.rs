@@ -17,7 +17,7 @@ use tocsin_sdk::protocol::{
 use tokio::sync::Notify;
 
 use crate::helpers::wait::{until, PATIENCE};
-use crate::helpers::{spawn_app_with, TestApp, TestGateway};
+use crate::helpers::{loopback_allowed, spawn_app_with, TestApp, TestGateway};
 
 /// Ten days ahead: out of reach of the background dispatcher.
 fn later() -> i64 {
@@ -76,10 +76,6 @@ impl Receiver {
     fn requests(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
-}
-
-fn loopback_allowed() -> Vec<(&'static str, String)> {
-    vec![("TOCSIN__CALLBACKS__ALLOWED_RANGES", "127.0.0.0/8".into())]
 }
 
 async fn with_callback(app: &TestApp, url: &str) -> TestGateway {
@@ -296,7 +292,6 @@ async fn a_slow_receiver_does_not_delay_another() {
     let round = tokio::spawn(async move { d.run_once(t).await.unwrap() });
     // The fast receiver is served while the slow one still holds its request.
     until(
-        PATIENCE,
         "the fast receiver's entry is delivered and removed while the slow one is held",
         || async {
             slow.requests() == 1

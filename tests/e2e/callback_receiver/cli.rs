@@ -10,9 +10,9 @@ use tocsin_sdk::protocol::{
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::ChildStdout;
 
-use super::{gateway_client, loopback_allowed, PATIENCE};
 use crate::helpers::tocsin_cli::{command, interrupt};
-use crate::helpers::{spawn_app_with, TestApp, TestGateway};
+use crate::helpers::wait::PATIENCE;
+use crate::helpers::{gateway_client, loopback_allowed, spawn_app_with, TestApp, TestGateway};
 
 /// The environment of an operator running the receiver for `gw`.
 fn env_for(app: &TestApp, gw: &TestGateway) -> Vec<(&'static str, String)> {

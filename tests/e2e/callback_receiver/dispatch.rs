@@ -16,8 +16,8 @@ use tocsin_sdk::protocol::{ApiSecret, E2eMessage, MessageId, ReceiptStatus, Secr
 use tocsin_sdk::receive::{CallbackReceiver, IncomingCallback};
 use tokio::sync::mpsc;
 
-use super::{gateway_client, loopback_allowed, until, PATIENCE};
-use crate::helpers::{spawn_app_with, TestApp, TestGateway};
+use crate::helpers::wait::{until, PATIENCE};
+use crate::helpers::{gateway_client, loopback_allowed, spawn_app_with, TestApp, TestGateway};
 
 /// What the test receiver got: the checked callback and the message inside.
 type Taken = (IncomingCallback, E2eMessage);

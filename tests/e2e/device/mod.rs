@@ -1,9 +1,6 @@
 //! The SDK's device client against the real server (port 0, on the run's engine):
 //! enrolment, login, live and queued delivery, receipts, acks, duplicates, replies to
 //! gateway IDs, reconnection, and `tocsin-cli device …` as a user runs it.
-//!
-//! Nothing here waits a fixed time for something to happen: tests wait for an event or
-//! poll a condition, and the timeouts only stop a test that would otherwise hang.
 
 mod cli;
 mod enrol;
@@ -12,22 +9,20 @@ mod messaging;
 mod proxy;
 mod reconnect;
 
-use std::future::Future;
 use std::time::Duration;
 
-use tocsin_sdk::client::{Client, ClientBuilder, Recipient};
+use tocsin_sdk::client::Recipient;
 use tocsin_sdk::device::{
     DeviceError, DeviceKeys, Directory, ListenEnd, ListenOptions, Listener, Notice, Received,
     SeenStore,
 };
-use tocsin_sdk::protocol::{ApiSecret, IdentityId, MessageId};
+use tocsin_sdk::protocol::{IdentityId, MessageId};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+pub use crate::helpers::gateway_client;
+pub use crate::helpers::wait::{until, PATIENCE};
 use crate::helpers::{TestApp, TestGateway};
-
-/// Longest wait for anything a test expects; only a hung test ever reaches it.
-pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Enrols a new device with `app`, pinning the key the server states.
 pub async fn enrol(app: &TestApp) -> DeviceKeys {
@@ -42,14 +37,6 @@ pub fn directory_with(keys: &DeviceKeys, gw: &TestGateway) -> Directory {
     directory
 }
 
-/// A gateway API client acting as `gw`.
-pub fn gateway_client(app: &TestApp, gw: &TestGateway) -> Client {
-    ClientBuilder::new(gw.id, ApiSecret::parse(&gw.secret).unwrap())
-        .base_url(app.url(""))
-        .build()
-        .unwrap()
-}
-
 /// Sends `text` in basic mode from `gw` to `to`.
 pub async fn send_simple(app: &TestApp, gw: &TestGateway, to: IdentityId, text: &str) -> MessageId {
     gateway_client(app, gw)
@@ -61,15 +48,6 @@ pub async fn send_simple(app: &TestApp, gw: &TestGateway, to: IdentityId, text: 
 /// Messages still queued, for every device.
 pub async fn depth(app: &TestApp) -> i64 {
     app.state.store.queue_depth().await.unwrap()
-}
-
-/// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
-pub async fn until<F, Fut>(what: &str, condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    crate::helpers::wait::until(PATIENCE, what, condition).await;
 }
 
 /// Listener options for tests: reconnect after a few milliseconds.

@@ -3,9 +3,6 @@
 //! decrypted and checked by a device, and gone from the server once the device reports
 //! it done; the listener's file notices, thumbnails, a handler that asks for a message
 //! again later, and a file that is gone; and `tocsin-cli device listen --files`.
-//!
-//! Nothing here waits a fixed time for something to happen: tests wait for an event or
-//! poll a condition, and the timeouts only stop a test that would otherwise hang.
 
 mod cli;
 mod listener;
@@ -48,5 +45,5 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
-    crate::helpers::wait::until(PATIENCE, what, condition).await;
+    crate::helpers::wait::until_within(PATIENCE, what, condition).await;
 }

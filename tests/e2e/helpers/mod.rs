@@ -154,6 +154,19 @@ impl TestGateway {
     }
 }
 
+/// A gateway API client of the SDK acting as `gw`.
+pub fn gateway_client(app: &TestApp, gw: &TestGateway) -> tocsin_sdk::client::Client {
+    tocsin_sdk::client::ClientBuilder::new(gw.id, ApiSecret::parse(&gw.secret).unwrap())
+        .base_url(app.url(""))
+        .build()
+        .unwrap()
+}
+
+/// Settings that let the callback dispatcher deliver to receivers on this machine.
+pub fn loopback_allowed() -> Vec<(&'static str, String)> {
+    vec![("TOCSIN__CALLBACKS__ALLOWED_RANGES", "127.0.0.0/8".into())]
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {

@@ -6,9 +6,18 @@ use std::time::Duration;
 /// Longest wait for anything a test expects; only a hung test ever reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Re-checks `condition` every 10 ms until it holds; fails the test after `patience`,
-/// which only a hung test ever reaches.
-pub async fn until<F, Fut>(patience: Duration, what: &str, mut condition: F)
+/// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
+pub async fn until<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    until_within(PATIENCE, what, condition).await;
+}
+
+/// Like [`until`], for a test whose work takes longer than most (`patience` is still only
+/// ever reached by a hung test).
+pub async fn until_within<F, Fut>(patience: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
