@@ -67,7 +67,9 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     if let Some(url) = engine.fresh_storage_url().await {
         vars.push(("TOCSIN__STORAGE__URL".to_owned(), url));
     }
-    let app = start(dir, vars).await;
+    let settings = test_settings(dir.path(), &vars);
+    let built = Application::build(settings).await;
+    let app = start(built.expect("application builds"), dir, vars);
     assert_eq!(
         app.state.store.backend(),
         engine.backend(),
@@ -77,11 +79,8 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
     app
 }
 
-async fn start(dir: tempfile::TempDir, vars: Vec<(String, String)>) -> TestApp {
-    let settings = test_settings(dir.path(), &vars);
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
+/// Runs a built server in the background.
+fn start(app: Application, dir: tempfile::TempDir, vars: Vec<(String, String)>) -> TestApp {
     let (http, metrics, state) = (app.http_addr(), app.metrics_addr(), app.state().clone());
     let (stop, stopped) = oneshot::channel::<()>();
     let finished = tokio::spawn(app.run_until_stopped(async {
@@ -128,10 +127,29 @@ impl TestApp {
     }
 
     /// Stops this server and starts a new one over the same data (files and database).
+    ///
+    /// On SQLite the new server takes the lock on the database that the old one let go
+    /// of. A child process another test is starting at that moment holds a copy of every
+    /// descriptor of this process until it execs, so the lock can outlive the old server
+    /// for as long; the new server is built again until it gets the lock (one never let go
+    /// fails the test after [`wait::PATIENCE`]).
     pub async fn restart(mut self) -> TestApp {
         self.stop_now().await.unwrap();
         let vars = std::mem::take(&mut self.vars);
-        start(self.dir, vars).await
+        let building = async {
+            loop {
+                match Application::build(test_settings(self.dir.path(), &vars)).await {
+                    Err(e) if format!("{e:#}").contains("already serving") => {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    built => return built,
+                }
+            }
+        };
+        let built = tokio::time::timeout(wait::PATIENCE, building)
+            .await
+            .expect("the stopped server's lock on the database is let go");
+        start(built.expect("application builds"), self.dir, vars)
     }
 }
 
