@@ -134,7 +134,7 @@ async fn metrics_report_accepted_messages_credits_queue_depth_and_latency() {
 /// first holds the idempotency keys and feeds its sessions itself); once the first has
 /// stopped, a new one starts. On PostgreSQL several servers share the database.
 #[tokio::test]
-async fn a_second_server_on_the_same_sqlite_database_refuses_to_start() {
+async fn a_second_server_is_refused_on_sqlite_and_shares_the_database_on_postgres() {
     let app = spawn_app().await;
     let second = app.build_another().await;
     match app.state.store.backend() {
