@@ -3,13 +3,10 @@
 //! same run and the ratio, and the messages it sent are queued. Speed is not asserted
 //! here; this only keeps the harness working.
 
-/// Whether `spawn_app` puts the server on a fresh PostgreSQL database.
-pub const ON_POSTGRES: bool = false;
-
-// The server's own test harness (`spawn_app`, in the server package's tests), shared
-// rather than copied; it has helpers this test does not call.
+// The server's own test harness (`spawn_app`, in the server package's end-to-end tests),
+// shared rather than copied; it has helpers this test does not call.
 #[allow(dead_code)]
-#[path = "../../../tests/api/helpers.rs"]
+#[path = "../../../tests/e2e/helpers/mod.rs"]
 mod helpers;
 
 use std::process::Command;

@@ -1,0 +1,15 @@
+//! The gateway API over HTTP with a raw client: every endpoint family, the chat server
+//! at `/chat`, callbacks, rate limits and the operator endpoints.
+
+mod blobs;
+mod bulk_lookup;
+mod callbacks;
+mod chat;
+mod directory;
+mod identities;
+mod openapi;
+mod ops;
+mod ratelimit;
+mod send;
+mod send_bulk;
+mod send_simple;

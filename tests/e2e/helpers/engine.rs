@@ -1,0 +1,67 @@
+//! The storage engine of this run, named by `TOCSIN_TEST_ENGINE`: `sqlite` (the default)
+//! or `postgres`. A run that asks for PostgreSQL without naming a server fails; it never
+//! turns into a SQLite run.
+
+use std::env::VarError;
+
+use tocsin::store::Backend;
+
+/// The variable that picks the engine.
+pub const ENGINE_VAR: &str = "TOCSIN_TEST_ENGINE";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// A fresh SQLite file in the test's own data directory.
+    Sqlite,
+    /// A fresh database on the server `TOCSIN_TEST_POSTGRES_URL` names.
+    Postgres,
+}
+
+impl Engine {
+    /// The engine `TOCSIN_TEST_ENGINE` asks for.
+    ///
+    /// # Panics
+    /// On a value other than `sqlite`, `postgres` or empty.
+    pub fn selected() -> Self {
+        match std::env::var(ENGINE_VAR) {
+            Err(VarError::NotPresent) => Self::Sqlite,
+            Ok(name) => match name.as_str() {
+                "" | "sqlite" => Self::Sqlite,
+                "postgres" => Self::Postgres,
+                other => panic!("{ENGINE_VAR}={other:?}: expected `sqlite` or `postgres`"),
+            },
+            Err(VarError::NotUnicode(name)) => {
+                panic!("{ENGINE_VAR}={name:?}: expected `sqlite` or `postgres`")
+            }
+        }
+    }
+
+    /// The store backend a server on this engine reports.
+    pub fn backend(self) -> Backend {
+        match self {
+            Self::Sqlite => Backend::Sqlite,
+            Self::Postgres => Backend::Postgres,
+        }
+    }
+
+    /// The `storage.url` of a fresh database on this engine; `None` for SQLite, whose
+    /// default file lives in the data directory each test makes for itself.
+    ///
+    /// # Panics
+    /// On PostgreSQL, when `TOCSIN_TEST_POSTGRES_URL` is not set or its server does not
+    /// answer.
+    pub async fn fresh_storage_url(self) -> Option<String> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres => {
+                let url = tocsin::store::testing::fresh_postgres_database().await;
+                Some(url.unwrap_or_else(|| {
+                    panic!(
+                        "{ENGINE_VAR}=postgres needs TOCSIN_TEST_POSTGRES_URL, e.g. \
+                         postgres://postgres@127.0.0.1:5432/postgres"
+                    )
+                }))
+            }
+        }
+    }
+}

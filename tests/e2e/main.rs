@@ -1,0 +1,22 @@
+//! End-to-end tests, one binary: the real server on port 0, driven over HTTP, through the
+//! SDK, through the published Threema Gateway SDK and through the command-line tools.
+//!
+//! Every server a test starts runs on the storage engine `TOCSIN_TEST_ENGINE` names:
+//! `sqlite` (the default; a fresh file per test) or `postgres` (a fresh database per test
+//! on the server `TOCSIN_TEST_POSTGRES_URL` names, which must then be set). `scripts/test`
+//! runs this binary once on each engine. Where an engine shows itself to the outside
+//! (what it keeps in memory, whether a second server may share its database), a test
+//! states the expectation for each engine rather than picking one.
+//!
+//! Nothing here waits a fixed time for something to happen: tests wait for an event or
+//! poll a condition, and the timeouts only stop a test that would otherwise hang.
+
+mod api;
+mod callback_receiver;
+mod cli;
+mod compat;
+mod device;
+mod device_files;
+mod helpers;
+mod sdk_cli;
+mod sdk_client;
