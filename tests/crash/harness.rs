@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -62,17 +63,23 @@ impl Env {
         }
     }
 
-    /// The binary with this data as its whole configuration: no `TOCSIN_*` variable of
-    /// the test's own environment reaches it.
+    /// The binary with this data as its whole configuration.
     fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
+        self.configure(&mut cmd, self.dir.path());
+        cmd
+    }
+
+    /// Gives `cmd` this data, found in `data_dir`, as its whole configuration: no
+    /// `TOCSIN_*` variable of the test's own environment reaches it.
+    fn configure(&self, cmd: &mut std::process::Command, data_dir: &Path) {
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("TOCSIN_") {
                 cmd.env_remove(name);
             }
         }
         cmd.env_remove("RUST_LOG")
-            .env("TOCSIN__STORAGE__DATA_DIR", self.dir.path())
+            .env("TOCSIN__STORAGE__DATA_DIR", data_dir)
             .env("TOCSIN__SERVER__HTTP_ADDR", "127.0.0.1:0")
             .env("TOCSIN__SERVER__METRICS_ADDR", "127.0.0.1:0")
             .env("TOCSIN__SERVER__WORKERS", "2")
@@ -85,19 +92,11 @@ impl Env {
         if let Some(url) = &self.url {
             cmd.env("TOCSIN__STORAGE__URL", url);
         }
-        cmd
     }
 
     /// Runs `tocsin admin …`, which must succeed; returns its standard output.
     pub async fn admin(&self, args: &[&str]) -> String {
-        let mut cmd = tokio::process::Command::from(self.command());
-        let out = cmd.arg("admin").args(args).output().await.unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "tocsin admin {args:?} failed: {stderr}"
-        );
-        String::from_utf8(out.stdout).unwrap()
+        admin(self.command(), args).await
     }
 
     /// An account holding `credits` and a basic-mode gateway ID charged to it, made with
@@ -129,43 +128,9 @@ impl Env {
 
     /// Starts `tocsin serve` on this data and waits until it serves.
     pub async fn serve(&self) -> Running {
-        let mut child = self
-            .command()
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (serving, address) = tokio::sync::oneshot::channel();
-        let lines = log.clone();
-        // Reads the log to its end, or the server would block on a full pipe.
-        std::thread::spawn(move || {
-            let mut serving = Some(serving);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = serving_address(&line) {
-                    if let Some(serving) = serving.take() {
-                        let _ = serving.send(addr);
-                    }
-                }
-                let mut lines = lock(&lines);
-                if lines.len() == LOG_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(line);
-            }
-        });
-        let mut running = Running {
-            child,
-            http: "0.0.0.0:0".parse().unwrap(),
-            log,
-        };
-        match tokio::time::timeout(PATIENCE, address).await {
-            Ok(Ok(http)) => running.http = http,
-            _ => panic!("the server did not start:\n{}", running.log_tail()),
-        }
-        running
+        let mut cmd = self.command();
+        cmd.arg("serve");
+        Running::start(cmd).await
     }
 
     fn database_url(&self) -> String {
@@ -221,6 +186,19 @@ impl Env {
     }
 }
 
+/// Runs `cmd` (the binary, configured) as `tocsin admin …`, which must succeed; returns
+/// its standard output.
+async fn admin(cmd: std::process::Command, args: &[&str]) -> String {
+    let mut cmd = tokio::process::Command::from(cmd);
+    let out = cmd.arg("admin").args(args).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tocsin admin {args:?} failed: {stderr}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// The value after `label` on a line of admin output.
 fn field<'a>(output: &'a str, label: &str) -> &'a str {
     output
@@ -248,6 +226,46 @@ pub struct Running {
 }
 
 impl Running {
+    /// Spawns `cmd`, which becomes `tocsin serve` (logging JSON to its standard error),
+    /// and waits until it serves.
+    async fn start(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let (serving, address) = tokio::sync::oneshot::channel();
+        let lines = log.clone();
+        // Reads the log to its end, or the server would block on a full pipe.
+        std::thread::spawn(move || {
+            let mut serving = Some(serving);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = serving_address(&line) {
+                    if let Some(serving) = serving.take() {
+                        let _ = serving.send(addr);
+                    }
+                }
+                let mut lines = lock(&lines);
+                if lines.len() == LOG_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+        });
+        let mut running = Running {
+            child,
+            http: "0.0.0.0:0".parse().unwrap(),
+            log,
+        };
+        match tokio::time::timeout(PATIENCE, address).await {
+            Ok(Ok(http)) => running.http = http,
+            _ => panic!("the server did not start:\n{}", running.log_tail()),
+        }
+        running
+    }
+
     /// The last lines the server logged.
     pub fn log_tail(&self) -> String {
         lock(&self.log)
@@ -330,22 +348,7 @@ impl Api {
 
     /// `POST /send_simple` of `text` to `to` with `key` as its `Idempotency-Key`.
     pub async fn send(&self, to: &IdentityId, key: &str, text: &str) -> Sent {
-        // Keys and texts here are letters, digits, '-' and spaces.
-        let body = format!(
-            "{}&to={}&text={}",
-            self.credentials(),
-            to.as_str(),
-            text.replace(' ', "+")
-        );
-        let answer = self
-            .client
-            .post(format!("{}/send_simple", self.base))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Idempotency-Key", key)
-            .body(body)
-            .send()
-            .await;
-        let response = match answer {
+        let response = match self.post_send(to, key, text).await {
             Ok(response) => response,
             Err(e) => return Sent::Lost(e.to_string()),
         };
@@ -358,6 +361,29 @@ impl Api {
             Ok(body) => Sent::Refused(status, body),
             Err(e) => Sent::Lost(e.to_string()),
         }
+    }
+
+    /// The same request as [`Api::send`], answered as it came.
+    pub async fn post_send(
+        &self,
+        to: &IdentityId,
+        key: &str,
+        text: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        // Keys and texts here are letters, digits, '-' and spaces.
+        let body = format!(
+            "{}&to={}&text={}",
+            self.credentials(),
+            to.as_str(),
+            text.replace(' ', "+")
+        );
+        self.client
+            .post(format!("{}/send_simple", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Idempotency-Key", key)
+            .body(body)
+            .send()
+            .await
     }
 
     /// `GET /credits`.
@@ -412,6 +438,40 @@ pub struct Ledger {
     pub charged: BTreeSet<MessageId>,
 }
 
+impl Ledger {
+    /// The ledger of `rows` and `balance`, after checking its invariants; `initial` is
+    /// the only credit.
+    pub fn check(rows: &[LedgerRow], balance: i64, initial: i64) -> Self {
+        let sum: i64 = rows.iter().map(|r| r.delta).sum();
+        assert_eq!(sum, balance, "the ledger rows sum to the balance");
+        let mut charges: BTreeMap<MessageId, usize> = BTreeMap::new();
+        for row in rows {
+            if row.delta > 0 {
+                assert_eq!(
+                    (row.delta, row.reason.as_str(), row.message_id),
+                    (initial, "initial credits", None),
+                    "the only credit is the initial one"
+                );
+                continue;
+            }
+            assert_eq!(row.delta, -1, "a text costs one credit: {row:?}");
+            let id = row
+                .message_id
+                .unwrap_or_else(|| panic!("a debit names its message: {row:?}"));
+            *charges.entry(id).or_default() += 1;
+        }
+        let twice: Vec<_> = charges.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "messages charged more than once: {twice:?}"
+        );
+        Self {
+            balance,
+            charged: charges.into_keys().collect(),
+        }
+    }
+}
+
 /// A reader of the server's database.
 pub struct Database {
     pool: sqlx::AnyPool,
@@ -456,35 +516,7 @@ impl Database {
 
     /// The ledger, after checking its invariants.
     pub async fn ledger(&self, initial: i64) -> Ledger {
-        let rows = self.ledger_rows().await;
-        let balance = self.balance().await;
-        let sum: i64 = rows.iter().map(|r| r.delta).sum();
-        assert_eq!(sum, balance, "the ledger rows sum to the balance");
-        let mut charges: BTreeMap<MessageId, usize> = BTreeMap::new();
-        for row in &rows {
-            if row.delta > 0 {
-                assert_eq!(
-                    (row.delta, row.reason.as_str(), row.message_id),
-                    (initial, "initial credits", None),
-                    "the only credit is the initial one"
-                );
-                continue;
-            }
-            assert_eq!(row.delta, -1, "a text costs one credit: {row:?}");
-            let id = row
-                .message_id
-                .unwrap_or_else(|| panic!("a debit names its message: {row:?}"));
-            *charges.entry(id).or_default() += 1;
-        }
-        let twice: Vec<_> = charges.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(
-            twice.is_empty(),
-            "messages charged more than once: {twice:?}"
-        );
-        Ledger {
-            balance,
-            charged: charges.into_keys().collect(),
-        }
+        Ledger::check(&self.ledger_rows().await, self.balance().await, initial)
     }
 
     /// The messages still queued for `recipient` (not yet acked by its device).
