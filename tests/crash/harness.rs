@@ -1,13 +1,14 @@
 //! The real `tocsin` binary as a process the tests can kill: its data (a temporary
 //! directory, and a fresh PostgreSQL database on that engine), the admin CLI that seeds
-//! it, the server started on that data, the database read while no server runs, a relay
-//! that gives a device one address across restarts, and a seeded random source.
+//! it, the server started on that data (or on a copy of it on a small tmpfs of the
+//! server's own), the database read while no server runs, a relay that gives a device
+//! one address across restarts, and a seeded random source.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -133,6 +134,28 @@ impl Env {
         Running::start(cmd).await
     }
 
+    /// Starts `tocsin serve` with its data directory on a tmpfs of `mib` MiB, made for it
+    /// and seen by no other process (see [`OnTmpfs`]), holding a copy of this data; waits
+    /// until it serves. SQLite only: the data directory holds the whole database there.
+    pub async fn serve_on_tmpfs(&self, mib: u32) -> OnTmpfs<'_> {
+        assert!(self.url.is_none(), "a tmpfs holds the data of SQLite only");
+        let mount_point = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("unshare");
+        // $1 the size, $2 the data to copy, $3 the mount point, then the server's command.
+        cmd.args(["--map-root-user", "--mount", "--propagation", "private"])
+            .args(["sh", "-c", TMPFS_SCRIPT, "sh"])
+            .arg(format!("size={mib}m"))
+            .arg(self.dir.path())
+            .arg(mount_point.path())
+            .args([env!("CARGO_BIN_EXE_tocsin"), "serve"]);
+        self.configure(&mut cmd, mount_point.path());
+        OnTmpfs {
+            server: Running::start(cmd).await,
+            mount_point,
+            env: self,
+        }
+    }
+
     fn database_url(&self) -> String {
         match &self.url {
             Some(url) => url.clone(),
@@ -186,6 +209,11 @@ impl Env {
     }
 }
 
+/// Mounts a tmpfs (`$1` its size option) on `$3`, copies the data in `$2` onto it, and
+/// becomes the command that follows (`exec`, so the process started is that command's).
+const TMPFS_SCRIPT: &str =
+    r#"mount -t tmpfs -o "$1" tmpfs "$3" && cp -a "$2"/. "$3"/ && shift 3 && exec "$@""#;
+
 /// Runs `cmd` (the binary, configured) as `tocsin admin …`, which must succeed; returns
 /// its standard output.
 async fn admin(cmd: std::process::Command, args: &[&str]) -> String {
@@ -199,6 +227,55 @@ async fn admin(cmd: std::process::Command, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// A server whose data directory is a tmpfs of its own, which nothing outside the server
+/// sees, so a test can fill it without touching the host's disks.
+///
+/// `unshare` gives the server a mount namespace of its own (private: no mount propagates
+/// to the host) inside a user namespace where the test's user is root. The user
+/// namespace is what lets an ordinary user mount the tmpfs; for root it is not needed,
+/// and changes nothing the test relies on (the test's files stay reachable, as uid 0 maps
+/// to itself), so one command serves both. A shell there mounts the tmpfs on an empty
+/// directory, copies the data seeded by [`Env`] onto it and `exec`s the server, so the
+/// child's PID is the server's. The namespace, and the tmpfs in it, end with the server.
+///
+/// The test reaches the tmpfs through the server's root in `/proc` ([`OnTmpfs::path`]).
+/// SQLite cannot open a database there (it resolves the `root` link to `/`, the host's
+/// root), so the database is read by the admin CLI run inside the namespace
+/// ([`OnTmpfs::admin`]). [`Env::admin`] still works on the seed only.
+pub struct OnTmpfs<'e> {
+    /// Dropped (killed) before the mount point is removed.
+    pub server: Running,
+    /// Empty on the host; the tmpfs inside the server's namespace.
+    mount_point: tempfile::TempDir,
+    env: &'e Env,
+}
+
+impl OnTmpfs<'_> {
+    /// `name` in the server's data directory, as this process reaches it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        let inside = self.mount_point.path().join(name);
+        let inside = inside
+            .strip_prefix("/")
+            .expect("an absolute temporary directory");
+        Path::new("/proc")
+            .join(self.server.pid().to_string())
+            .join("root")
+            .join(inside)
+    }
+
+    /// Runs `tocsin admin …` in the server's namespaces, on its data; it must succeed.
+    pub async fn admin(&self, args: &[&str]) -> String {
+        let mut cmd = std::process::Command::new("nsenter");
+        // Without --preserve-credentials nsenter calls setgroups, which a user namespace
+        // made by an ordinary user forbids.
+        cmd.args(["--target", &self.server.pid().to_string()])
+            .args(["--user", "--mount", "--preserve-credentials", "--"])
+            .arg(env!("CARGO_BIN_EXE_tocsin"));
+        self.env.configure(&mut cmd, self.mount_point.path());
+        admin(cmd, args).await
+    }
+}
+
 /// The value after `label` on a line of admin output.
 fn field<'a>(output: &'a str, label: &str) -> &'a str {
     output
@@ -208,21 +285,38 @@ fn field<'a>(output: &'a str, label: &str) -> &'a str {
         .trim()
 }
 
-/// The HTTP address of a JSON log line saying the server is serving.
-fn serving_address(line: &str) -> Option<SocketAddr> {
+/// The HTTP and metrics addresses of a JSON log line saying the server is serving.
+fn serving_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let event: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = event.get("fields")?;
     if fields.get("message")?.as_str()? != "tocsin is serving" {
         return None;
     }
-    fields.get("http")?.as_str()?.parse().ok()
+    let address = |name| fields.get(name)?.as_str()?.parse().ok();
+    Some((address("http")?, address("metrics")?))
+}
+
+/// Whether a log line is worth keeping whole: a warning, an error, or anything not in the
+/// JSON log format (a shell's or a panic's message).
+fn notable(line: &str) -> bool {
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+        return true;
+    };
+    !matches!(
+        event.get("level").and_then(|l| l.as_str()),
+        Some("INFO" | "DEBUG" | "TRACE")
+    )
 }
 
 /// A running server; killed (and reaped) when dropped, whatever the test's outcome.
 pub struct Running {
     child: Child,
     pub http: SocketAddr,
+    pub metrics: SocketAddr,
+    /// The last [`LOG_LINES`] lines of its log.
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Every [`notable`] line of its log.
+    notable: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
@@ -236,16 +330,20 @@ impl Running {
             .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (serving, address) = tokio::sync::oneshot::channel();
-        let lines = log.clone();
+        let notable_lines = Arc::new(Mutex::new(Vec::new()));
+        let (serving, addresses) = tokio::sync::oneshot::channel();
+        let (lines, kept) = (log.clone(), notable_lines.clone());
         // Reads the log to its end, or the server would block on a full pipe.
         std::thread::spawn(move || {
             let mut serving = Some(serving);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = serving_address(&line) {
+                if let Some(addresses) = serving_addresses(&line) {
                     if let Some(serving) = serving.take() {
-                        let _ = serving.send(addr);
+                        let _ = serving.send(addresses);
                     }
+                }
+                if notable(&line) {
+                    lock(&kept).push(line.clone());
                 }
                 let mut lines = lock(&lines);
                 if lines.len() == LOG_LINES {
@@ -254,16 +352,29 @@ impl Running {
                 lines.push_back(line);
             }
         });
+        let unknown: SocketAddr = "0.0.0.0:0".parse().unwrap();
         let mut running = Running {
             child,
-            http: "0.0.0.0:0".parse().unwrap(),
+            http: unknown,
+            metrics: unknown,
             log,
+            notable: notable_lines,
         };
-        match tokio::time::timeout(PATIENCE, address).await {
-            Ok(Ok(http)) => running.http = http,
+        match tokio::time::timeout(PATIENCE, addresses).await {
+            Ok(Ok((http, metrics))) => (running.http, running.metrics) = (http, metrics),
             _ => panic!("the server did not start:\n{}", running.log_tail()),
         }
         running
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every warning and error the server logged so far, and any line not in its log
+    /// format.
+    pub fn notable_lines(&self) -> Vec<String> {
+        lock(&self.notable).clone()
     }
 
     /// The last lines the server logged.
