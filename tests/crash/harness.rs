@@ -1,12 +1,14 @@
 //! The real `tocsin` binary as a process the tests can kill: its data (a temporary
 //! directory, and a fresh PostgreSQL database on that engine), the admin CLI that seeds
-//! it, the server started on that data, the database read while no server runs, a relay
-//! that gives a device one address across restarts, and a seeded random source.
+//! it, the server started on that data (or on a copy of it on a small tmpfs of the
+//! server's own), the database read while no server runs, a relay that gives a device
+//! one address across restarts, and a seeded random source.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -62,17 +64,23 @@ impl Env {
         }
     }
 
-    /// The binary with this data as its whole configuration: no `TOCSIN_*` variable of
-    /// the test's own environment reaches it.
+    /// The binary with this data as its whole configuration.
     fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_tocsin"));
+        self.configure(&mut cmd, self.dir.path());
+        cmd
+    }
+
+    /// Gives `cmd` this data, found in `data_dir`, as its whole configuration: no
+    /// `TOCSIN_*` variable of the test's own environment reaches it.
+    fn configure(&self, cmd: &mut std::process::Command, data_dir: &Path) {
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("TOCSIN_") {
                 cmd.env_remove(name);
             }
         }
         cmd.env_remove("RUST_LOG")
-            .env("TOCSIN__STORAGE__DATA_DIR", self.dir.path())
+            .env("TOCSIN__STORAGE__DATA_DIR", data_dir)
             .env("TOCSIN__SERVER__HTTP_ADDR", "127.0.0.1:0")
             .env("TOCSIN__SERVER__METRICS_ADDR", "127.0.0.1:0")
             .env("TOCSIN__SERVER__WORKERS", "2")
@@ -85,19 +93,11 @@ impl Env {
         if let Some(url) = &self.url {
             cmd.env("TOCSIN__STORAGE__URL", url);
         }
-        cmd
     }
 
     /// Runs `tocsin admin …`, which must succeed; returns its standard output.
     pub async fn admin(&self, args: &[&str]) -> String {
-        let mut cmd = tokio::process::Command::from(self.command());
-        let out = cmd.arg("admin").args(args).output().await.unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "tocsin admin {args:?} failed: {stderr}"
-        );
-        String::from_utf8(out.stdout).unwrap()
+        admin(self.command(), args).await
     }
 
     /// An account holding `credits` and a basic-mode gateway ID charged to it, made with
@@ -129,43 +129,31 @@ impl Env {
 
     /// Starts `tocsin serve` on this data and waits until it serves.
     pub async fn serve(&self) -> Running {
-        let mut child = self
-            .command()
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let log = Arc::new(Mutex::new(VecDeque::new()));
-        let (serving, address) = tokio::sync::oneshot::channel();
-        let lines = log.clone();
-        // Reads the log to its end, or the server would block on a full pipe.
-        std::thread::spawn(move || {
-            let mut serving = Some(serving);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = serving_address(&line) {
-                    if let Some(serving) = serving.take() {
-                        let _ = serving.send(addr);
-                    }
-                }
-                let mut lines = lock(&lines);
-                if lines.len() == LOG_LINES {
-                    lines.pop_front();
-                }
-                lines.push_back(line);
-            }
-        });
-        let mut running = Running {
-            child,
-            http: "0.0.0.0:0".parse().unwrap(),
-            log,
-        };
-        match tokio::time::timeout(PATIENCE, address).await {
-            Ok(Ok(http)) => running.http = http,
-            _ => panic!("the server did not start:\n{}", running.log_tail()),
+        let mut cmd = self.command();
+        cmd.arg("serve");
+        Running::start(cmd).await
+    }
+
+    /// Starts `tocsin serve` with its data directory on a tmpfs of `mib` MiB, made for it
+    /// and seen by no other process (see [`OnTmpfs`]), holding a copy of this data; waits
+    /// until it serves. SQLite only: the data directory holds the whole database there.
+    pub async fn serve_on_tmpfs(&self, mib: u32) -> OnTmpfs<'_> {
+        assert!(self.url.is_none(), "a tmpfs holds the data of SQLite only");
+        let mount_point = tempfile::tempdir().unwrap();
+        let mut cmd = std::process::Command::new("unshare");
+        // $1 the size, $2 the data to copy, $3 the mount point, then the server's command.
+        cmd.args(["--map-root-user", "--mount", "--propagation", "private"])
+            .args(["sh", "-c", TMPFS_SCRIPT, "sh"])
+            .arg(format!("size={mib}m"))
+            .arg(self.dir.path())
+            .arg(mount_point.path())
+            .args([env!("CARGO_BIN_EXE_tocsin"), "serve"]);
+        self.configure(&mut cmd, mount_point.path());
+        OnTmpfs {
+            server: Running::start(cmd).await,
+            mount_point,
+            env: self,
         }
-        running
     }
 
     fn database_url(&self) -> String {
@@ -221,6 +209,73 @@ impl Env {
     }
 }
 
+/// Mounts a tmpfs (`$1` its size option) on `$3`, copies the data in `$2` onto it, and
+/// becomes the command that follows (`exec`, so the process started is that command's).
+const TMPFS_SCRIPT: &str =
+    r#"mount -t tmpfs -o "$1" tmpfs "$3" && cp -a "$2"/. "$3"/ && shift 3 && exec "$@""#;
+
+/// Runs `cmd` (the binary, configured) as `tocsin admin …`, which must succeed; returns
+/// its standard output.
+async fn admin(cmd: std::process::Command, args: &[&str]) -> String {
+    let mut cmd = tokio::process::Command::from(cmd);
+    let out = cmd.arg("admin").args(args).output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tocsin admin {args:?} failed: {stderr}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A server whose data directory is a tmpfs of its own, which nothing outside the server
+/// sees, so a test can fill it without touching the host's disks.
+///
+/// `unshare` gives the server a mount namespace of its own (private: no mount propagates
+/// to the host) inside a user namespace where the test's user is root. The user
+/// namespace is what lets an ordinary user mount the tmpfs; for root it is not needed,
+/// and changes nothing the test relies on (the test's files stay reachable, as uid 0 maps
+/// to itself), so one command serves both. A shell there mounts the tmpfs on an empty
+/// directory, copies the data seeded by [`Env`] onto it and `exec`s the server, so the
+/// child's PID is the server's. The namespace, and the tmpfs in it, end with the server.
+///
+/// The test reaches the tmpfs through the server's root in `/proc` ([`OnTmpfs::path`]).
+/// SQLite cannot open a database there (it resolves the `root` link to `/`, the host's
+/// root), so the database is read by the admin CLI run inside the namespace
+/// ([`OnTmpfs::admin`]). [`Env::admin`] still works on the seed only.
+pub struct OnTmpfs<'e> {
+    /// Dropped (killed) before the mount point is removed.
+    pub server: Running,
+    /// Empty on the host; the tmpfs inside the server's namespace.
+    mount_point: tempfile::TempDir,
+    env: &'e Env,
+}
+
+impl OnTmpfs<'_> {
+    /// `name` in the server's data directory, as this process reaches it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        let inside = self.mount_point.path().join(name);
+        let inside = inside
+            .strip_prefix("/")
+            .expect("an absolute temporary directory");
+        Path::new("/proc")
+            .join(self.server.pid().to_string())
+            .join("root")
+            .join(inside)
+    }
+
+    /// Runs `tocsin admin …` in the server's namespaces, on its data; it must succeed.
+    pub async fn admin(&self, args: &[&str]) -> String {
+        let mut cmd = std::process::Command::new("nsenter");
+        // Without --preserve-credentials nsenter calls setgroups, which a user namespace
+        // made by an ordinary user forbids.
+        cmd.args(["--target", &self.server.pid().to_string()])
+            .args(["--user", "--mount", "--preserve-credentials", "--"])
+            .arg(env!("CARGO_BIN_EXE_tocsin"));
+        self.env.configure(&mut cmd, self.mount_point.path());
+        admin(cmd, args).await
+    }
+}
+
 /// The value after `label` on a line of admin output.
 fn field<'a>(output: &'a str, label: &str) -> &'a str {
     output
@@ -230,24 +285,98 @@ fn field<'a>(output: &'a str, label: &str) -> &'a str {
         .trim()
 }
 
-/// The HTTP address of a JSON log line saying the server is serving.
-fn serving_address(line: &str) -> Option<SocketAddr> {
+/// The HTTP and metrics addresses of a JSON log line saying the server is serving.
+fn serving_addresses(line: &str) -> Option<(SocketAddr, SocketAddr)> {
     let event: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = event.get("fields")?;
     if fields.get("message")?.as_str()? != "tocsin is serving" {
         return None;
     }
-    fields.get("http")?.as_str()?.parse().ok()
+    let address = |name| fields.get(name)?.as_str()?.parse().ok();
+    Some((address("http")?, address("metrics")?))
+}
+
+/// Whether a log line is worth keeping whole: a warning, an error, or anything not in the
+/// JSON log format (a shell's or a panic's message).
+fn notable(line: &str) -> bool {
+    let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+        return true;
+    };
+    !matches!(
+        event.get("level").and_then(|l| l.as_str()),
+        Some("INFO" | "DEBUG" | "TRACE")
+    )
 }
 
 /// A running server; killed (and reaped) when dropped, whatever the test's outcome.
 pub struct Running {
     child: Child,
     pub http: SocketAddr,
+    pub metrics: SocketAddr,
+    /// The last [`LOG_LINES`] lines of its log.
     log: Arc<Mutex<VecDeque<String>>>,
+    /// Every [`notable`] line of its log.
+    notable: Arc<Mutex<Vec<String>>>,
 }
 
 impl Running {
+    /// Spawns `cmd`, which becomes `tocsin serve` (logging JSON to its standard error),
+    /// and waits until it serves.
+    async fn start(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(VecDeque::new()));
+        let notable_lines = Arc::new(Mutex::new(Vec::new()));
+        let (serving, addresses) = tokio::sync::oneshot::channel();
+        let (lines, kept) = (log.clone(), notable_lines.clone());
+        // Reads the log to its end, or the server would block on a full pipe.
+        std::thread::spawn(move || {
+            let mut serving = Some(serving);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addresses) = serving_addresses(&line) {
+                    if let Some(serving) = serving.take() {
+                        let _ = serving.send(addresses);
+                    }
+                }
+                if notable(&line) {
+                    lock(&kept).push(line.clone());
+                }
+                let mut lines = lock(&lines);
+                if lines.len() == LOG_LINES {
+                    lines.pop_front();
+                }
+                lines.push_back(line);
+            }
+        });
+        let unknown: SocketAddr = "0.0.0.0:0".parse().unwrap();
+        let mut running = Running {
+            child,
+            http: unknown,
+            metrics: unknown,
+            log,
+            notable: notable_lines,
+        };
+        match tokio::time::timeout(PATIENCE, addresses).await {
+            Ok(Ok((http, metrics))) => (running.http, running.metrics) = (http, metrics),
+            _ => panic!("the server did not start:\n{}", running.log_tail()),
+        }
+        running
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Every warning and error the server logged so far, and any line not in its log
+    /// format.
+    pub fn notable_lines(&self) -> Vec<String> {
+        lock(&self.notable).clone()
+    }
+
     /// The last lines the server logged.
     pub fn log_tail(&self) -> String {
         lock(&self.log)
@@ -330,22 +459,7 @@ impl Api {
 
     /// `POST /send_simple` of `text` to `to` with `key` as its `Idempotency-Key`.
     pub async fn send(&self, to: &IdentityId, key: &str, text: &str) -> Sent {
-        // Keys and texts here are letters, digits, '-' and spaces.
-        let body = format!(
-            "{}&to={}&text={}",
-            self.credentials(),
-            to.as_str(),
-            text.replace(' ', "+")
-        );
-        let answer = self
-            .client
-            .post(format!("{}/send_simple", self.base))
-            .header("Content-Type", "application/x-www-form-urlencoded")
-            .header("Idempotency-Key", key)
-            .body(body)
-            .send()
-            .await;
-        let response = match answer {
+        let response = match self.post_send(to, key, text).await {
             Ok(response) => response,
             Err(e) => return Sent::Lost(e.to_string()),
         };
@@ -358,6 +472,29 @@ impl Api {
             Ok(body) => Sent::Refused(status, body),
             Err(e) => Sent::Lost(e.to_string()),
         }
+    }
+
+    /// The same request as [`Api::send`], answered as it came.
+    pub async fn post_send(
+        &self,
+        to: &IdentityId,
+        key: &str,
+        text: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        // Keys and texts here are letters, digits, '-' and spaces.
+        let body = format!(
+            "{}&to={}&text={}",
+            self.credentials(),
+            to.as_str(),
+            text.replace(' ', "+")
+        );
+        self.client
+            .post(format!("{}/send_simple", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Idempotency-Key", key)
+            .body(body)
+            .send()
+            .await
     }
 
     /// `GET /credits`.
@@ -412,6 +549,40 @@ pub struct Ledger {
     pub charged: BTreeSet<MessageId>,
 }
 
+impl Ledger {
+    /// The ledger of `rows` and `balance`, after checking its invariants; `initial` is
+    /// the only credit.
+    pub fn check(rows: &[LedgerRow], balance: i64, initial: i64) -> Self {
+        let sum: i64 = rows.iter().map(|r| r.delta).sum();
+        assert_eq!(sum, balance, "the ledger rows sum to the balance");
+        let mut charges: BTreeMap<MessageId, usize> = BTreeMap::new();
+        for row in rows {
+            if row.delta > 0 {
+                assert_eq!(
+                    (row.delta, row.reason.as_str(), row.message_id),
+                    (initial, "initial credits", None),
+                    "the only credit is the initial one"
+                );
+                continue;
+            }
+            assert_eq!(row.delta, -1, "a text costs one credit: {row:?}");
+            let id = row
+                .message_id
+                .unwrap_or_else(|| panic!("a debit names its message: {row:?}"));
+            *charges.entry(id).or_default() += 1;
+        }
+        let twice: Vec<_> = charges.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "messages charged more than once: {twice:?}"
+        );
+        Self {
+            balance,
+            charged: charges.into_keys().collect(),
+        }
+    }
+}
+
 /// A reader of the server's database.
 pub struct Database {
     pool: sqlx::AnyPool,
@@ -456,35 +627,7 @@ impl Database {
 
     /// The ledger, after checking its invariants.
     pub async fn ledger(&self, initial: i64) -> Ledger {
-        let rows = self.ledger_rows().await;
-        let balance = self.balance().await;
-        let sum: i64 = rows.iter().map(|r| r.delta).sum();
-        assert_eq!(sum, balance, "the ledger rows sum to the balance");
-        let mut charges: BTreeMap<MessageId, usize> = BTreeMap::new();
-        for row in &rows {
-            if row.delta > 0 {
-                assert_eq!(
-                    (row.delta, row.reason.as_str(), row.message_id),
-                    (initial, "initial credits", None),
-                    "the only credit is the initial one"
-                );
-                continue;
-            }
-            assert_eq!(row.delta, -1, "a text costs one credit: {row:?}");
-            let id = row
-                .message_id
-                .unwrap_or_else(|| panic!("a debit names its message: {row:?}"));
-            *charges.entry(id).or_default() += 1;
-        }
-        let twice: Vec<_> = charges.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(
-            twice.is_empty(),
-            "messages charged more than once: {twice:?}"
-        );
-        Ledger {
-            balance,
-            charged: charges.into_keys().collect(),
-        }
+        Ledger::check(&self.ledger_rows().await, self.balance().await, initial)
     }
 
     /// The messages still queued for `recipient` (not yet acked by its device).
