@@ -8,10 +8,10 @@
 //! Invariants the rest of the server relies on:
 //! * an account's `balance` equals the sum of its ledger rows and never goes negative;
 //! * a paid submission (debit + ledger row + queued message + idempotency keys) is one
-//!   transaction — all of it is durable or none of it is (see [`commit`]);
-//! * every difference between the engines is stated in [`engine`], and nowhere else;
+//!   transaction — all of it is durable or none of it is (see `commit`);
+//! * every difference between the engines is stated in `engine`, and nowhere else;
 //! * durability fails closed: a write is answered only once it is durable, and a store
-//!   that cannot be sure of that any more takes no writes (see [`health`]).
+//!   that cannot be sure of that any more takes no writes (see `health`).
 
 mod accounts;
 mod blobs;

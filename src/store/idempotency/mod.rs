@@ -18,7 +18,7 @@
 //!   table slot, 30 to 55 bytes per key depending on how full the table is: a million keys
 //!   (a day at about 12 messages per second) take about 52 MB, and
 //!   `messages.idempotency_max_keys` caps the count (see [`Keys::forget`]). The log has one
-//!   row per commit, its keys packed as digest and message ID (see [`ENTRY`]): a row per
+//!   row per commit, its keys packed as digest and message ID (see `memory::ENTRY`): a row per
 //!   key cost a B-tree insert and four bound values for every accepted message, and a
 //!   group of any size now writes its keys with one statement. Rows from before that
 //!   change hold one key in clear and are read alike.
@@ -218,7 +218,7 @@ impl Store {
     }
 }
 
-/// What [`Keys::forget`] removed.
+/// What forgetting keys removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Forgotten {
     /// Keys forgotten.
