@@ -3,7 +3,7 @@
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 use tokio::sync::oneshot;
 
-use super::replies::{Deliver, Inbox};
+use super::replies::{Deliver, ThreadInbox};
 use crate::store::devices::Device;
 use crate::store::idempotency::{Claim, Digest};
 use crate::store::queue::{NewMessage, QueueKey, Submission, SubmitOutcome};
@@ -29,7 +29,7 @@ pub(in crate::store) struct SubmitJob {
     pub(super) now: i64,
     pub(in crate::store) reply: Reply<SubmitOutcome>,
     /// The calling thread's inbox, when its answer goes there rather than straight back.
-    pub(in crate::store) inbox: Option<Inbox<SubmitAnswer>>,
+    pub(in crate::store) inbox: Option<ThreadInbox<SubmitAnswer>>,
 }
 
 impl SubmitJob {

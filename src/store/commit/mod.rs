@@ -50,7 +50,7 @@ pub use writer::WriterCounts;
 pub(super) use writer::{run, Stats};
 
 use job::{Ack, AckJob, DirectJob, SubmitAnswer, SubmitJob};
-use replies::Inbox;
+use replies::ThreadInbox;
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::devices::{AckOutcome, Device};
@@ -70,7 +70,7 @@ pub(in crate::store) struct Writer {
 
 thread_local! {
     /// This thread's inbox for the answers to its submissions.
-    static INBOX: RefCell<Option<Inbox<SubmitAnswer>>> = const { RefCell::new(None) };
+    static INBOX: RefCell<Option<ThreadInbox<SubmitAnswer>>> = const { RefCell::new(None) };
 }
 
 impl Store {
@@ -102,7 +102,7 @@ impl Store {
         let inbox = self
             .spawner
             .get()
-            .map(|spawn| Inbox::of_thread(&INBOX, spawn));
+            .map(|spawn| ThreadInbox::of_thread(&INBOX, spawn));
         self.submit_job(submission, now, inbox).await
     }
 
@@ -110,7 +110,7 @@ impl Store {
         &self,
         submission: Submission,
         now: i64,
-        inbox: Option<Inbox<SubmitAnswer>>,
+        inbox: Option<ThreadInbox<SubmitAnswer>>,
     ) -> Result<SubmitOutcome, StoreError> {
         // The keys' digests are taken here, on the caller's thread, not on the writer's.
         let digests = self.keys.digests(&submission);

@@ -3,7 +3,7 @@
 //! A caller waits for its job's answer on a oneshot channel. Sent from the writer's
 //! thread, every such answer wakes the caller's thread on its own: on an actix worker,
 //! whose runtime is woken through an eventfd, that is one `write` system call per answer,
-//! hundreds per group commit at full load. A thread that opens an [`Inbox`] instead gets
+//! hundreds per group commit at full load. A thread that opens a [`ThreadInbox`] instead gets
 //! all the answers a group has for it as one batch, one wake-up, and hands them out
 //! itself. The job travels back with its answer, so its memory is also freed on the
 //! thread that allocated it.
@@ -26,15 +26,15 @@ pub type LocalSpawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
 
 /// Where the answers of one thread's jobs go; see the module docs.
 #[derive(Debug)]
-pub(in crate::store) struct Inbox<A>(tokio::sync::mpsc::UnboundedSender<Vec<A>>);
+pub(in crate::store) struct ThreadInbox<A>(tokio::sync::mpsc::UnboundedSender<Vec<A>>);
 
-impl<A> Clone for Inbox<A> {
+impl<A> Clone for ThreadInbox<A> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<A: Deliver> Inbox<A> {
+impl<A: Deliver> ThreadInbox<A> {
     /// Opens an inbox whose answers are handed out by the task `spawn` starts, which must
     /// run on the thread whose jobs use the inbox.
     pub(in crate::store) fn open(spawn: &LocalSpawner) -> Self {
@@ -74,7 +74,7 @@ impl<A: Deliver> Inbox<A> {
 }
 
 /// Answers collected for their inboxes while a group is answered.
-pub(in crate::store) struct Batches<A>(Vec<(Inbox<A>, Vec<A>)>);
+pub(in crate::store) struct Batches<A>(Vec<(ThreadInbox<A>, Vec<A>)>);
 
 impl<A> Default for Batches<A> {
     fn default() -> Self {
@@ -83,7 +83,7 @@ impl<A> Default for Batches<A> {
 }
 
 impl<A: Deliver> Batches<A> {
-    pub(in crate::store) fn add(&mut self, inbox: Inbox<A>, answer: A) {
+    pub(in crate::store) fn add(&mut self, inbox: ThreadInbox<A>, answer: A) {
         // A handful of inboxes (one per worker thread): a list is enough.
         match self.0.iter_mut().find(|(i, _)| i.0.same_channel(&inbox.0)) {
             Some((_, batch)) => batch.push(answer),
