@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
 
-use crate::harness::{until, Api, Book, Engine, Env, Ledger, LedgerRow, OnTmpfs};
+use super::harness::{until, Api, Book, Env, Ledger, LedgerRow, OnTmpfs, ACCOUNT};
+use crate::helpers::Engine;
 
 /// Credits the account starts with: more than the run spends.
 const INITIAL: u32 = 1_000;
@@ -42,8 +43,10 @@ const PADDING: usize = 3_000;
 /// What the filler writes at a time.
 const CHUNK: usize = 64 * 1024;
 
-pub async fn full_disk_degrades_then_recovers() {
-    let env = Env::new(Engine::Sqlite).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_sends_and_the_store_recovers_once_freed_on_sqlite_only() {
+    Engine::require_sqlite("a full disk under the server's database (a tmpfs holding its files)");
+    let env = Env::new().await;
     let gateway = env.gateway(INITIAL).await;
     let recipient = IdentityId::parse("ALICE123").unwrap();
     let key = KeyPair::generate().public.to_string();
@@ -295,13 +298,7 @@ impl Ops {
 /// server's namespace, after checking its invariants.
 async fn ledger(disk: &OnTmpfs<'_>) -> Ledger {
     let shown = disk
-        .admin(&[
-            "account",
-            "show",
-            crate::harness::ACCOUNT,
-            "--ledger",
-            "100000",
-        ])
+        .admin(&["account", "show", ACCOUNT, "--ledger", "100000"])
         .await;
     let mut lines = shown.lines();
     let balance: i64 = lines

@@ -23,8 +23,8 @@ use tocsin_sdk::device::{Connection, DeviceKeys, Directory, Event};
 use tocsin_sdk::protocol::{E2eMessage, MessageId};
 use tokio::sync::{mpsc, watch};
 
-use crate::harness::{
-    lock, retry, some, until, Api, Book, Engine, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
+use super::harness::{
+    lock, retry, some, until, Api, Book, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
 };
 
 /// Credits the account starts with: more than any run spends.
@@ -155,9 +155,10 @@ async fn run_device(
     }
 }
 
-pub async fn device_acks_survive_sigkill(engine: Engine) {
-    let mut rng = Rng::seeded(&format!("device acks on {engine:?}"));
-    let env = Env::new(engine).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_acks_survive_a_sigkill() {
+    let env = Env::new().await;
+    let mut rng = Rng::seeded(&format!("device acks on {:?}", env.engine()));
     let gateway = env.gateway(INITIAL).await;
     let relay = Relay::start().await;
     let mut server = env.serve().await;

@@ -17,6 +17,8 @@ use futures_util::StreamExt;
 use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, PublicKey};
 
+use crate::helpers::Engine;
+
 /// Longest wait for anything a test expects; only a hung test ever reaches it.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
@@ -26,13 +28,6 @@ pub const ACCOUNT: &str = "acme";
 /// Log lines of a server kept for a failure message.
 const LOG_LINES: usize = 200;
 
-/// The database engine under the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
 /// Locks a mutex, ignoring poisoning: a panic elsewhere already fails the test, and the
 /// data is still worth printing.
 pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -41,27 +36,27 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// One server's data: kept across every kill and restart of a scenario.
 pub struct Env {
+    engine: Engine,
     dir: tempfile::TempDir,
     /// The PostgreSQL database; `None` on SQLite (a file under `dir`).
     url: Option<String>,
 }
 
 impl Env {
-    pub async fn new(engine: Engine) -> Self {
+    /// Fresh data on the run's engine.
+    pub async fn new() -> Self {
         // reqwest is built without a bundled TLS provider; plain HTTP still needs one.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = match engine {
-            Engine::Sqlite => None,
-            Engine::Postgres => Some(
-                tocsin::store::testing::fresh_postgres_database()
-                    .await
-                    .expect("TOCSIN_TEST_POSTGRES_URL names the PostgreSQL server to test on"),
-            ),
-        };
+        let engine = Engine::selected();
         Self {
+            engine,
             dir: tempfile::tempdir().unwrap(),
-            url,
+            url: engine.fresh_storage_url().await,
         }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// The binary with this data as its whole configuration.

@@ -12,8 +12,8 @@
 use futures_util::StreamExt;
 use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
 
-use crate::harness::{
-    retry, some, Api, Book, Burst, Engine, Env, Ledger, Rng, Running, Senders, Sent, PATIENCE,
+use super::harness::{
+    retry, some, Api, Book, Burst, Env, Ledger, Rng, Running, Senders, Sent, PATIENCE,
     RETRIES_IN_FLIGHT,
 };
 
@@ -23,9 +23,10 @@ const INITIAL: u32 = 1_000_000;
 /// Kills per run.
 const KILLS: usize = 5;
 
-pub async fn sends_survive_sigkill(engine: Engine) {
-    let mut rng = Rng::seeded(&format!("sends on {engine:?}"));
-    let env = Env::new(engine).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_answered_before_a_sigkill_survive_it() {
+    let env = Env::new().await;
+    let mut rng = Rng::seeded(&format!("sends on {:?}", env.engine()));
     let gateway = env.gateway(INITIAL).await;
     let recipient = IdentityId::parse("ALICE123").unwrap();
     let key = KeyPair::generate().public.to_string();
