@@ -24,8 +24,9 @@ use tocsin_sdk::protocol::{E2eMessage, MessageId};
 use tokio::sync::{mpsc, watch};
 
 use super::harness::{
-    lock, retry, some, until, Api, Book, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
+    lock, retry, some, Api, Book, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
 };
+use crate::helpers::wait::until_within;
 
 /// Credits the account starts with: more than any run spends.
 const INITIAL: u32 = 1_000_000;
@@ -258,12 +259,16 @@ async fn device_acks_survive_a_sigkill() {
 
         // The device logs in again and gets what was queued at the kill, and nothing it
         // had acked; its acks of what came again are committed. Nothing is sent meanwhile.
-        until("the messages queued at the kill come again", || {
-            let log = lock(&log);
-            let done = kill.queued.is_subset(&log.delivered_since(kill.server + 1))
-                || !replayed(&log, &kill).is_empty();
-            async move { done }
-        })
+        until_within(
+            PATIENCE,
+            "the messages queued at the kill come again",
+            || {
+                let log = lock(&log);
+                let done = kill.queued.is_subset(&log.delivered_since(kill.server + 1))
+                    || !replayed(&log, &kill).is_empty();
+                async move { done }
+            },
+        )
         .await;
         let again = replayed(&lock(&log), &kill);
         assert!(
@@ -273,7 +278,7 @@ async fn device_acks_survive_a_sigkill() {
             some(&again)
         );
         let db = env.database().await;
-        until("the device's queue is empty", || async {
+        until_within(PATIENCE, "the device's queue is empty", || async {
             db.queued_for(&me).await.is_empty()
         })
         .await;
@@ -299,14 +304,14 @@ async fn device_acks_survive_a_sigkill() {
 
     // Everything sent reaches the device, and is acked.
     let ids = book.ids();
-    until("every message sent reaches the device", || {
+    until_within(PATIENCE, "every message sent reaches the device", || {
         let delivered = lock(&log).delivered_since(0);
         let done = ids.is_subset(&delivered);
         async move { done }
     })
     .await;
     let db = env.database().await;
-    until("the device's queue is empty", || async {
+    until_within(PATIENCE, "the device's queue is empty", || async {
         db.queued_for(&me).await.is_empty()
     })
     .await;
