@@ -1,6 +1,13 @@
 //! The storage engine of this run, named by `TOCSIN_TEST_ENGINE`: `sqlite` (the default)
 //! or `postgres`. A run that asks for PostgreSQL without naming a server fails; it never
 //! turns into a SQLite run.
+//!
+//! A test whose subject only one engine has (SQLite's own files on a disk the test
+//! controls) ends its name in [`SQLITE_ONLY`] and starts with
+//! [`Engine::require_sqlite`]. The PostgreSQL pass of `scripts/test` leaves such tests
+//! out by name, and libtest counts them as filtered out there: it cannot report a test
+//! ignored at run time, and one that passed without checking anything would claim a
+//! check of PostgreSQL that never ran.
 
 use std::env::VarError;
 
@@ -8,6 +15,10 @@ use tocsin::store::Backend;
 
 /// The variable that picks the engine.
 pub const ENGINE_VAR: &str = "TOCSIN_TEST_ENGINE";
+
+/// How the name of a test for SQLite alone ends; runs on another engine skip it with
+/// `-- --skip on_sqlite_only`.
+pub const SQLITE_ONLY: &str = "on_sqlite_only";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -34,6 +45,20 @@ impl Engine {
                 panic!("{ENGINE_VAR}={name:?}: expected `sqlite` or `postgres`")
             }
         }
+    }
+
+    /// Fails the test, saying why, unless the run is on SQLite: `what`, the test's
+    /// subject, exists on SQLite only. Its name ends in [`SQLITE_ONLY`].
+    ///
+    /// # Panics
+    /// On any other engine.
+    pub fn require_sqlite(what: &str) {
+        let engine = Self::selected();
+        assert!(
+            engine == Self::Sqlite,
+            "{what} exists on SQLite only: this test does not apply to a run on {engine:?}. \
+             Leave it out with `-- --skip {SQLITE_ONLY}`, as scripts/test does."
+        );
     }
 
     /// The store backend a server on this engine reports.

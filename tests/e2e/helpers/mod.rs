@@ -55,9 +55,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with extra `TOCSIN__…` settings.
 pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
-    // reqwest is built without a bundled TLS provider; the test client only speaks plain
-    // HTTP to loopback, but building a client still needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     let dir = tempfile::tempdir().unwrap();
     let mut vars: Vec<(String, String)> = extra
         .iter()
@@ -77,6 +75,23 @@ pub async fn spawn_app_with(extra: &[(&str, String)]) -> TestApp {
         engine::ENGINE_VAR
     );
     app
+}
+
+/// Installs the process's TLS provider, once: reqwest is built without a bundled one, and
+/// building a client needs one even though tests only speak plain HTTP to loopback.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Takes every `TOCSIN_*` variable of the test's own environment away from `cmd`, so a
+/// binary a test runs gets only the settings the test gives it.
+pub fn without_tocsin_vars(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TOCSIN_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
 }
 
 /// Runs a built server in the background.

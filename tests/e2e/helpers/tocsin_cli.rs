@@ -34,12 +34,7 @@ pub fn binary() -> &'static Path {
 /// dropped.
 pub fn command(env: &[(&str, String)], args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(binary());
-    for (name, _) in std::env::vars_os()
-        .filter(|(name, _)| name.to_string_lossy().starts_with("TOCSIN_"))
-        .collect::<Vec<_>>()
-    {
-        cmd.env_remove(name);
-    }
+    super::without_tocsin_vars(cmd.as_std_mut());
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
         .stdin(Stdio::null())

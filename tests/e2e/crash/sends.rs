@@ -10,10 +10,10 @@
 //! charged message for exactly one key.
 
 use futures_util::StreamExt;
-use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
+use tocsin_sdk::protocol::{IdentityId, MessageId};
 
-use crate::harness::{
-    retry, some, Api, Book, Burst, Engine, Env, Ledger, Rng, Running, Senders, Sent, PATIENCE,
+use super::harness::{
+    retry, some, Api, Book, Burst, Env, Ledger, Rng, Running, Senders, Sent, PATIENCE,
     RETRIES_IN_FLIGHT,
 };
 
@@ -23,20 +23,12 @@ const INITIAL: u32 = 1_000_000;
 /// Kills per run.
 const KILLS: usize = 5;
 
-pub async fn sends_survive_sigkill(engine: Engine) {
-    let mut rng = Rng::seeded(&format!("sends on {engine:?}"));
-    let env = Env::new(engine).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_answered_before_a_sigkill_survive_it() {
+    let env = Env::new().await;
+    let mut rng = Rng::seeded(&format!("sends on {:?}", env.engine()));
     let gateway = env.gateway(INITIAL).await;
-    let recipient = IdentityId::parse("ALICE123").unwrap();
-    let key = KeyPair::generate().public.to_string();
-    env.admin(&[
-        "identity",
-        "import",
-        recipient.as_str(),
-        "--public-key",
-        &key,
-    ])
-    .await;
+    let recipient = env.identity("ALICE123").await;
     let mut book = Book::default();
     let mut server = env.serve().await;
     for kill in 0..KILLS {

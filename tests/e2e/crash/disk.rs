@@ -14,9 +14,11 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tocsin_sdk::protocol::{IdentityId, KeyPair, MessageId};
+use tocsin_sdk::protocol::MessageId;
 
-use crate::harness::{until, Api, Book, Engine, Env, Ledger, LedgerRow, OnTmpfs};
+use super::harness::{Api, Book, Env, Ledger, LedgerRow, OnTmpfs, ACCOUNT, PATIENCE};
+use crate::helpers::wait::until_within;
+use crate::helpers::Engine;
 
 /// Credits the account starts with: more than the run spends.
 const INITIAL: u32 = 1_000;
@@ -42,19 +44,12 @@ const PADDING: usize = 3_000;
 /// What the filler writes at a time.
 const CHUNK: usize = 64 * 1024;
 
-pub async fn full_disk_degrades_then_recovers() {
-    let env = Env::new(Engine::Sqlite).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_sends_and_the_store_recovers_once_freed_on_sqlite_only() {
+    Engine::require_sqlite("a full disk under the server's database (a tmpfs holding its files)");
+    let env = Env::new().await;
     let gateway = env.gateway(INITIAL).await;
-    let recipient = IdentityId::parse("ALICE123").unwrap();
-    let key = KeyPair::generate().public.to_string();
-    env.admin(&[
-        "identity",
-        "import",
-        recipient.as_str(),
-        "--public-key",
-        &key,
-    ])
-    .await;
+    let recipient = env.identity("ALICE123").await;
     let disk = env.serve_on_tmpfs(TMPFS_MIB).await;
     let api = Api::new(disk.server.http, &gateway);
     let ops = Ops::new(&disk);
@@ -116,9 +111,11 @@ pub async fn full_disk_degrades_then_recovers() {
 
     // Freed: the server finds out by itself.
     std::fs::remove_file(&filler).unwrap();
-    until("/health answers 200 ok once the disk has room", || async {
-        ops.health().await == (200, "ok".to_owned())
-    })
+    until_within(
+        PATIENCE,
+        "/health answers 200 ok once the disk has room",
+        || async { ops.health().await == (200, "ok".to_owned()) },
+    )
     .await;
     assert_eq!(ops.store_health().await, 0, "tocsin_store_health is ok");
 
@@ -262,26 +259,13 @@ impl Ops {
 
     /// `GET /health`: its status and body.
     async fn health(&self) -> (u16, String) {
-        let response = self
-            .client
-            .get(format!("http://{}/health", self.http))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
+        self.get(format!("http://{}/health", self.http)).await
     }
 
     /// The `tocsin_store_health` gauge: 0 ok, 1 degraded, 2 failed.
     async fn store_health(&self) -> i64 {
-        let response = self
-            .client
-            .get(format!("http://{}/metrics", self.metrics))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let text = response.text().await.unwrap();
+        let (status, text) = self.get(format!("http://{}/metrics", self.metrics)).await;
+        assert_eq!(status, 200, "/metrics: {text}");
         text.lines()
             .find_map(|l| l.strip_prefix("tocsin_store_health "))
             .unwrap_or_else(|| panic!("no tocsin_store_health in /metrics:\n{text}"))
@@ -289,19 +273,20 @@ impl Ops {
             .parse()
             .unwrap()
     }
+
+    /// `GET url`: its status and body.
+    async fn get(&self, url: String) -> (u16, String) {
+        let response = self.client.get(url).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
 }
 
 /// The account's whole ledger as `tocsin admin account show` prints it, read in the
 /// server's namespace, after checking its invariants.
 async fn ledger(disk: &OnTmpfs<'_>) -> Ledger {
     let shown = disk
-        .admin(&[
-            "account",
-            "show",
-            crate::harness::ACCOUNT,
-            "--ledger",
-            "100000",
-        ])
+        .admin(&["account", "show", ACCOUNT, "--ledger", "100000"])
         .await;
     let mut lines = shown.lines();
     let balance: i64 = lines

@@ -23,9 +23,10 @@ use tocsin_sdk::device::{Connection, DeviceKeys, Directory, Event};
 use tocsin_sdk::protocol::{E2eMessage, MessageId};
 use tokio::sync::{mpsc, watch};
 
-use crate::harness::{
-    lock, retry, some, until, Api, Book, Engine, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
+use super::harness::{
+    lock, retry, some, Api, Book, Env, Relay, Rng, Senders, Sent, Task, PATIENCE,
 };
+use crate::helpers::wait::until_within;
 
 /// Credits the account starts with: more than any run spends.
 const INITIAL: u32 = 1_000_000;
@@ -155,9 +156,10 @@ async fn run_device(
     }
 }
 
-pub async fn device_acks_survive_sigkill(engine: Engine) {
-    let mut rng = Rng::seeded(&format!("device acks on {engine:?}"));
-    let env = Env::new(engine).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_acks_survive_a_sigkill() {
+    let env = Env::new().await;
+    let mut rng = Rng::seeded(&format!("device acks on {:?}", env.engine()));
     let gateway = env.gateway(INITIAL).await;
     let relay = Relay::start().await;
     let mut server = env.serve().await;
@@ -257,12 +259,16 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
 
         // The device logs in again and gets what was queued at the kill, and nothing it
         // had acked; its acks of what came again are committed. Nothing is sent meanwhile.
-        until("the messages queued at the kill come again", || {
-            let log = lock(&log);
-            let done = kill.queued.is_subset(&log.delivered_since(kill.server + 1))
-                || !replayed(&log, &kill).is_empty();
-            async move { done }
-        })
+        until_within(
+            PATIENCE,
+            "the messages queued at the kill come again",
+            || {
+                let log = lock(&log);
+                let done = kill.queued.is_subset(&log.delivered_since(kill.server + 1))
+                    || !replayed(&log, &kill).is_empty();
+                async move { done }
+            },
+        )
         .await;
         let again = replayed(&lock(&log), &kill);
         assert!(
@@ -272,7 +278,7 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
             some(&again)
         );
         let db = env.database().await;
-        until("the device's queue is empty", || async {
+        until_within(PATIENCE, "the device's queue is empty", || async {
             db.queued_for(&me).await.is_empty()
         })
         .await;
@@ -298,14 +304,14 @@ pub async fn device_acks_survive_sigkill(engine: Engine) {
 
     // Everything sent reaches the device, and is acked.
     let ids = book.ids();
-    until("every message sent reaches the device", || {
+    until_within(PATIENCE, "every message sent reaches the device", || {
         let delivered = lock(&log).delivered_since(0);
         let done = ids.is_subset(&delivered);
         async move { done }
     })
     .await;
     let db = env.database().await;
-    until("the device's queue is empty", || async {
+    until_within(PATIENCE, "the device's queue is empty", || async {
         db.queued_for(&me).await.is_empty()
     })
     .await;

@@ -1,8 +1,8 @@
 //! The real `tocsin` binary as a process the tests can kill: its data (a temporary
-//! directory, and a fresh PostgreSQL database on that engine), the admin CLI that seeds
-//! it, the server started on that data (or on a copy of it on a small tmpfs of the
-//! server's own), the database read while no server runs, a relay that gives a device
-//! one address across restarts, and a seeded random source.
+//! directory, and on PostgreSQL a fresh database, as the run's engine asks), the admin
+//! CLI that seeds it, the server started on that data (or on a copy of it on a small
+//! tmpfs of the server's own), the database read while no server runs, a relay that
+//! gives a device one address across restarts, and a seeded random source.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -15,9 +15,14 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use sqlx::Row;
-use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, PublicKey};
+use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, MessageId, PublicKey};
 
-/// Longest wait for anything a test expects; only a hung test ever reaches it.
+use crate::helpers::wait::until_within;
+use crate::helpers::{install_tls_provider, urlencode, without_tocsin_vars, Engine};
+
+/// Longest wait for anything a test expects; only a hung test ever reaches it. Longer
+/// than [`crate::helpers::wait::PATIENCE`]: a wait here may span a whole burst, or a
+/// server process starting on the data a kill left.
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Name of the account every scenario charges.
@@ -25,13 +30,6 @@ pub const ACCOUNT: &str = "acme";
 
 /// Log lines of a server kept for a failure message.
 const LOG_LINES: usize = 200;
-
-/// The database engine under the server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
 
 /// Locks a mutex, ignoring poisoning: a panic elsewhere already fails the test, and the
 /// data is still worth printing.
@@ -41,27 +39,26 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// One server's data: kept across every kill and restart of a scenario.
 pub struct Env {
+    engine: Engine,
     dir: tempfile::TempDir,
     /// The PostgreSQL database; `None` on SQLite (a file under `dir`).
     url: Option<String>,
 }
 
 impl Env {
-    pub async fn new(engine: Engine) -> Self {
-        // reqwest is built without a bundled TLS provider; plain HTTP still needs one.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = match engine {
-            Engine::Sqlite => None,
-            Engine::Postgres => Some(
-                tocsin::store::testing::fresh_postgres_database()
-                    .await
-                    .expect("TOCSIN_TEST_POSTGRES_URL names the PostgreSQL server to test on"),
-            ),
-        };
+    /// Fresh data on the run's engine.
+    pub async fn new() -> Self {
+        install_tls_provider();
+        let engine = Engine::selected();
         Self {
+            engine,
             dir: tempfile::tempdir().unwrap(),
-            url,
+            url: engine.fresh_storage_url().await,
         }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// The binary with this data as its whole configuration.
@@ -74,12 +71,8 @@ impl Env {
     /// Gives `cmd` this data, found in `data_dir`, as its whole configuration: no
     /// `TOCSIN_*` variable of the test's own environment reaches it.
     fn configure(&self, cmd: &mut std::process::Command, data_dir: &Path) {
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("TOCSIN_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.env_remove("RUST_LOG")
+        without_tocsin_vars(cmd)
+            .env_remove("RUST_LOG")
             .env("TOCSIN__STORAGE__DATA_DIR", data_dir)
             .env("TOCSIN__SERVER__HTTP_ADDR", "127.0.0.1:0")
             .env("TOCSIN__SERVER__METRICS_ADDR", "127.0.0.1:0")
@@ -127,6 +120,15 @@ impl Env {
         }
     }
 
+    /// Imports the identity `id` with a fresh public key, with the admin CLI as an
+    /// operator would.
+    pub async fn identity(&self, id: &str) -> IdentityId {
+        let key = KeyPair::generate().public.to_string();
+        self.admin(&["identity", "import", id, "--public-key", &key])
+            .await;
+        IdentityId::parse(id).unwrap()
+    }
+
     /// Starts `tocsin serve` on this data and waits until it serves.
     pub async fn serve(&self) -> Running {
         let mut cmd = self.command();
@@ -171,10 +173,7 @@ impl Env {
             .connect(&self.database_url())
             .await
             .expect("the test reaches the server's database");
-        Database {
-            pool,
-            postgres: self.url.is_some(),
-        }
+        Database { pool }
     }
 
     /// The database as a killed server left it. On PostgreSQL the server's sessions may
@@ -182,28 +181,25 @@ impl Env {
     /// this waits until they are gone, so nothing changes under the reads that follow.
     pub async fn database_after_kill(&self) -> Database {
         let db = self.database().await;
-        if db.postgres {
-            let others = async {
-                loop {
-                    let n: i64 = sqlx::query(
+        if self.engine == Engine::Postgres {
+            until_within(
+                PATIENCE,
+                "the killed server's database sessions end",
+                || async {
+                    let others: i64 = sqlx::query(
                         "SELECT COUNT(*) AS n FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                         AND backend_type = 'client backend'",
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                     AND backend_type = 'client backend'",
                     )
                     .fetch_one(&db.pool)
                     .await
                     .unwrap()
                     .try_get("n")
                     .unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            };
-            tokio::time::timeout(PATIENCE, others)
-                .await
-                .expect("the killed server's database sessions end");
+                    others == 0
+                },
+            )
+            .await;
         }
         db
     }
@@ -452,7 +448,7 @@ impl Api {
     fn credentials(&self) -> String {
         format!(
             "from={}&secret={}",
-            self.gateway.id.as_str().replace('*', "%2A"),
+            urlencode(self.gateway.id.as_str()),
             self.gateway.secret
         )
     }
@@ -586,7 +582,6 @@ impl Ledger {
 /// A reader of the server's database.
 pub struct Database {
     pool: sqlx::AnyPool,
-    postgres: bool,
 }
 
 impl Database {
@@ -786,22 +781,6 @@ pub fn some<T: std::fmt::Debug>(items: &[T]) -> String {
         n if n <= SHOWN => format!("{items:?}"),
         n => format!("{n}, the first {SHOWN}: {:?}", &items[..SHOWN]),
     }
-}
-
-/// Re-checks `condition` every 10 ms until it holds; fails the test after [`PATIENCE`].
-pub async fn until<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let waiting = async {
-        while !condition().await {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    };
-    tokio::time::timeout(PATIENCE, waiting)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
 }
 
 /// What the senders of one burst saw.
