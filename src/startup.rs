@@ -113,43 +113,8 @@ pub struct Application {
     http_addr: SocketAddr,
     metrics_addr: SocketAddr,
     state: AppState,
-    /// Held while serving a SQLite database (see [`lock_sqlite`]).
-    serving: Option<std::fs::File>,
-}
-
-/// On SQLite, one server per database: the idempotency keys it holds in memory and the
-/// messages it hands to its sessions assume that every message is queued by this process.
-/// An exclusive lock on `<database>.serve-lock`, held while the server runs, makes a second
-/// server refuse to start. (Admin commands do not take it: they queue no messages.)
-fn lock_sqlite(settings: &Settings) -> anyhow::Result<Option<std::fs::File>> {
-    let url = settings.database_url();
-    // Not SQLite, or a URL the store refuses with its own message.
-    let Some(db) = crate::store::sqlite_path(&url).filter(|p| !p.is_empty() && *p != ":memory:")
-    else {
-        return Ok(None);
-    };
-    let path = std::path::PathBuf::from(format!("{db}.serve-lock"));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the directory {}", dir.display()))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening the lock file {}", path.display()))?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another Tocsin server is already serving {db} (it holds {}); stop it, or give \
-             this one its own storage.data_dir or storage.url",
-            path.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            Err(e).with_context(|| format!("locking {}", path.display()))
-        }
-    }
+    /// Held while serving (see [`crate::store::ServingLock`]).
+    serving: Option<crate::store::ServingLock>,
 }
 
 /// Opens the configured store (running migrations) and the data key.
@@ -222,7 +187,7 @@ fn redact_url(url: &str) -> String {
 impl Application {
     /// Opens everything and binds both listeners (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let serving = lock_sqlite(&settings)?;
+        let serving = crate::store::ServingLock::take(&settings.database_url())?;
         let state = open_state(settings).await?;
         let started = std::time::Instant::now();
         let keys = state

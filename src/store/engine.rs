@@ -376,7 +376,7 @@ fn sqlite_pool(
 }
 
 /// The file of a `sqlite:` URL (without its `?` options); `None` for other engines.
-pub fn sqlite_path(url: &str) -> Option<&str> {
+pub(super) fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url.strip_prefix("sqlite:")?;
     rest.trim_start_matches("//").split('?').next()
 }
@@ -390,4 +390,46 @@ pub(super) async fn begin_write(
         Some(statement) => pool.begin_with(statement).await?,
         None => pool.begin().await?,
     })
+}
+
+/// Held while a server serves the database: where every message must be queued by this
+/// process (SQLite: the idempotency keys it holds in memory and the messages it hands to
+/// its sessions assume it), an exclusive lock on `<database>.serve-lock` makes a second
+/// server refuse to start. Admin commands do not take it: they queue no messages.
+#[derive(Debug)]
+pub struct ServingLock {
+    /// The lock lasts as long as the file is open.
+    _file: std::fs::File,
+}
+
+impl ServingLock {
+    /// Takes the lock for the database at `url`; `None` where the engine needs none (or
+    /// for a URL the store refuses with its own message at open).
+    pub fn take(url: &str) -> Result<Option<Self>, StoreError> {
+        let Some(db) = sqlite_path(url).filter(|p| !p.is_empty() && *p != ":memory:") else {
+            return Ok(None);
+        };
+        let path = PathBuf::from(format!("{db}.serve-lock"));
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Io(format!("{what} {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| io("opening the lock file", e))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::AlreadyServed(format!(
+                "another Tocsin server is already serving {db} (it holds {}); stop it, or \
+                 give this one its own storage.data_dir or storage.url",
+                path.display()
+            ))),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("locking", e)),
+        }
+    }
 }

@@ -42,7 +42,7 @@ pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
 pub use devices::{AckOutcome, Device};
-pub use engine::{sqlite_path, Backend, DeliveryMode, StoreOptions};
+pub use engine::{Backend, DeliveryMode, ServingLock, StoreOptions};
 pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
 pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
@@ -81,6 +81,11 @@ pub enum StoreError {
          storage.allow_unsafe_durability = true to start anyway"
     )]
     UnsafeDurability(String),
+    /// Another server already serves this database.
+    #[error("{0}")]
+    AlreadyServed(String),
+    #[error("{0}")]
+    Io(String),
     #[error("the store is closed")]
     Closed,
 }
