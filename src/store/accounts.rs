@@ -15,7 +15,7 @@ use crate::domain::{AccountName, Credits, LedgerReason};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AccountId(pub i64);
 
-/// Credits to take from an account, and why: made by the meter (`crate::meter`), the only
+/// Credits to take from an account, and why: made by the server's meter, the only
 /// place that prices an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Charge {
