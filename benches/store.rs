@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tocsin::domain::MessageIds;
 use tocsin::store::{
-    AccountId, Charge, GatewayMode, GatewayRecord, NewGateway, NewMessage, Store, Submission,
-    SubmitOutcome,
+    AccountId, Charge, GatewayMode, GatewayRecord, NewMessage, Store, Submission, SubmitOutcome,
 };
 use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, Nonce};
 
@@ -49,7 +48,7 @@ fn open() -> Bench {
             .await
             .expect("credits");
         let gateway = store
-            .create_gateway(&new_gateway(account.id), NOW)
+            .create_gateway(&new_gateway(account.id))
             .await
             .expect("gateway");
         (store, gateway)
@@ -64,8 +63,8 @@ fn open() -> Bench {
     }
 }
 
-fn new_gateway(account: AccountId) -> NewGateway {
-    NewGateway {
+fn new_gateway(account: AccountId) -> GatewayRecord {
+    GatewayRecord {
         id: GatewayId::random(),
         account,
         mode: GatewayMode::E2e,
@@ -74,6 +73,7 @@ fn new_gateway(account: AccountId) -> NewGateway {
         public_key: KeyPair::generate().public,
         private_sealed: None,
         callback_url: None,
+        created_at: NOW,
     }
 }
 

@@ -158,7 +158,7 @@ impl QueueListener for Hub {
     fn queued(&self, messages: &[QueuedMessage]) {
         let sessions = self.lock();
         for message in messages {
-            if let Some(list) = sessions.get(&message.recipient) {
+            if let Some(list) = sessions.get(&message.message.recipient) {
                 for (_, slot) in list {
                     slot.put(message, self.inbox_capacity);
                     slot.notify.notify_one();
@@ -207,14 +207,16 @@ mod tests {
     fn message(recipient: IdentityId, seq: i64) -> QueuedMessage {
         QueuedMessage {
             seq,
-            message_id: tocsin_sdk::protocol::MessageId::random(),
-            sender: IdentityId::parse("*GATEWAY").unwrap(),
-            recipient,
-            flags: 0,
-            nonce: tocsin_sdk::protocol::Nonce::random(),
-            body: vec![1, 2, 3],
+            message: crate::store::NewMessage {
+                message_id: tocsin_sdk::protocol::MessageId::random(),
+                sender: IdentityId::parse("*GATEWAY").unwrap(),
+                recipient,
+                flags: 0,
+                nonce: tocsin_sdk::protocol::Nonce::random(),
+                body: vec![1, 2, 3],
+                expires_at: 1,
+            },
             created_at: 0,
-            expires_at: 1,
         }
     }
 

@@ -10,7 +10,7 @@ use super::{find_account, refuse, AdminError};
 use crate::callback::guard::{self, AddressPolicy};
 use crate::domain::now_ms;
 use crate::state::AppState;
-use crate::store::{GatewayMode, NewGateway, StoreError};
+use crate::store::{GatewayMode, GatewayRecord, StoreError};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ModeArg {
@@ -121,7 +121,8 @@ pub async fn run(
                     }
                 }
             };
-            let new = |id: GatewayId| NewGateway {
+            let now = now_ms();
+            let new = |id: GatewayId| GatewayRecord {
                 id,
                 account: account.id,
                 mode,
@@ -135,13 +136,14 @@ pub async fn run(
                     GatewayMode::E2e => None,
                 },
                 callback_url: callback_url.clone(),
+                created_at: now,
             };
             let record = match id {
                 Some(id) => {
                     let id = GatewayId::parse(&id).map_err(|e| refuse(format!("--id: {e}")))?;
                     state
                         .store
-                        .create_gateway(&new(id), now_ms())
+                        .create_gateway(&new(id))
                         .await
                         .map_err(|e| match e {
                             StoreError::AlreadyExists { .. } => {
@@ -236,14 +238,10 @@ pub async fn run(
 /// Inserts with a random ID, drawing again on the (rare) collision.
 async fn create_with_fresh_id(
     state: &AppState,
-    new: impl Fn(GatewayId) -> NewGateway,
-) -> Result<crate::store::GatewayRecord, AdminError> {
+    new: impl Fn(GatewayId) -> GatewayRecord,
+) -> Result<GatewayRecord, AdminError> {
     for _ in 0..16 {
-        match state
-            .store
-            .create_gateway(&new(GatewayId::random()), now_ms())
-            .await
-        {
+        match state.store.create_gateway(&new(GatewayId::random())).await {
             Err(StoreError::AlreadyExists { .. }) => continue,
             other => return Ok(other?),
         }

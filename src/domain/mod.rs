@@ -6,10 +6,12 @@ use std::fmt;
 mod credits;
 mod message_ids;
 mod status;
+mod time;
 
 pub use credits::{Credits, LedgerReason};
 pub use message_ids::MessageIds;
 pub use status::MessageStatus;
+pub use time::UnixMs;
 
 /// The handle an operator gives an account: 1–64 characters of `a-z`, `0-9`, `.`, `_`, `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

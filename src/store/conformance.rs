@@ -621,7 +621,7 @@ pub(super) async fn account(store: &Store, name: &str, credits: i64) -> Account 
 }
 
 pub(super) async fn gateway(store: &Store, account: AccountId, mode: GatewayMode) -> GatewayRecord {
-    let new = NewGateway {
+    let new = GatewayRecord {
         id: GatewayId::random(),
         account,
         mode,
@@ -630,8 +630,9 @@ pub(super) async fn gateway(store: &Store, account: AccountId, mode: GatewayMode
         public_key: KeyPair::generate().public,
         private_sealed: (mode == GatewayMode::Basic).then(|| vec![9; 72]),
         callback_url: None,
+        created_at: NOW,
     };
-    store.create_gateway(&new, NOW).await.unwrap()
+    store.create_gateway(&new).await.unwrap()
 }
 
 pub(super) fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> Submission {
@@ -747,7 +748,7 @@ async fn gateway_ids(store: Store) {
             .private_sealed,
         None
     );
-    let again = NewGateway {
+    let again = GatewayRecord {
         id: basic.id,
         account: a.id,
         mode: GatewayMode::E2e,
@@ -756,9 +757,10 @@ async fn gateway_ids(store: Store) {
         public_key: basic.public_key,
         private_sealed: None,
         callback_url: None,
+        created_at: NOW,
     };
     assert!(matches!(
-        store.create_gateway(&again, NOW).await,
+        store.create_gateway(&again).await,
         Err(StoreError::AlreadyExists { .. })
     ));
     store
@@ -854,10 +856,11 @@ async fn submit_charges_records_and_enqueues_once(store: Store) {
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 4);
     let queued = store.queued_for(&recipient(), 10).await.unwrap();
     assert_eq!(queued.len(), 1);
-    assert_eq!(queued[0].message_id, id);
-    assert_eq!(queued[0].sender, *gw.id.as_identity());
+    let first = &queued[0].message;
+    assert_eq!(first.message_id, id);
+    assert_eq!(first.sender, *gw.id.as_identity());
     assert_eq!(
-        (queued[0].flags, queued[0].body.as_slice()),
+        (first.flags, first.body.as_slice()),
         (1, [0xab; 48].as_slice())
     );
     let ledger = store.ledger(a.id, 10).await.unwrap();
@@ -986,7 +989,7 @@ async fn import(store: &Store, id: &str) -> IdentityId {
 }
 
 fn ids(messages: &[QueuedMessage]) -> Vec<MessageId> {
-    messages.iter().map(|m| m.message_id).collect()
+    messages.iter().map(|m| m.message.message_id).collect()
 }
 
 async fn every_device_receives_and_the_last_ack_deletes(store: Store) {

@@ -44,21 +44,7 @@ impl std::fmt::Display for GatewayMode {
     }
 }
 
-/// A gateway ID to insert.
-#[derive(Debug, Clone)]
-pub struct NewGateway {
-    pub id: GatewayId,
-    pub account: AccountId,
-    pub mode: GatewayMode,
-    pub secret_hash: Vec<u8>,
-    pub secret_sealed: Vec<u8>,
-    pub public_key: PublicKey,
-    /// Present exactly when `mode` is [`GatewayMode::Basic`].
-    pub private_sealed: Option<Vec<u8>>,
-    pub callback_url: Option<String>,
-}
-
-/// A gateway ID as stored.
+/// A gateway ID as stored, and as given to [`Store::create_gateway`].
 #[derive(Debug, Clone)]
 pub struct GatewayRecord {
     pub id: GatewayId,
@@ -67,6 +53,7 @@ pub struct GatewayRecord {
     pub secret_hash: Vec<u8>,
     pub secret_sealed: Vec<u8>,
     pub public_key: PublicKey,
+    /// Present exactly when `mode` is [`GatewayMode::Basic`].
     pub private_sealed: Option<Vec<u8>>,
     pub callback_url: Option<String>,
     pub created_at: i64,
@@ -92,11 +79,8 @@ fn gateway_from_row(row: &AnyRow) -> Result<GatewayRecord, StoreError> {
 }
 
 impl Store {
-    pub async fn create_gateway(
-        &self,
-        new: &NewGateway,
-        now: i64,
-    ) -> Result<GatewayRecord, StoreError> {
+    /// Inserts `new` as it is (its `created_at` included) and returns it as stored.
+    pub async fn create_gateway(&self, new: &GatewayRecord) -> Result<GatewayRecord, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO gateway_ids ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              RETURNING {COLUMNS}"
@@ -110,7 +94,7 @@ impl Store {
             .bind(new.public_key.as_bytes().to_vec())
             .bind(new.private_sealed.clone())
             .bind(new.callback_url.clone())
-            .bind(now)
+            .bind(new.created_at)
             .fetch_one(&self.write)
             .await
             .map_err(|e| {

@@ -43,7 +43,7 @@ pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
 pub use devices::{AckOutcome, Device};
 pub use engine::{Backend, DeliveryMode, ServingLock, StoreOptions};
-pub use gateways::{GatewayMode, GatewayRecord, NewGateway};
+pub use gateways::{GatewayMode, GatewayRecord};
 pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};

@@ -13,7 +13,7 @@ use super::sql::Query;
 use super::{Store, StoreError};
 
 /// A message to put on a recipient's queue.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
     pub message_id: MessageId,
     pub sender: IdentityId,
@@ -57,32 +57,30 @@ pub enum SubmitOutcome {
     InsufficientCredits,
 }
 
-/// A message waiting on a recipient's queue.
+/// A message waiting on a recipient's queue: the message as submitted, where it stands in
+/// the queue, and when it arrived.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMessage {
     pub seq: i64,
-    pub message_id: MessageId,
-    pub sender: IdentityId,
-    pub recipient: IdentityId,
-    pub flags: u8,
-    pub nonce: Nonce,
-    pub body: Vec<u8>,
+    pub message: NewMessage,
     pub created_at: i64,
-    pub expires_at: i64,
 }
 
 pub(super) fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError> {
     let flags: i64 = row.try_get("flags")?;
-    Ok(QueuedMessage {
-        seq: row.try_get("seq")?,
+    let message = NewMessage {
         message_id: message_id(row, "message_id")?,
         sender: identity_id(row, "sender")?,
         recipient: identity_id(row, "recipient")?,
         flags: u8::try_from(flags).map_err(|_| StoreError::Corrupt(format!("flags {flags}")))?,
         nonce: nonce(row, "nonce")?,
         body: row.try_get("body")?,
-        created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
+    };
+    Ok(QueuedMessage {
+        seq: row.try_get("seq")?,
+        message,
+        created_at: row.try_get("created_at")?,
     })
 }
 

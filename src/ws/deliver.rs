@@ -62,13 +62,18 @@ async fn deliver(
     source: &'static str,
 ) -> Result<(), End> {
     let delivered = state.metrics.chat_deliveries.with_label_values(&[source]);
-    for message in messages {
+    for QueuedMessage {
+        seq,
+        message,
+        created_at,
+    } in messages
+    {
         let flags = MessageFlags(message.flags);
         let envelope = MessageEnvelope {
             sender: message.sender,
             receiver: message.recipient,
             message_id: message.message_id,
-            created_at: u32::try_from(message.created_at / 1000).unwrap_or(u32::MAX),
+            created_at: u32::try_from(created_at / 1000).unwrap_or(u32::MAX),
             flags,
             nonce: message.nonce,
             sealed: message.body,
@@ -76,7 +81,7 @@ async fn deliver(
         };
         link.send(&Payload::IncomingMessage(envelope)).await?;
         delivered.inc();
-        *cursor = message.seq;
+        *cursor = seq;
         if flags.has(MessageFlags::NO_ACK) {
             // The device will not acknowledge it: handing it over is delivery.
             ack(state, &link.device, &message.sender, &message.message_id).await?;

@@ -5,7 +5,7 @@ use threema_gateway::errors::ApiError;
 use threema_gateway::{ApiBuilder, E2eApi, LookupCriterion, Recipient, SimpleApi, ThreemaId};
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
-use tocsin_sdk::protocol::{E2eMessage, IdentityId, KeyPair};
+use tocsin_sdk::protocol::{E2eMessage, KeyPair};
 
 use crate::helpers::{spawn_app, TestApp, TestGateway};
 
@@ -40,12 +40,7 @@ async fn last_message(
     to: &str,
     keys: &KeyPair,
 ) -> (String, E2eMessage) {
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse(to).unwrap(), 1000)
-        .await
-        .unwrap();
+    let queued = app.queued(to).await;
     let last = queued.last().unwrap();
     let plain = SharedKey::new(&keys.secret, &gw.keys.public)
         .unwrap()

@@ -2,7 +2,7 @@
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
-use tocsin_sdk::protocol::{IdentityId, MessageFlags, MessageId, Nonce};
+use tocsin_sdk::protocol::{MessageFlags, MessageId, Nonce};
 
 use crate::helpers::{spawn_app, TestApp, TestGateway};
 
@@ -27,14 +27,6 @@ fn e2e_form(gw: &TestGateway, to: &str, nonce: &Nonce, sealed: &[u8]) -> String 
     )
 }
 
-async fn queued(app: &TestApp, to: &str) -> Vec<tocsin::store::QueuedMessage> {
-    app.state
-        .store
-        .queued_for(&IdentityId::parse(to).unwrap(), 10_000)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_sealed_box_is_queued_as_sent_and_charged_once() {
     let app = spawn_app().await;
@@ -54,7 +46,7 @@ async fn a_sealed_box_is_queued_as_sent_and_charged_once() {
     assert_eq!(status, 200, "{body}");
     let id = MessageId::parse(&body).unwrap();
     assert_eq!(body.len(), 16, "no trailing newline");
-    let q = queued(&app, "ALICE123").await;
+    let q = app.queued("ALICE123").await;
     assert_eq!(q.len(), 1);
     assert_eq!(
         (q[0].message_id, q[0].nonce, &q[0].body),
@@ -91,7 +83,7 @@ async fn retries_by_nonce_or_idempotency_key_answer_the_first_id() {
         first,
         "same key"
     );
-    assert_eq!(queued(&app, "ALICE123").await.len(), 1);
+    assert_eq!(app.queued("ALICE123").await.len(), 1);
     assert_eq!(app.balance(&gw).await, 9);
 }
 
@@ -159,7 +151,7 @@ async fn a_retry_after_the_idempotency_window_is_a_new_message() {
     let later = post_form(&app, "/send_e2e", form, Some("order-78")).await;
     assert_eq!(later.0, 200);
     assert_ne!(later.1, first.1, "a new message ID");
-    assert_eq!(queued(&app, "ALICE123").await.len(), 2);
+    assert_eq!(app.queued("ALICE123").await.len(), 2);
     assert_eq!(app.balance(&gw).await, 8);
 }
 
@@ -175,7 +167,7 @@ async fn box_limit_is_4000_bytes_exactly() {
     assert_eq!(post_form(&app, "/send_e2e", over, None).await.0, 413);
     let far_over = e2e_form(&gw, "ALICE123", &Nonce::random(), &[0x31; 20_000]);
     assert_eq!(post_form(&app, "/send_e2e", far_over, None).await.0, 413);
-    assert_eq!(queued(&app, "ALICE123").await.len(), 1);
+    assert_eq!(app.queued("ALICE123").await.len(), 1);
 }
 
 #[tokio::test]
@@ -207,7 +199,7 @@ async fn bad_requests_get_400_and_queue_nothing() {
     )
     .await;
     assert_eq!(status, 400);
-    assert!(queued(&app, "ALICE123").await.is_empty());
+    assert!(app.queued("ALICE123").await.is_empty());
     assert_eq!(app.balance(&gw).await, 10);
 }
 
@@ -224,7 +216,7 @@ async fn basic_mode_ids_cannot_send_e2e_and_empty_accounts_get_402() {
         post_form(&app, "/send_e2e", form, None).await,
         (402, "not enough credits".into())
     );
-    assert!(queued(&app, "ALICE123").await.is_empty());
+    assert!(app.queued("ALICE123").await.is_empty());
 }
 
 #[tokio::test]
@@ -238,7 +230,7 @@ async fn flags_follow_the_optional_fields() {
     );
     assert_eq!(post_form(&app, "/send_e2e", form, None).await.0, 200);
     assert_eq!(
-        queued(&app, "ALICE123").await[0].flags,
+        app.queued("ALICE123").await[0].flags,
         MessageFlags::NO_RECEIPTS
     );
 }
@@ -271,5 +263,5 @@ async fn a_thousand_parallel_sends_against_500_credits_accept_exactly_500() {
     assert_eq!(by_status, [(200, 500), (402, 500)].into_iter().collect());
     assert_eq!(app.balance(&gw).await, 0);
     assert_eq!(app.state.store.ledger_sum(gw.account).await.unwrap(), 0);
-    assert_eq!(queued(&app, "ALICE123").await.len(), 500);
+    assert_eq!(app.queued("ALICE123").await.len(), 500);
 }

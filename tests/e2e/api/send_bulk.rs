@@ -139,11 +139,6 @@ async fn null_flags_mean_not_set() {
     let (status, answer) = bulk(&app, &gw, "", &json!([element])).await;
     assert_eq!(status, 200);
     assert!(answer[0]["messageId"].is_string(), "{answer}");
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse("ALICE123").unwrap(), 10)
-        .await
-        .unwrap();
+    let queued = app.queued("ALICE123").await;
     assert_eq!(queued[0].flags, 0, "no push, no group");
 }

@@ -26,12 +26,7 @@ async fn read_last(
     to: &str,
     keys: &tocsin_sdk::protocol::KeyPair,
 ) -> (MessageId, E2eMessage) {
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse(to).unwrap(), 100)
-        .await
-        .unwrap();
+    let queued = app.queued(to).await;
     let last = queued.last().expect("a queued message");
     let plain = SharedKey::new(&keys.secret, &gw.keys.public)
         .unwrap()

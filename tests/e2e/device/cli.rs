@@ -6,7 +6,7 @@ use tocsin::store::GatewayMode;
 use tocsin_sdk::client::E2eClient;
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::device::DeviceKeys;
-use tocsin_sdk::protocol::{E2eMessage, IdentityId, KeyPair, MessageId};
+use tocsin_sdk::protocol::{E2eMessage, KeyPair, MessageId};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{depth, gateway_client, until, PATIENCE};
@@ -77,12 +77,7 @@ async fn device_init_send_reply_and_listen_work_from_the_command_line() {
     ])
     .await);
     let id = MessageId::parse(out.trim()).unwrap();
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse("BOB45678").unwrap(), 10)
-        .await
-        .unwrap();
+    let queued = app.queued("BOB45678").await;
     assert_eq!(queued[0].message_id, id);
     let plain = SharedKey::new(&bob.secret, &keys.public_key())
         .unwrap()

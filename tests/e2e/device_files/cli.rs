@@ -54,13 +54,7 @@ async fn device_listen_saves_files_sent_with_send_file_and_prints_them() {
     // The blob IDs, from the queued messages, to see them go later.
     let shared = SharedKey::new(&keys.secret_key, &gw.keys.public).unwrap();
     let mut blobs = Vec::new();
-    for queued in app
-        .state
-        .store
-        .queued_for(&keys.identity, 10)
-        .await
-        .unwrap()
-    {
+    for queued in app.queued(keys.identity.as_str()).await {
         let plain = shared.open(&queued.nonce, &queued.body).unwrap();
         let E2eMessage::File(file) = E2eMessage::from_padded(&plain).unwrap() else {
             panic!("not a file message");

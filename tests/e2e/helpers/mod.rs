@@ -13,7 +13,7 @@ use tocsin::config::Settings;
 use tocsin::domain::{now_ms, AccountName};
 use tocsin::startup::Application;
 use tocsin::state::AppState;
-use tocsin::store::{AccountId, GatewayMode, NewGateway, NewIdentity};
+use tocsin::store::{AccountId, GatewayMode, GatewayRecord, NewIdentity};
 use tocsin_sdk::protocol::{
     hash_email, hash_phone, ApiSecret, Capabilities, GatewayId, IdentityId, KeyPair, MessageId,
 };
@@ -212,6 +212,13 @@ pub fn urlencode(s: &str) -> String {
 }
 
 impl TestApp {
+    /// The messages queued for `to`, oldest first.
+    pub async fn queued(&self, to: &str) -> Vec<tocsin::store::NewMessage> {
+        let to = IdentityId::parse(to).unwrap();
+        let queued = self.state.store.queued_for(&to, 10_000).await.unwrap();
+        queued.into_iter().map(|q| q.message).collect()
+    }
+
     /// Seeds an account holding `credits` and a gateway ID in `mode`.
     pub async fn gateway(&self, mode: GatewayMode, credits: i64) -> TestGateway {
         let store = &self.state.store;
@@ -228,7 +235,7 @@ impl TestApp {
         }
         let secret = ApiSecret::generate();
         let keys = KeyPair::generate();
-        let new = NewGateway {
+        let new = GatewayRecord {
             id: GatewayId::random(),
             account: account.id,
             mode,
@@ -238,8 +245,9 @@ impl TestApp {
             private_sealed: (mode == GatewayMode::Basic)
                 .then(|| self.state.data_key.seal(keys.secret.as_bytes())),
             callback_url: None,
+            created_at: now_ms(),
         };
-        let record = store.create_gateway(&new, now_ms()).await.unwrap();
+        let record = store.create_gateway(&new).await.unwrap();
         TestGateway {
             id: record.id,
             secret: secret.expose().to_owned(),

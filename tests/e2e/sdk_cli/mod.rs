@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
-use tocsin_sdk::protocol::{E2eMessage, IdentityId};
+use tocsin_sdk::protocol::E2eMessage;
 use tokio::io::AsyncWriteExt;
 
 use crate::helpers::tocsin_cli::{self, failed, ok};
@@ -82,12 +82,7 @@ async fn basic_mode_send_and_directory_commands_work_against_the_server() {
         Some("again\n"),
     )
     .await);
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse("ALICE123").unwrap(), 10)
-        .await
-        .unwrap();
+    let queued = app.queued("ALICE123").await;
     assert_eq!(queued[0].message_id.to_string(), id.trim());
     assert_eq!(queued[1].message_id.to_string(), by_phone.trim());
     let shared = SharedKey::new(&alice.secret, &gw.keys.public).unwrap();
@@ -146,12 +141,7 @@ async fn e2e_and_blob_commands_work_against_the_server() {
         None,
     )
     .await);
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse("ALICE123").unwrap(), 10)
-        .await
-        .unwrap();
+    let queued = app.queued("ALICE123").await;
     let shared = SharedKey::new(&alice.secret, &gw.keys.public).unwrap();
     let open = |i: usize| {
         let plain = shared.open(&queued[i].nonce, &queued[i].body).unwrap();

@@ -5,7 +5,7 @@ use tocsin_sdk::client::Error;
 use tocsin_sdk::crypto::{decrypt_file_blob, decrypt_thumbnail_blob, SharedKey};
 use tocsin_sdk::protocol::{E2eMessage, IdentityId, KeyPair, Nonce};
 
-use super::{alice, client, e2e_client, queued};
+use super::{alice, client, e2e_client};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -19,7 +19,7 @@ async fn send_text_is_opened_by_the_recipient_as_the_same_text() {
         .send_text(&alice(), "Disk full on db-1 ✓")
         .await
         .unwrap();
-    let q = queued(&app, "ALICE123").await;
+    let q = app.queued("ALICE123").await;
     assert_eq!(q[0].message_id, id);
     let plain = SharedKey::new(&keys.secret, &gw.keys.public)
         .unwrap()
@@ -52,7 +52,7 @@ async fn send_file_uploads_blobs_the_recipient_can_decrypt() {
         .await
         .unwrap();
     assert_eq!(app.balance(&gw).await, 7, "message plus two blobs");
-    let q = queued(&app, "ALICE123").await;
+    let q = app.queued("ALICE123").await;
     assert_eq!(q[0].message_id, id);
     let plain = SharedKey::new(&keys.secret, &gw.keys.public)
         .unwrap()

@@ -34,15 +34,6 @@ pub fn e2e_client(app: &TestApp, gw: &TestGateway) -> E2eClient {
     E2eClient::new(client(app, gw), gw.keys.secret.clone())
 }
 
-/// Messages queued for `to`, oldest first.
-pub async fn queued(app: &TestApp, to: &str) -> Vec<tocsin::store::QueuedMessage> {
-    app.state
-        .store
-        .queued_for(&IdentityId::parse(to).unwrap(), 10_000)
-        .await
-        .unwrap()
-}
-
 /// `ALICE123`, the usual recipient.
 pub fn alice() -> IdentityId {
     IdentityId::parse("ALICE123").unwrap()

@@ -5,7 +5,7 @@ use tocsin_sdk::client::{E2eSend, Error, Recipient};
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{E2eMessage, IdentityId, MessageFlags, Nonce};
 
-use super::{alice, client, queued, wrong_secret_client};
+use super::{alice, client, wrong_secret_client};
 use crate::helpers::spawn_app;
 
 #[tokio::test]
@@ -25,7 +25,7 @@ async fn send_simple_reaches_the_recipient_by_id_phone_and_email_for_one_credit_
     for (i, to) in recipients.iter().enumerate() {
         ids.push(sdk.send_simple(to, &format!("alert {i}")).await.unwrap());
     }
-    let q = queued(&app, "ALICE123").await;
+    let q = app.queued("ALICE123").await;
     assert_eq!(q.iter().map(|m| m.message_id).collect::<Vec<_>>(), ids);
     let shared = SharedKey::new(&keys.secret, &gw.keys.public).unwrap();
     for (i, msg) in q.iter().enumerate() {
@@ -74,7 +74,7 @@ async fn send_simple_maps_every_refusal_to_its_error() {
     assert!(matches!(no_credits, Err(Error::NoCredits)));
     let bad_secret = wrong_secret_client(&app, &gw).send_simple(&to, "hi").await;
     assert!(matches!(bad_secret, Err(Error::Unauthorized)));
-    assert_eq!(queued(&app, "ALICE123").await.len(), 1);
+    assert_eq!(app.queued("ALICE123").await.len(), 1);
     assert_eq!(app.balance(&gw).await, 9);
 }
 
@@ -91,7 +91,7 @@ async fn send_e2e_relays_the_box_with_its_flags_and_maps_refusals() {
     msg.no_delivery_receipts = true;
     msg.group = true;
     let id = sdk.send_e2e(&msg).await.unwrap();
-    let q = queued(&app, "ALICE123").await;
+    let q = app.queued("ALICE123").await;
     assert_eq!(
         (q[0].message_id, q[0].nonce, &q[0].body),
         (id, msg.nonce, &msg.sealed)
@@ -128,7 +128,7 @@ async fn send_e2e_relays_the_box_with_its_flags_and_maps_refusals() {
         .send_e2e(&fresh(vec![1]))
         .await;
     assert!(matches!(bad_secret, Err(Error::Unauthorized)));
-    assert_eq!(queued(&app, "ALICE123").await.len(), 1);
+    assert_eq!(app.queued("ALICE123").await.len(), 1);
     assert_eq!(app.balance(&gw).await, 9);
 }
 
@@ -164,7 +164,7 @@ async fn an_idempotency_key_makes_a_retry_answer_the_first_id_without_a_second_c
         .unwrap();
     assert_eq!(a, b);
     assert_eq!(app.balance(&basic).await, 9);
-    assert_eq!(queued(&app, "ALICE123").await.len(), 2);
+    assert_eq!(app.queued("ALICE123").await.len(), 2);
 
     for bad in ["", "has space", &"k".repeat(256)] {
         let err = sdk.send_e2e_with_idempotency_key(&first, bad).await;
@@ -195,7 +195,7 @@ async fn bulk_sends_report_each_element_in_order() {
     assert_eq!((results[1], results[2]), (Err(400), Err(413)));
     let (a, b) = (results[0].unwrap(), results[3].unwrap());
     assert_eq!(a, b, "sameMessageId");
-    assert_eq!(queued(&app, "BOB45678").await[0].body, vec![2; 30]);
+    assert_eq!(app.queued("BOB45678").await[0].body, vec![2; 30]);
 
     // One credit left: the first element takes it, the second gets 402.
     let two = [

@@ -3,12 +3,12 @@
 -- the messages queued after it registered (registered_after_seq); the first device of an
 -- identity is responsible for everything already waiting.
 
-ALTER TABLE devices ADD COLUMN registered_after_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN registered_after_seq {int} NOT NULL DEFAULT 0;
 
 CREATE TABLE message_acks (
-    seq         INTEGER NOT NULL,
-    device_id   INTEGER NOT NULL,
-    acked_at    INTEGER NOT NULL,
+    seq         {int} NOT NULL,
+    device_id   {int} NOT NULL,
+    acked_at    {int} NOT NULL,
     PRIMARY KEY (seq, device_id)
 );
 
@@ -17,12 +17,12 @@ CREATE UNIQUE INDEX queued_messages_unique ON queued_messages (recipient, sender
 
 -- What the sender may learn about a message after its box is gone: metadata only.
 CREATE TABLE message_events (
-    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id          {serial},
     sender      TEXT    NOT NULL,
-    message_id  BLOB    NOT NULL,
+    message_id  {bytes}    NOT NULL,
     recipient   TEXT    NOT NULL,
     event       TEXT    NOT NULL CHECK (event IN ('queued', 'delivered', 'read', 'acknowledged', 'declined', 'expired')),
-    at          INTEGER NOT NULL
+    at          {int} NOT NULL
 );
 CREATE INDEX message_events_by_message ON message_events (sender, message_id);
 

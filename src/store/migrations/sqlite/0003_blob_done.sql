@@ -1,9 +1,0 @@
--- Devices that finished with a blob. A blob uploaded without `persist` is removed once
--- every device of the identity that downloaded it is done with it.
-CREATE TABLE blob_done (
-    blob_id      BLOB    NOT NULL,
-    identity_id  TEXT    NOT NULL,
-    device_id    INTEGER NOT NULL,
-    done_at      INTEGER NOT NULL,
-    PRIMARY KEY (blob_id, identity_id, device_id)
-);
