@@ -9,12 +9,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev &
 COPY Cargo.toml Cargo.lock ./
 COPY sdk/Cargo.toml sdk/Cargo.toml
 COPY benches/load/Cargo.toml benches/load/Cargo.toml
-RUN mkdir -p src sdk/src/bin benches/load/src \
+COPY testkit/Cargo.toml testkit/Cargo.toml
+RUN mkdir -p src sdk/src/bin benches/load/src testkit/src \
     && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}' > sdk/src/bin/tocsin-cli.rs \
     && echo 'fn main() {}' > benches/load/src/main.rs \
-    && touch src/lib.rs sdk/src/lib.rs benches/crypto.rs benches/store.rs \
+    && touch src/lib.rs sdk/src/lib.rs testkit/src/lib.rs benches/crypto.rs benches/store.rs \
     && cargo build --release --locked --bin tocsin \
-    && rm -rf src sdk/src benches
+    && rm -rf src sdk/src testkit/src benches
 # 2. The real sources.
 COPY . .
 RUN touch src/main.rs src/lib.rs sdk/src/lib.rs && cargo build --release --locked --bin tocsin

@@ -12,13 +12,13 @@
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use tocsin::domain::MessageIds;
+use tocsin::domain::{MessageIds, UnixMs};
 use tocsin::store::{
     AccountId, Charge, GatewayMode, GatewayRecord, NewMessage, Store, Submission, SubmitOutcome,
 };
 use tocsin_sdk::protocol::{GatewayId, IdentityId, KeyPair, Nonce};
 
-const NOW: i64 = 1_700_000_000_000;
+const NOW: UnixMs = UnixMs::new(1_700_000_000_000);
 
 struct Bench {
     runtime: tokio::runtime::Runtime,
@@ -95,7 +95,7 @@ fn submission(b: &Bench) -> Submission {
             flags: 1,
             nonce,
             body: vec![0xab; 116],
-            expires_at: NOW + 14 * 86_400_000,
+            expires_at: NOW.plus_ms(14 * 86_400_000),
         },
     }
 }

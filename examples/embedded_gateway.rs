@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use tocsin::config::Settings;
-use tocsin::domain::{now_ms, AccountName};
+use tocsin::domain::{AccountName, UnixMs};
 use tocsin::startup::Application;
 
 #[tokio::main]
@@ -36,11 +36,11 @@ async fn main() -> anyhow::Result<()> {
     let account = store
         .create_account(
             &AccountName::parse("demo").map_err(anyhow::Error::msg)?,
-            now_ms(),
+            UnixMs::now(),
         )
         .await?;
     let balance = store
-        .add_credits(account.id, 100, "demo credits", now_ms())
+        .add_credits(account.id, 100, "demo credits", UnixMs::now())
         .await?;
 
     println!("account demo holds {balance} credits");

@@ -214,9 +214,9 @@ mod tests {
                 flags: 0,
                 nonce: tocsin_sdk::protocol::Nonce::random(),
                 body: vec![1, 2, 3],
-                expires_at: 1,
+                expires_at: crate::domain::UnixMs::new(1),
             },
-            created_at: 0,
+            created_at: crate::domain::UnixMs::new(0),
         }
     }
 

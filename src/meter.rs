@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::config::Prices;
-use crate::domain::{now_ms, Credits, LedgerReason};
+use crate::domain::{Credits, LedgerReason, UnixMs};
 use crate::metrics::Metrics;
 use crate::store::{AccountId, Charge, Store, StoreError};
 
@@ -121,7 +121,7 @@ impl Meter {
         if reservation.is_free() {
             return Ok(());
         }
-        match store.charge(&reservation.charge(), now_ms()).await? {
+        match store.charge(&reservation.charge(), UnixMs::now()).await? {
             Some(_) => {
                 self.taken(reservation);
                 Ok(())

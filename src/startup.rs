@@ -13,6 +13,7 @@ use anyhow::Context;
 use crate::blobs::FsBlobStore;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
+use crate::domain::UnixMs;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::state::AppState;
@@ -32,14 +33,14 @@ async fn maintain(state: AppState) {
     let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
     loop {
         every.tick().await;
-        housekeeping(&state, crate::domain::now_ms()).await;
+        housekeeping(&state, UnixMs::now()).await;
     }
 }
 
 /// One housekeeping pass at time `now` (unix ms): forget idle rate-limit buckets and the
 /// idempotency keys past their window, expire messages and blobs past their TTL (removing
 /// the blobs' bytes too).
-pub async fn housekeeping(state: &AppState, now: i64) {
+pub async fn housekeeping(state: &AppState, now: UnixMs) {
     use crate::blobs::BlobStore;
     state.limits.sweep();
     match state.store.expire_messages(now).await {
@@ -58,7 +59,7 @@ pub async fn housekeeping(state: &AppState, now: i64) {
     let max_keys = state.settings.messages.idempotency_max_keys;
     match state
         .store
-        .forget_idempotency_keys(now.saturating_sub(window_ms), max_keys)
+        .forget_idempotency_keys(now.minus_ms(window_ms), max_keys)
         .await
     {
         Ok(forgotten) => {
@@ -131,7 +132,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
     store.migrate().await.context("migrating the database")?;
     let node = store
-        .next_node_number(crate::domain::now_ms())
+        .next_node_number(UnixMs::now())
         .await
         .context("taking a node number from the database")?;
     let key_path = settings.data_key_path();

@@ -4,7 +4,7 @@
 use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 
 use crate::auth::Authenticated;
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::meter::Reservation;
 use crate::state::AppState;
 use crate::store::{retry_keys, NewMessage, StoreError, Submission, SubmitOutcome};
@@ -40,7 +40,7 @@ pub async fn submit(
     idempotency_key: Option<&str>,
 ) -> Result<MessageId, SubmitError> {
     let gateway = who.gateway();
-    let now = now_ms();
+    let now = UnixMs::now();
     let ttl_ms =
         i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let submission = Submission {
@@ -54,7 +54,7 @@ pub async fn submit(
             flags: msg.flags,
             nonce: msg.nonce,
             body: msg.sealed,
-            expires_at: now.saturating_add(ttl_ms),
+            expires_at: now.plus_ms(ttl_ms),
         },
     };
     let recipient = submission.message.recipient;

@@ -8,7 +8,7 @@ use tocsin_sdk::protocol::{ApiSecret, GatewayId, KeyPair, PublicKey, SecretKey};
 
 use super::{find_account, refuse, AdminError};
 use crate::callback::guard::{self, AddressPolicy};
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::{GatewayMode, GatewayRecord, StoreError};
 
@@ -121,7 +121,7 @@ pub async fn run(
                     }
                 }
             };
-            let now = now_ms();
+            let now = UnixMs::now();
             let new = |id: GatewayId| GatewayRecord {
                 id,
                 account: account.id,

@@ -11,7 +11,7 @@ use tocsin_sdk::protocol::{
 };
 
 use super::{refuse, AdminError};
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::{IdentityRecord, NewIdentity, StoreError};
 
@@ -94,17 +94,16 @@ pub async fn run(
                 email_hash,
                 capabilities,
             };
-            let record =
-                state
-                    .store
-                    .import_identity(&new, now_ms())
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::AlreadyExists { .. } => {
-                            refuse(format!("identity {id} already exists"))
-                        }
-                        other => other.into(),
-                    })?;
+            let record = state
+                .store
+                .import_identity(&new, UnixMs::now())
+                .await
+                .map_err(|e| match e {
+                    StoreError::AlreadyExists { .. } => {
+                        refuse(format!("identity {id} already exists"))
+                    }
+                    other => other.into(),
+                })?;
             writeln!(out, "imported identity {}", record.id)?;
             print_identity(&record, out)?;
         }

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use clap::{Args, Subcommand};
 
-use crate::domain::{now_ms, AccountName};
+use crate::domain::{AccountName, UnixMs};
 use crate::state::AppState;
 use crate::store::{Account, StoreError};
 
@@ -125,22 +125,26 @@ async fn account(
     match cmd {
         AccountCommand::Create { name, credits } => {
             let name = AccountName::parse(&name).map_err(refuse)?;
-            let account =
-                state
-                    .store
-                    .create_account(&name, now_ms())
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::AlreadyExists { .. } => {
-                            refuse(format!("an account named {name} already exists"))
-                        }
-                        other => other.into(),
-                    })?;
+            let account = state
+                .store
+                .create_account(&name, UnixMs::now())
+                .await
+                .map_err(|e| match e {
+                    StoreError::AlreadyExists { .. } => {
+                        refuse(format!("an account named {name} already exists"))
+                    }
+                    other => other.into(),
+                })?;
             writeln!(out, "created account {}", account.name)?;
             if let Some(credits) = credits {
                 let balance = state
                     .store
-                    .add_credits(account.id, i64::from(credits), "initial credits", now_ms())
+                    .add_credits(
+                        account.id,
+                        i64::from(credits),
+                        "initial credits",
+                        UnixMs::now(),
+                    )
                     .await?;
                 writeln!(out, "balance: {balance}")?;
             }
@@ -195,7 +199,7 @@ async fn credits_add(
     }
     let balance = state
         .store
-        .add_credits(account.id, i64::from(add.amount), reason, now_ms())
+        .add_credits(account.id, i64::from(add.amount), reason, UnixMs::now())
         .await?;
     writeln!(
         out,

@@ -19,6 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::guard::{AddressPolicy, GuardedResolver};
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::ClaimedCallback;
 
@@ -43,7 +44,7 @@ pub enum Attempt {
     Delivered,
     Retry {
         error: String,
-        at: i64,
+        at: UnixMs,
     },
     Dead {
         error: String,
@@ -84,7 +85,7 @@ impl Dispatcher {
 
     /// One round at time `now` (unix ms): claims what is due and delivers it, returning
     /// each entry's outcome once all attempts of the round have finished.
-    pub async fn run_once(self: &Arc<Self>, now: i64) -> anyhow::Result<Vec<Attempt>> {
+    pub async fn run_once(self: &Arc<Self>, now: UnixMs) -> anyhow::Result<Vec<Attempt>> {
         let mut tasks = self.start_round(now).await?;
         let mut outcomes = Vec::new();
         while let Some(done) = tasks.join_next().await {
@@ -94,7 +95,7 @@ impl Dispatcher {
     }
 
     /// Claims due entries and starts one task per entry without waiting for them.
-    async fn start_round(self: &Arc<Self>, now: i64) -> anyhow::Result<JoinSet<Attempt>> {
+    async fn start_round(self: &Arc<Self>, now: UnixMs) -> anyhow::Result<JoinSet<Attempt>> {
         let mut tasks = JoinSet::new();
         let room = self.in_flight.available_permits().min(BATCH as usize);
         if room == 0 {
@@ -144,7 +145,7 @@ impl Dispatcher {
                 () = self.state.hub.callbacks_waiting() => {}
             }
             loop {
-                match self.start_round(crate::domain::now_ms()).await {
+                match self.start_round(UnixMs::now()).await {
                     Ok(mut tasks) => {
                         let full = tasks.len() >= BATCH as usize;
                         tokio::spawn(async move { while tasks.join_next().await.is_some() {} });
@@ -182,7 +183,7 @@ impl Dispatcher {
             .clone()
     }
 
-    async fn deliver(&self, claimed: ClaimedCallback, now: i64) -> Attempt {
+    async fn deliver(&self, claimed: ClaimedCallback, now: UnixMs) -> Attempt {
         let attempt = match self.post(&claimed, now).await {
             Ok(Sent::Taken) => Attempt::Delivered,
             Ok(Sent::Superseded) => return Attempt::Superseded,
@@ -207,7 +208,7 @@ impl Dispatcher {
     }
 
     /// The next attempt per the schedule, or dead past the horizon.
-    fn schedule(&self, claimed: &ClaimedCallback, now: i64, error: String) -> Attempt {
+    fn schedule(&self, claimed: &ClaimedCallback, now: UnixMs, error: String) -> Attempt {
         let settings = &self.state.settings.callbacks;
         let horizon = i64::try_from(settings.horizon_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let schedule = &settings.retry_schedule_secs;
@@ -219,8 +220,8 @@ impl Dispatcher {
         let delay = i64::try_from((delay_ms as f64 * jitter) as u64)
             .unwrap_or(i64::MAX)
             .max(1);
-        let at = now.saturating_add(delay);
-        if at.saturating_sub(claimed.created_at) > horizon {
+        let at = now.plus_ms(delay);
+        if at.ms_since(claimed.created_at) > horizon {
             Attempt::Dead { error }
         } else {
             Attempt::Retry { error, at }
@@ -229,7 +230,7 @@ impl Dispatcher {
 
     /// POSTs the entry. `now` is the round's clock; the wait for the host's turn is added
     /// to it before the claim is renewed.
-    async fn post(&self, claimed: &ClaimedCallback, now: i64) -> Result<Sent, String> {
+    async fn post(&self, claimed: &ClaimedCallback, now: UnixMs) -> Result<Sent, String> {
         let started = std::time::Instant::now();
         let entry = &claimed.entry;
         let gateway = self
@@ -294,8 +295,7 @@ impl Dispatcher {
         // If the wait for the host left too little of the claim to cover the request, renew
         // it first, unless another worker has claimed the entry meanwhile, which then
         // delivers it instead. (Usually the wait is short and this costs nothing.)
-        let waited = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let clock = now.saturating_add(waited);
+        let clock = now.plus(started.elapsed());
         let request_ms = i64::try_from(
             self.state
                 .settings
@@ -304,14 +304,14 @@ impl Dispatcher {
                 .saturating_mul(1_000),
         )
         .unwrap_or(i64::MAX);
-        if clock.saturating_add(request_ms) >= claimed.lease_until {
+        if clock.plus_ms(request_ms) >= claimed.lease_until {
             let held = self
                 .state
                 .store
                 .renew_callback_lease(
                     claimed.id,
                     claimed.lease_until,
-                    clock.saturating_add(self.lease_ms()),
+                    clock.plus_ms(self.lease_ms()),
                 )
                 .await
                 .map_err(|e| e.to_string())?;

@@ -27,6 +27,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tocsin_sdk::protocol::MessageId;
 
+use super::UnixMs;
+
 /// 2024-01-01T00:00:00Z in unix milliseconds.
 const EPOCH_MS: i64 = 1_704_067_200_000;
 const SEQUENCE_BITS: u32 = 13;
@@ -53,10 +55,10 @@ impl MessageIds {
         }
     }
 
-    /// The next ID, for a message accepted at `now` (unix ms).
-    pub fn next(&self, now: i64) -> MessageId {
+    /// The next ID, for a message accepted at `now`.
+    pub fn next(&self, now: UnixMs) -> MessageId {
         let mask = (1u64 << (TIME_BITS + SEQUENCE_BITS)) - 1;
-        let millis = u64::try_from(now.saturating_sub(EPOCH_MS)).unwrap_or(0);
+        let millis = u64::try_from(now.ms_since(UnixMs::new(EPOCH_MS))).unwrap_or(0);
         let floor = (millis << SEQUENCE_BITS) & mask;
         let previous = self
             .last
@@ -86,9 +88,9 @@ mod tests {
     #[test]
     fn ids_grow_with_time_and_within_a_millisecond() {
         let ids = MessageIds::new(5);
-        let a = ids.next(NOW);
-        let b = ids.next(NOW);
-        let c = ids.next(NOW + 1);
+        let a = ids.next(UnixMs::new(NOW));
+        let b = ids.next(UnixMs::new(NOW));
+        let c = ids.next(UnixMs::new(NOW + 1));
         assert!(value(a) < value(b) && value(b) < value(c));
         // The byte order sorts the same way, as the store's index compares bytes.
         assert!(a.as_bytes() < b.as_bytes() && b.as_bytes() < c.as_bytes());
@@ -99,15 +101,17 @@ mod tests {
     #[test]
     fn a_clock_that_steps_back_does_not_repeat_an_id() {
         let ids = MessageIds::new(1);
-        let before = ids.next(NOW);
-        let after = ids.next(NOW - 60_000);
+        let before = ids.next(UnixMs::new(NOW));
+        let after = ids.next(UnixMs::new(NOW - 60_000));
         assert!(value(after) > value(before));
     }
 
     #[test]
     fn a_full_millisecond_borrows_the_next_one() {
         let ids = MessageIds::new(0);
-        let all: Vec<u64> = (0..10_000).map(|_| value(ids.next(NOW))).collect();
+        let all: Vec<u64> = (0..10_000)
+            .map(|_| value(ids.next(UnixMs::new(NOW))))
+            .collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(all[8_191] >> 23, (NOW - EPOCH_MS) as u64);
         assert_eq!(all[8_192] >> 23, (NOW - EPOCH_MS) as u64 + 1);
@@ -121,11 +125,11 @@ mod tests {
         );
         let mut seen = std::collections::HashSet::new();
         for _ in 0..20_000 {
-            assert!(seen.insert(value(one.next(NOW))));
-            assert!(seen.insert(value(two.next(NOW))));
+            assert!(seen.insert(value(one.next(UnixMs::new(NOW)))));
+            assert!(seen.insert(value(two.next(UnixMs::new(NOW)))));
         }
-        assert_eq!((value(one.next(NOW)) >> 13) & 0x3ff, 3);
-        assert_eq!((value(two.next(NOW)) >> 13) & 0x3ff, 4);
+        assert_eq!((value(one.next(UnixMs::new(NOW))) >> 13) & 0x3ff, 3);
+        assert_eq!((value(two.next(UnixMs::new(NOW))) >> 13) & 0x3ff, 4);
     }
 
     #[test]
@@ -135,7 +139,9 @@ mod tests {
             .map(|_| {
                 let ids = ids.clone();
                 std::thread::spawn(move || {
-                    (0..5_000).map(|_| value(ids.next(NOW))).collect::<Vec<_>>()
+                    (0..5_000)
+                        .map(|_| value(ids.next(UnixMs::new(NOW))))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -151,6 +157,6 @@ mod tests {
     #[test]
     fn times_before_the_epoch_count_from_zero() {
         let ids = MessageIds::new(2);
-        assert_eq!(value(ids.next(0)) >> 23, 0);
+        assert_eq!(value(ids.next(UnixMs::new(0))) >> 23, 0);
     }
 }

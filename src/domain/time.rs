@@ -34,6 +34,16 @@ impl UnixMs {
         Self(self.0.saturating_add(ms))
     }
 
+    /// `ms` milliseconds earlier.
+    pub const fn minus_ms(self, ms: i64) -> Self {
+        Self(self.0.saturating_sub(ms))
+    }
+
+    /// Whole seconds since the epoch, as the chat protocol dates messages.
+    pub const fn as_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
     /// `d` later.
     pub fn plus(self, d: Duration) -> Self {
         self.plus_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -41,7 +51,7 @@ impl UnixMs {
 
     /// `d` earlier.
     pub fn minus(self, d: Duration) -> Self {
-        self.plus_ms(i64::try_from(d.as_millis()).map_or(i64::MIN, |ms| -ms))
+        self.minus_ms(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Milliseconds from `earlier` to `self`; negative when `earlier` is later.
@@ -68,6 +78,8 @@ mod tests {
         assert_eq!(UnixMs::MAX.plus_ms(1), UnixMs::MAX);
         assert_eq!(t.plus(Duration::MAX), UnixMs::MAX);
         assert_eq!(UnixMs::new(3_000).ms_since(t), 2_000);
+        assert_eq!(UnixMs::new(2_999).as_secs(), 2);
+        assert_eq!(UnixMs::new(-1).as_secs(), -1);
         assert!(t < t.plus_ms(1));
     }
 

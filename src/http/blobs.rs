@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
 use crate::blobs::{BlobStore, BlobUpload, FsUpload};
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::NewBlob;
@@ -106,7 +106,7 @@ pub async fn upload(
     }
     let id = BlobId::random();
     upload.commit(&id).await.map_err(internal)?;
-    let now = now_ms();
+    let now = UnixMs::now();
     let ttl_ms =
         i64::try_from(state.settings.blobs.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     let blob = NewBlob {
@@ -114,7 +114,7 @@ pub async fn upload(
         account,
         size: i64::try_from(size).unwrap_or(i64::MAX),
         persist: params.flag("persist"),
-        expires_at: now.saturating_add(ttl_ms),
+        expires_at: now.plus_ms(ttl_ms),
     };
     let recorded = state.store.record_blob(&blob, &paid.charge(), now).await;
     if !matches!(recorded, Ok(true)) {
@@ -163,7 +163,7 @@ async fn stream_blob(state: &AppState, raw_id: &str) -> Result<HttpResponse, Api
         .store
         .blob(&id)
         .await?
-        .filter(|b| b.expires_at > now_ms())
+        .filter(|b| b.expires_at > UnixMs::now())
         .ok_or(UNKNOWN)?;
     let file = state
         .blobs

@@ -12,7 +12,7 @@ use tocsin_sdk::protocol::{Capabilities, GatewayId, IdentityId, PublicKey};
 
 use super::error::ApiError;
 use super::keys::GATEWAY_CAPABILITIES;
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::{NewIdentity, StoreError};
 
@@ -75,7 +75,7 @@ pub async fn create(
             email_hash: None,
             capabilities: Capabilities::default_for_device(),
         };
-        match state.store.import_identity(&new, now_ms()).await {
+        match state.store.import_identity(&new, UnixMs::now()).await {
             Ok(record) => {
                 return Ok(HttpResponse::Created().json(IdentityView {
                     identity: record.id.to_string(),

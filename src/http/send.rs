@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
 use crate::auth::Authenticated;
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
@@ -162,7 +162,7 @@ pub async fn send_e2e(
         .map_err(|_| ApiError::bad_request("box is not hex"))?;
     let (to, _) = recipient(&state, params.get("to")).await?;
     let msg = Outgoing {
-        message_id: state.message_ids.next(now_ms()),
+        message_id: state.message_ids.next(UnixMs::now()),
         to,
         nonce,
         sealed,
@@ -200,7 +200,7 @@ pub async fn send_simple(
     let nonce = Nonce::random();
     let sealed = shared.seal(&nonce, &E2eMessage::Text(text.to_owned()).to_padded());
     let msg = Outgoing {
-        message_id: state.message_ids.next(now_ms()),
+        message_id: state.message_ids.next(UnixMs::now()),
         to,
         nonce,
         sealed,

@@ -20,7 +20,7 @@ use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
 use super::params::Params;
 use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
@@ -130,7 +130,7 @@ pub async fn send_e2e_bulk(
     }
     let key = idempotency_key(&req)?;
     warm_recipients(&state, &body).await?;
-    let now = now_ms();
+    let now = UnixMs::now();
     let shared_id = params
         .flag("sameMessageId")
         .then(|| state.message_ids.next(now));

@@ -67,7 +67,7 @@ pub async fn show(
             MessageStatus::Declined => &mut view.declined_at,
             MessageStatus::Expired => &mut view.expired_at,
         };
-        slot.get_or_insert(*at);
+        slot.get_or_insert(at.get());
         furthest = furthest.max(*event);
     }
     view.state = furthest.as_str();

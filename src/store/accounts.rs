@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::{is_unique_violation, Store, StoreError};
-use crate::domain::{AccountName, Credits, LedgerReason};
+use crate::domain::{AccountName, Credits, LedgerReason, UnixMs};
 
 /// Database key of an account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,7 +30,7 @@ pub struct Account {
     pub id: AccountId,
     pub name: String,
     pub balance: i64,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 /// One credit movement: positive for a top-up, negative for a charge.
@@ -41,7 +41,7 @@ pub struct LedgerEntry {
     pub balance_after: i64,
     pub reason: String,
     pub message_id: Option<Vec<u8>>,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 fn account_from_row(row: &AnyRow) -> Result<Account, StoreError> {
@@ -58,7 +58,7 @@ impl Store {
     pub async fn create_account(
         &self,
         name: &AccountName,
-        now: i64,
+        now: UnixMs,
     ) -> Result<Account, StoreError> {
         let row = sqlx::query(
             "INSERT INTO accounts (name, balance, created_at) VALUES ($1, 0, $2) \
@@ -107,7 +107,7 @@ impl Store {
         account: AccountId,
         amount: i64,
         reason: &str,
-        now: i64,
+        now: UnixMs,
     ) -> Result<i64, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let balance: i64 = sqlx::query(
@@ -133,7 +133,7 @@ impl Store {
 
     /// Takes a charge for an operation that queues nothing (a paid lookup). Returns the
     /// new balance, or `None` when the balance cannot cover it (nothing taken).
-    pub async fn charge(&self, charge: &Charge, now: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn charge(&self, charge: &Charge, now: UnixMs) -> Result<Option<i64>, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let balance = debit(&mut tx, charge, None, now).await?;
         match balance {
@@ -194,7 +194,7 @@ struct LedgerRow<'a> {
 }
 
 impl LedgerRow<'_> {
-    async fn insert(&self, conn: &mut AnyConnection, now: i64) -> Result<(), StoreError> {
+    async fn insert(&self, conn: &mut AnyConnection, now: UnixMs) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO ledger (account_id, delta, balance_after, reason, message_id, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -218,7 +218,7 @@ pub(super) async fn debit(
     conn: &mut AnyConnection,
     charge: &Charge,
     message_id: Option<&[u8]>,
-    now: i64,
+    now: UnixMs,
 ) -> Result<Option<i64>, StoreError> {
     let (account, amount) = (charge.account, charge.amount.as_i64());
     let Some(row) = sqlx::query(

@@ -7,6 +7,7 @@ use tocsin_sdk::protocol::BlobId;
 
 use super::accounts::{debit, Charge};
 use super::{flag, AccountId, Store, StoreError};
+use crate::domain::UnixMs;
 
 /// A blob to record once its bytes are stored.
 #[derive(Debug, Clone)]
@@ -16,7 +17,7 @@ pub struct NewBlob {
     pub size: i64,
     /// Keep after recipients marked it done (one upload sent to many recipients).
     pub persist: bool,
-    pub expires_at: i64,
+    pub expires_at: UnixMs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +26,8 @@ pub struct BlobRecord {
     pub account: AccountId,
     pub size: i64,
     pub persist: bool,
-    pub created_at: i64,
-    pub expires_at: i64,
+    pub created_at: UnixMs,
+    pub expires_at: UnixMs,
 }
 
 fn blob_from_row(row: &AnyRow) -> Result<BlobRecord, StoreError> {
@@ -52,7 +53,7 @@ impl Store {
         &self,
         blob: &NewBlob,
         charge: &Charge,
-        now: i64,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         if !charge.amount.is_zero() && debit(&mut tx, charge, None, now).await?.is_none() {
@@ -94,7 +95,7 @@ impl Store {
         &self,
         id: &BlobId,
         device: &super::Device,
-        now: i64,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let blob = sqlx::query("SELECT persist FROM blobs WHERE id = $1")
@@ -141,7 +142,7 @@ impl Store {
 
     /// Removes the metadata of every blob past its TTL and returns their IDs, so the
     /// caller can remove the bytes.
-    pub async fn expire_blobs(&self, now: i64) -> Result<Vec<BlobId>, StoreError> {
+    pub async fn expire_blobs(&self, now: UnixMs) -> Result<Vec<BlobId>, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         let rows = sqlx::query("DELETE FROM blobs WHERE expires_at <= $1 RETURNING id, account_id, size, persist, created_at, expires_at")
             .bind(now)

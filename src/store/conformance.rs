@@ -10,9 +10,9 @@ use tocsin_sdk::protocol::{
 use sqlx::Executor;
 
 use super::*;
-use crate::domain::{AccountName, Credits, LedgerReason, MessageStatus};
+use crate::domain::{AccountName, Credits, LedgerReason, MessageStatus, UnixMs};
 
-const NOW: i64 = 1_700_000_000_000;
+const NOW: UnixMs = UnixMs::new(1_700_000_000_000);
 
 pub(super) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -34,7 +34,7 @@ async fn postgres_store() -> Option<Store> {
 /// a `queued` event, which must not be counted twice now that the queue row stands for it.
 async fn migration_4_keeps_one_queued_status(store: Store) {
     store.migrate_to(3).await.unwrap();
-    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     sqlx::query(
         "INSERT INTO queued_messages (message_id, sender, recipient, flags, nonce, body, \
          created_at, expires_at) VALUES ($1, $2, $3, 1, $4, $5, $6, $7)",
@@ -69,13 +69,13 @@ async fn migration_4_keeps_one_queued_status(store: Store) {
             .unwrap(),
         queued
     );
-    assert_eq!(store.expire_messages(NOW + 1000).await.unwrap(), 1);
+    assert_eq!(store.expire_messages(NOW.plus_ms(1000)).await.unwrap(), 1);
     assert_eq!(
         store
             .message_events(&m.sender, &m.message_id)
             .await
             .unwrap(),
-        [queued[0], (MessageStatus::Expired, NOW + 1000)]
+        [queued[0], (MessageStatus::Expired, NOW.plus_ms(1000))]
     );
 }
 
@@ -112,7 +112,7 @@ async fn on_sqlite_the_write_connection_syncs_its_own_commits_after_a_group() {
         dir.path().join("t.db-wal").exists(),
         "the log the writer syncs"
     );
-    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&m, NOW).await.unwrap());
     let level: i64 = sqlx::Row::try_get(
         &sqlx::query("PRAGMA synchronous")
@@ -170,12 +170,12 @@ async fn migration_5_keeps_the_idempotency_keys(url: &str) {
         upgraded_with_a_key(url, 4, "idempotency_keys", "before-upgrade").await;
     let retry = submission(&gw, recipient(), &["before-upgrade"]);
     assert_eq!(
-        store.submit(&retry, NOW + 10).await.unwrap(),
+        store.submit(&retry, NOW.plus_ms(10)).await.unwrap(),
         SubmitOutcome::Duplicate(earlier)
     );
-    assert_eq!(forget(&store, NOW + 1).await, 1);
+    assert_eq!(forget(&store, NOW.plus_ms(1)).await, 1);
     assert!(matches!(
-        store.submit(&retry, NOW + 20).await.unwrap(),
+        store.submit(&retry, NOW.plus_ms(20)).await.unwrap(),
         SubmitOutcome::Accepted(_)
     ));
 }
@@ -195,7 +195,7 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
         SubmitOutcome::Accepted(_)
     ));
     assert!(matches!(
-        store.submit(&young, NOW + 100).await.unwrap(),
+        store.submit(&young, NOW.plus_ms(100)).await.unwrap(),
         SubmitOutcome::Accepted(_)
     ));
     store.close().await;
@@ -208,26 +208,29 @@ async fn a_retry_after_a_restart_is_recognised(url: &str) {
     let mut retry = retry_of(&young);
     retry.idempotency_keys = vec!["young-2".into()];
     assert_eq!(
-        store.submit(&retry, NOW + 200).await.unwrap(),
+        store.submit(&retry, NOW.plus_ms(200)).await.unwrap(),
         SubmitOutcome::Duplicate(young.message.message_id)
     );
     assert_eq!(store.idempotency_keys_in_memory(), held);
-    assert_eq!(forget(&store, NOW + 50).await, 1);
+    assert_eq!(forget(&store, NOW.plus_ms(50)).await, 1);
     let retry = retry_of(&old);
     assert_eq!(
-        store.submit(&retry, NOW + 300).await.unwrap(),
+        store.submit(&retry, NOW.plus_ms(300)).await.unwrap(),
         SubmitOutcome::Accepted(retry.message.message_id),
         "past the window a retry is a new message"
     );
     // The key now names the new message; forgetting the old claim again changes nothing.
-    assert_eq!(forget(&store, NOW + 50).await, 0);
+    assert_eq!(forget(&store, NOW.plus_ms(50)).await, 0);
     let again = retry_of(&old);
     assert_eq!(
-        store.submit(&again, NOW + 400).await.unwrap(),
+        store.submit(&again, NOW.plus_ms(400)).await.unwrap(),
         SubmitOutcome::Duplicate(retry.message.message_id)
     );
     assert_eq!(
-        store.submit(&retry_of(&young), NOW + 400).await.unwrap(),
+        store
+            .submit(&retry_of(&young), NOW.plus_ms(400))
+            .await
+            .unwrap(),
         SubmitOutcome::Duplicate(young.message.message_id)
     );
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 7);
@@ -244,7 +247,7 @@ async fn the_key_ceiling_forgets_the_oldest_first(store: Store) {
         .collect();
     for (i, s) in subs.iter().enumerate() {
         assert!(matches!(
-            store.submit(s, NOW + i as i64).await.unwrap(),
+            store.submit(s, NOW.plus_ms(i as i64)).await.unwrap(),
             SubmitOutcome::Accepted(_)
         ));
     }
@@ -255,19 +258,19 @@ async fn the_key_ceiling_forgets_the_oldest_first(store: Store) {
         assert_eq!(store.idempotency_keys_in_memory(), Some(2));
         let again = retry(0);
         assert_eq!(
-            store.submit(&again, NOW + 10).await.unwrap(),
+            store.submit(&again, NOW.plus_ms(10)).await.unwrap(),
             SubmitOutcome::Accepted(again.message.message_id),
             "the oldest key went"
         );
     } else {
         assert_eq!(forgotten, Forgotten::default());
         assert_eq!(
-            store.submit(&retry(0), NOW + 10).await.unwrap(),
+            store.submit(&retry(0), NOW.plus_ms(10)).await.unwrap(),
             SubmitOutcome::Duplicate(subs[0].message.message_id)
         );
     }
     assert_eq!(
-        store.submit(&retry(2), NOW + 10).await.unwrap(),
+        store.submit(&retry(2), NOW.plus_ms(10)).await.unwrap(),
         SubmitOutcome::Duplicate(subs[2].message.message_id)
     );
 }
@@ -421,7 +424,7 @@ async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqli
     let sent = subs.iter().map(|s| {
         let store = store.clone();
         let s = s.clone();
-        tokio::spawn(async move { store.submit(&s, NOW + 10).await })
+        tokio::spawn(async move { store.submit(&s, NOW.plus_ms(10)).await })
     });
     for outcome in futures_util::future::join_all(sent).await {
         assert!(matches!(
@@ -458,34 +461,37 @@ async fn a_commit_logs_its_keys_in_one_row_beside_the_keys_logged_before_on_sqli
     assert_eq!(store.load_idempotency_keys().await.unwrap(), Some(41));
     let mut old = submission(&gw, recipient(), &["logged-alone"]);
     assert_eq!(
-        store.submit(&old, NOW + 20).await.unwrap(),
+        store.submit(&old, NOW.plus_ms(20)).await.unwrap(),
         SubmitOutcome::Duplicate(earlier)
     );
     let mut retry = retry_of(&subs[7]);
     retry.idempotency_keys = vec!["k7-b".into()];
     assert_eq!(
-        store.submit(&retry, NOW + 20).await.unwrap(),
+        store.submit(&retry, NOW.plus_ms(20)).await.unwrap(),
         SubmitOutcome::Duplicate(subs[7].message.message_id)
     );
     assert_eq!(
-        forget(&store, NOW + 10).await,
+        forget(&store, NOW.plus_ms(10)).await,
         1,
         "only the key logged alone"
     );
     old.message.message_id = MessageId::random();
     assert!(matches!(
-        store.submit(&old, NOW + 30).await.unwrap(),
+        store.submit(&old, NOW.plus_ms(30)).await.unwrap(),
         SubmitOutcome::Accepted(_)
     ));
-    assert_eq!(forget(&store, NOW + 11).await, 40);
+    assert_eq!(forget(&store, NOW.plus_ms(11)).await, 40);
     assert_eq!(store.idempotency_keys_in_memory(), Some(1));
     assert!(matches!(
-        store.submit(&retry_of(&subs[7]), NOW + 40).await.unwrap(),
+        store
+            .submit(&retry_of(&subs[7]), NOW.plus_ms(40))
+            .await
+            .unwrap(),
         SubmitOutcome::Accepted(_)
     ));
     // A row cut short is reported, not read as some other key.
     sqlx::query("INSERT INTO idempotency_log (created_at, entries) VALUES ($1, $2)")
-        .bind(NOW + 50)
+        .bind(NOW.plus_ms(50))
         .bind(vec![1u8; 23])
         .execute(&store.write)
         .await
@@ -651,7 +657,7 @@ pub(super) fn submission(gw: &GatewayRecord, to: IdentityId, keys: &[&str]) -> S
             flags: 1,
             nonce: Nonce::random(),
             body: vec![0xab; 48],
-            expires_at: NOW + 1000,
+            expires_at: NOW.plus_ms(1000),
         },
     }
 }
@@ -668,7 +674,7 @@ fn retry_of(s: &Submission) -> Submission {
 }
 
 /// Forgets the keys claimed before `before`, with no ceiling; returns how many went.
-async fn forget(store: &Store, before: i64) -> u64 {
+async fn forget(store: &Store, before: UnixMs) -> u64 {
     store
         .forget_idempotency_keys(before, u64::MAX)
         .await
@@ -697,7 +703,10 @@ async fn accounts_and_ledger(store: Store) {
         50
     );
     assert_eq!(
-        store.add_credits(a.id, 25, "bonus", NOW + 1).await.unwrap(),
+        store
+            .add_credits(a.id, 25, "bonus", NOW.plus_ms(1))
+            .await
+            .unwrap(),
         75
     );
     let ledger = store.ledger(a.id, 10).await.unwrap();
@@ -964,7 +973,7 @@ async fn concurrent_retries_are_charged_once(store: Store) {
     assert_eq!(store.queue_depth().await.unwrap(), 1);
 }
 
-fn direct(from: &str, to: &str, expires_at: i64) -> NewMessage {
+fn direct(from: &str, to: &str, expires_at: UnixMs) -> NewMessage {
     NewMessage {
         message_id: MessageId::random(),
         sender: IdentityId::parse(from).unwrap(),
@@ -994,17 +1003,17 @@ fn ids(messages: &[QueuedMessage]) -> Vec<MessageId> {
 
 async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
     let to = import(&store, "ALICE123").await;
-    let early = direct("BOB45678", "ALICE123", NOW + 1000);
+    let early = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&early, NOW).await.unwrap());
     // The first device inherits what was waiting; a later one starts from its arrival.
     let a = store.register_device(&to, 1, NOW).await.unwrap();
     let b = store.register_device(&to, u64::MAX, NOW).await.unwrap();
     assert_eq!(
-        store.register_device(&to, 1, NOW + 5).await.unwrap(),
+        store.register_device(&to, 1, NOW.plus_ms(5)).await.unwrap(),
         a,
         "idempotent"
     );
-    let late = direct("BOB45678", "ALICE123", NOW + 1000);
+    let late = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&late, NOW).await.unwrap());
     assert_eq!(
         ids(&store.pending_for_device(&a, 0, 10).await.unwrap()),
@@ -1072,7 +1081,7 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
         "a repeated ack changes nothing"
     );
     let last = store
-        .ack_message(&b, &sender, &late.message_id, NOW + 1)
+        .ack_message(&b, &sender, &late.message_id, NOW.plus_ms(1))
         .await
         .unwrap();
     assert_eq!(
@@ -1088,7 +1097,7 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
         "no box or nonce remains"
     );
     let gone = store
-        .ack_message(&b, &sender, &late.message_id, NOW + 2)
+        .ack_message(&b, &sender, &late.message_id, NOW.plus_ms(2))
         .await
         .unwrap();
     assert_eq!(
@@ -1112,7 +1121,7 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
 }
 
 async fn resends_are_queued_once(store: Store) {
-    let m = direct("BOB45678", "ALICE123", NOW + 1000);
+    let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&m, NOW).await.unwrap());
     let resend = NewMessage {
         nonce: Nonce::random(),
@@ -1145,12 +1154,12 @@ async fn resends_are_queued_once(store: Store) {
 }
 
 async fn expired_messages_leave_an_event(store: Store) {
-    let old = direct("BOB45678", "ALICE123", NOW + 10);
-    let fresh = direct("BOB45678", "ALICE123", NOW + 1000);
+    let old = direct("BOB45678", "ALICE123", NOW.plus_ms(10));
+    let fresh = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     store.enqueue_direct(&old, NOW).await.unwrap();
     store.enqueue_direct(&fresh, NOW).await.unwrap();
-    assert_eq!(store.expire_messages(NOW + 9).await.unwrap(), 0);
-    assert_eq!(store.expire_messages(NOW + 10).await.unwrap(), 1);
+    assert_eq!(store.expire_messages(NOW.plus_ms(9)).await.unwrap(), 0);
+    assert_eq!(store.expire_messages(NOW.plus_ms(10)).await.unwrap(), 1);
     assert_eq!(store.queue_depth().await.unwrap(), 1);
     let events = store
         .message_events(&old.sender, &old.message_id)
@@ -1160,7 +1169,7 @@ async fn expired_messages_leave_an_event(store: Store) {
         events,
         [
             (MessageStatus::Queued, NOW),
-            (MessageStatus::Expired, NOW + 10)
+            (MessageStatus::Expired, NOW.plus_ms(10))
         ],
         "the queue row's status became an event as the row went"
     );
@@ -1183,7 +1192,7 @@ async fn concurrent_acks_delete_exactly_once(store: Store) {
             .map(Result::unwrap)
             .collect();
     for _ in 0..10 {
-        let m = direct("BOB45678", "ALICE123", NOW + 1000);
+        let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
         store.enqueue_direct(&m, NOW).await.unwrap();
         let acks = devices.iter().map(|d| {
             let store = store.clone();
@@ -1225,31 +1234,34 @@ async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
     let first = store.claim_callbacks(NOW, 10, 5).await.unwrap();
     assert_eq!(first.len(), 1);
     let first = &first[0];
-    assert_eq!(first.lease_until, NOW + 10);
+    assert_eq!(first.lease_until, NOW.plus_ms(10));
     assert!(store
-        .renew_callback_lease(first.id, NOW + 10, NOW + 100)
+        .renew_callback_lease(first.id, NOW.plus_ms(10), NOW.plus_ms(100))
         .await
         .unwrap());
     assert!(
         store
-            .claim_callbacks(NOW + 50, 10, 5)
+            .claim_callbacks(NOW.plus_ms(50), 10, 5)
             .await
             .unwrap()
             .is_empty(),
         "renewed: not due"
     );
     // The renewed lease runs out; another worker claims the entry.
-    let second = store.claim_callbacks(NOW + 100, 10, 5).await.unwrap();
+    let second = store
+        .claim_callbacks(NOW.plus_ms(100), 10, 5)
+        .await
+        .unwrap();
     assert_eq!(second.len(), 1);
     assert!(
         !store
-            .renew_callback_lease(first.id, NOW + 100, NOW + 1_000)
+            .renew_callback_lease(first.id, NOW.plus_ms(100), NOW.plus_ms(1_000))
             .await
             .unwrap(),
         "the first holder lost it"
     );
     assert!(store
-        .renew_callback_lease(second[0].id, second[0].lease_until, NOW + 1_000)
+        .renew_callback_lease(second[0].id, second[0].lease_until, NOW.plus_ms(1_000))
         .await
         .unwrap());
 }
@@ -1265,11 +1277,11 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
     }
     let mut messages = Vec::new();
     for _ in 0..20 {
-        let m = direct("BOB45678", "ALICE123", NOW + 1000);
+        let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
         assert!(store.enqueue_direct(&m, NOW).await.unwrap());
         messages.push(m);
     }
-    let unknown = direct("BOB45678", "ALICE123", NOW + 1000);
+    let unknown = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     let mut acks = Vec::new();
     for m in messages.iter().chain([&unknown]) {
         // The first device acks twice.
@@ -1278,7 +1290,10 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
             acks.push(tokio::spawn(async move {
                 (
                     id,
-                    store.ack_message(&d, &sender, &id, NOW + 5).await.unwrap(),
+                    store
+                        .ack_message(&d, &sender, &id, NOW.plus_ms(5))
+                        .await
+                        .unwrap(),
                 )
             }));
         }
@@ -1315,11 +1330,11 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
     assert_eq!(counts.acks, 84);
     assert!(counts.commits < 84, "{counts:?}");
     // What is left of the acks does not hold up a later message.
-    let later = direct("BOB45678", "ALICE123", NOW + 1000);
+    let later = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     store.enqueue_direct(&later, NOW).await.unwrap();
     for d in &devices {
         store
-            .ack_message(d, &later.sender, &later.message_id, NOW + 6)
+            .ack_message(d, &later.sender, &later.message_id, NOW.plus_ms(6))
             .await
             .unwrap();
     }
@@ -1336,7 +1351,7 @@ async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
         account: a.id,
         size: 3,
         persist,
-        expires_at: NOW + 100,
+        expires_at: NOW.plus_ms(100),
     };
     let once = blob(false);
     let kept = blob(true);
@@ -1357,8 +1372,11 @@ async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
     assert!(!store.mark_blob_done(&kept.id, &phone, NOW).await.unwrap());
     assert!(!store.mark_blob_done(&kept.id, &laptop, NOW).await.unwrap());
     assert!(store.blob(&kept.id).await.unwrap().is_some());
-    assert_eq!(store.expire_blobs(NOW + 99).await.unwrap(), []);
-    assert_eq!(store.expire_blobs(NOW + 100).await.unwrap(), [kept.id]);
+    assert_eq!(store.expire_blobs(NOW.plus_ms(99)).await.unwrap(), []);
+    assert_eq!(
+        store.expire_blobs(NOW.plus_ms(100)).await.unwrap(),
+        [kept.id]
+    );
     assert_eq!(
         store.account(a.id).await.unwrap().unwrap().balance,
         8,

@@ -12,6 +12,7 @@ use tocsin_sdk::protocol::IdentityId;
 use super::engine::begin_write;
 use super::queue::{queued_from_row, QueuedMessage};
 use super::{Store, StoreError};
+use crate::domain::UnixMs;
 
 /// A device as the queue knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +50,7 @@ impl Store {
         &self,
         identity: &IdentityId,
         device_id: u64,
-        now: i64,
+        now: UnixMs,
     ) -> Result<Device, StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
         let existing = sqlx::query(

@@ -5,12 +5,12 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::engine::begin_write;
 use super::{Store, StoreError};
-use crate::domain::MessageStatus;
+use crate::domain::{MessageStatus, UnixMs};
 
 impl Store {
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
     /// events; returns how many expired.
-    pub async fn expire_messages(&self, now: i64) -> Result<u64, StoreError> {
+    pub async fn expire_messages(&self, now: UnixMs) -> Result<u64, StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
         // The queue row was the `queued` status; it becomes an event before it goes.
         sqlx::query(
@@ -53,7 +53,7 @@ impl Store {
         recipient: &IdentityId,
         message_ids: &[MessageId],
         event: MessageStatus,
-        at: i64,
+        at: UnixMs,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
         for id in message_ids {
@@ -80,7 +80,7 @@ impl Store {
         &self,
         sender: &IdentityId,
         message_id: &MessageId,
-    ) -> Result<Vec<(MessageStatus, i64)>, StoreError> {
+    ) -> Result<Vec<(MessageStatus, UnixMs)>, StoreError> {
         Ok(self
             .message_status(sender, message_id)
             .await?
@@ -94,7 +94,7 @@ impl Store {
         &self,
         sender: &IdentityId,
         message_id: &MessageId,
-    ) -> Result<Vec<(IdentityId, MessageStatus, i64)>, StoreError> {
+    ) -> Result<Vec<(IdentityId, MessageStatus, UnixMs)>, StoreError> {
         // A message still queued has no `queued` event yet: its queue row stands for it.
         let rows = sqlx::query(
             "SELECT recipient, event, at FROM ( \
@@ -128,7 +128,7 @@ async fn record_event(
     message_id: &MessageId,
     recipient: &IdentityId,
     event: MessageStatus,
-    at: i64,
+    at: UnixMs,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO message_events (sender, message_id, recipient, event, at) \

@@ -11,6 +11,7 @@ use tocsin_sdk::protocol::{GatewayId, PublicKey};
 
 use super::rows::{gateway_id, public_key};
 use super::{is_unique_violation, AccountId, Store, StoreError};
+use crate::domain::UnixMs;
 
 /// Who encrypts: the server (basic) or the customer (end-to-end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +57,7 @@ pub struct GatewayRecord {
     /// Present exactly when `mode` is [`GatewayMode::Basic`].
     pub private_sealed: Option<Vec<u8>>,
     pub callback_url: Option<String>,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 const COLUMNS: &str = "id, account_id, mode, secret_hash, secret_sealed, public_key, \

@@ -10,6 +10,7 @@ use tocsin_sdk::protocol::{Capabilities, IdentityId, LookupHash, PublicKey};
 
 use super::rows::{identity_id, lookup_hash, public_key};
 use super::{flag, is_unique_violation, Store, StoreError};
+use crate::domain::UnixMs;
 
 /// An identity to import into the directory.
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub struct IdentityRecord {
     pub email_hash: Option<LookupHash>,
     pub capabilities: Capabilities,
     pub revoked: bool,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 const SELECT_CURRENT: &str = "SELECT i.id, i.phone_hash, i.email_hash, i.capabilities, i.revoked, \
@@ -59,7 +60,7 @@ impl Store {
     pub async fn import_identity(
         &self,
         new: &NewIdentity,
-        now: i64,
+        now: UnixMs,
     ) -> Result<IdentityRecord, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         sqlx::query(

@@ -38,6 +38,8 @@ use std::sync::{Arc, OnceLock};
 
 use sqlx::AnyPool;
 
+use crate::domain::UnixMs;
+
 pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
@@ -270,7 +272,7 @@ impl Store {
     /// Takes the next node number for this process's message IDs
     /// ([`crate::domain::MessageIds`]): a counter in the database, so processes sharing it
     /// differ.
-    pub async fn next_node_number(&self, now: i64) -> Result<u64, StoreError> {
+    pub async fn next_node_number(&self, now: UnixMs) -> Result<u64, StoreError> {
         use sqlx::Row;
         let id: i64 = sqlx::query("INSERT INTO node_starts (started_at) VALUES ($1) RETURNING id")
             .bind(now)

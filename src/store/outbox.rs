@@ -9,6 +9,7 @@ use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
 use super::{Store, StoreError};
+use crate::domain::UnixMs;
 
 /// A message for a gateway ID's callback.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ impl Store {
     pub async fn enqueue_callback(
         &self,
         entry: &CallbackEntry,
-        now: i64,
+        now: UnixMs,
     ) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO callback_outbox (gateway_id, sender, message_id, sent_at, nonce, body, \
@@ -85,9 +86,9 @@ pub struct ClaimedCallback {
     pub entry: CallbackEntry,
     /// Attempts made before this one.
     pub attempts: i64,
-    pub created_at: i64,
+    pub created_at: UnixMs,
     /// The claim holds until then (unix ms); see [`Store::renew_callback_lease`].
-    pub lease_until: i64,
+    pub lease_until: UnixMs,
 }
 
 /// A dead-lettered entry, for operators.
@@ -123,7 +124,7 @@ impl Store {
     /// lease ends, so another worker (or node) does not deliver them meanwhile.
     pub async fn claim_callbacks(
         &self,
-        now: i64,
+        now: UnixMs,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedCallback>, StoreError> {
@@ -135,7 +136,7 @@ impl Store {
              attempts, created_at, next_attempt_at",
         )
         .bind(now)
-        .bind(now.saturating_add(lease_ms))
+        .bind(now.plus_ms(lease_ms))
         .bind(limit)
         .fetch_all(&self.write)
         .await?;
@@ -153,8 +154,8 @@ impl Store {
     pub async fn renew_callback_lease(
         &self,
         id: i64,
-        held_until: i64,
-        until: i64,
+        held_until: UnixMs,
+        until: UnixMs,
     ) -> Result<bool, StoreError> {
         let renewed = sqlx::query(
             "UPDATE callback_outbox SET next_attempt_at = $3 \
@@ -183,11 +184,11 @@ impl Store {
         &self,
         id: i64,
         error: &str,
-        next_attempt_at: Option<i64>,
+        next_attempt_at: Option<UnixMs>,
     ) -> Result<(), StoreError> {
         let (dead, next) = match next_attempt_at {
             Some(at) => (0i64, at),
-            None => (1, i64::MAX),
+            None => (1, UnixMs::MAX),
         };
         sqlx::query(
             "UPDATE callback_outbox SET attempts = attempts + 1, last_error = $2, \

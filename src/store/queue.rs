@@ -11,6 +11,7 @@ use super::accounts::Charge;
 use super::rows::{identity_id, message_id, nonce};
 use super::sql::Query;
 use super::{Store, StoreError};
+use crate::domain::UnixMs;
 
 /// A message to put on a recipient's queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,7 +24,7 @@ pub struct NewMessage {
     pub nonce: Nonce,
     /// The NaCl box, as it will be delivered.
     pub body: Vec<u8>,
-    pub expires_at: i64,
+    pub expires_at: UnixMs,
 }
 
 /// A queued message's identity: (recipient, sender, message ID). The queue holds each once.
@@ -63,7 +64,7 @@ pub enum SubmitOutcome {
 pub struct QueuedMessage {
     pub seq: i64,
     pub message: NewMessage,
-    pub created_at: i64,
+    pub created_at: UnixMs,
 }
 
 pub(super) fn queued_from_row(row: &AnyRow) -> Result<QueuedMessage, StoreError> {
@@ -114,7 +115,7 @@ impl Store {
 
 /// Binds the values of one `queued_messages` row, in the column order `message_id, sender,
 /// recipient, flags, nonce, body, created_at, expires_at`.
-pub(super) fn bind_message<'q>(query: Query<'q>, msg: &'q NewMessage, now: i64) -> Query<'q> {
+pub(super) fn bind_message<'q>(query: Query<'q>, msg: &'q NewMessage, now: UnixMs) -> Query<'q> {
     query
         .bind(msg.message_id.as_bytes().to_vec())
         .bind(msg.sender.as_str())

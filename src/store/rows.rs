@@ -52,3 +52,38 @@ pub(super) fn lookup_hash(row: &AnyRow, column: &str) -> Result<Option<LookupHas
         })
         .transpose()
 }
+
+/// Times bind and decode as the BIGINT of milliseconds they are.
+mod unix_ms {
+    use sqlx::any::{Any, AnyTypeInfo};
+    use sqlx::encode::IsNull;
+    use sqlx::error::BoxDynError;
+    use sqlx::{Database, Decode, Encode, Type};
+
+    use crate::domain::UnixMs;
+
+    impl Type<Any> for UnixMs {
+        fn type_info() -> AnyTypeInfo {
+            <i64 as Type<Any>>::type_info()
+        }
+
+        fn compatible(ty: &AnyTypeInfo) -> bool {
+            <i64 as Type<Any>>::compatible(ty)
+        }
+    }
+
+    impl Encode<'_, Any> for UnixMs {
+        fn encode_by_ref(
+            &self,
+            buf: &mut <Any as Database>::ArgumentBuffer,
+        ) -> Result<IsNull, BoxDynError> {
+            <i64 as Encode<Any>>::encode_by_ref(&self.get(), buf)
+        }
+    }
+
+    impl<'r> Decode<'r, Any> for UnixMs {
+        fn decode(value: <Any as Database>::ValueRef<'r>) -> Result<Self, BoxDynError> {
+            <i64 as Decode<Any>>::decode(value).map(UnixMs::new)
+        }
+    }
+}

@@ -4,7 +4,7 @@ use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
 use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 
 use super::link::{ack, End, Link};
-use crate::domain::{now_ms, MessageStatus};
+use crate::domain::{MessageStatus, UnixMs};
 use crate::state::AppState;
 use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage, QueuedMessage};
 
@@ -73,7 +73,7 @@ async fn deliver(
             sender: message.sender,
             receiver: message.recipient,
             message_id: message.message_id,
-            created_at: u32::try_from(created_at / 1000).unwrap_or(u32::MAX),
+            created_at: u32::try_from(created_at.as_secs()).unwrap_or(u32::MAX),
             flags,
             nonce: message.nonce,
             sealed: message.body,
@@ -102,7 +102,7 @@ pub(super) async fn handle_outgoing(
             "sender does not match the logged-in identity",
         ));
     }
-    let now = now_ms();
+    let now = UnixMs::now();
     let failed = |e: crate::store::StoreError| End::Failed(e.to_string());
     let receiver = envelope.receiver;
     if receiver.is_gateway() {
@@ -155,7 +155,7 @@ pub(super) async fn handle_outgoing(
                 flags: flags.0,
                 nonce: envelope.nonce,
                 body: envelope.sealed,
-                expires_at: now.saturating_add(ttl),
+                expires_at: now.plus_ms(ttl),
             };
             if state
                 .store
@@ -184,7 +184,7 @@ async fn read_receipt(
     state: &AppState,
     gateway: &GatewayRecord,
     envelope: &MessageEnvelope,
-    now: i64,
+    now: UnixMs,
 ) -> Result<(), End> {
     let failed = |e: crate::store::StoreError| End::Failed(e.to_string());
     let Some(device) = state

@@ -7,7 +7,7 @@ use actix_ws::Session as WsSession;
 use tocsin_sdk::protocol::csp::{Payload, Sealer};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::Device;
 
@@ -55,7 +55,7 @@ pub(super) async fn ack(
 ) -> Result<(), End> {
     state
         .store
-        .ack_message(device, sender, id, now_ms())
+        .ack_message(device, sender, id, UnixMs::now())
         .await
         .map(|_| ())
         .map_err(|e| End::Failed(e.to_string()))

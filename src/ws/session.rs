@@ -21,7 +21,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
 use super::link::{ack, End, Link};
-use crate::domain::now_ms;
+use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::{DeliveryMode, Device};
 
@@ -96,7 +96,7 @@ async fn login(
     let device_id = request.extensions.device_id.map_or(0, |d| d.get());
     let device = state
         .store
-        .register_device(&record.id, device_id, now_ms())
+        .register_device(&record.id, device_id, UnixMs::now())
         .await
         .map_err(|e| End::Failed(e.to_string()))?;
     ws.binary(ack).await.map_err(|_| End::Closed)?;
@@ -368,7 +368,7 @@ async fn blob_done(state: &AppState, device: &Device, data: &[u8]) -> Result<(),
     let id = tocsin_sdk::protocol::BlobId::from_bytes(raw);
     let removed = state
         .store
-        .mark_blob_done(&id, device, now_ms())
+        .mark_blob_done(&id, device, UnixMs::now())
         .await
         .map_err(|e| End::Failed(e.to_string()))?;
     if removed {

@@ -3,20 +3,13 @@
 //! same run and the ratio, and the messages it sent are queued. Speed is not asserted
 //! here; this only keeps the harness working.
 
-// The server's own test harness (`spawn_app`, in the server package's end-to-end tests),
-// shared rather than copied; it has helpers this test does not call.
-#[allow(dead_code)]
-#[path = "../../../tests/e2e/helpers/mod.rs"]
-mod helpers;
-
 use std::process::Command;
 
 use tocsin::store::GatewayMode;
-use tocsin_sdk::protocol::IdentityId;
 
 #[tokio::test]
 async fn a_send_run_reports_its_figures_its_ceiling_and_the_ratio() {
-    let app = helpers::spawn_app().await;
+    let app = tocsin_testkit::spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 1_000_000).await;
     app.identity("ALICE123", None, None).await;
     let url = app.url("");
@@ -47,13 +40,7 @@ async fn a_send_run_reports_its_figures_its_ceiling_and_the_ratio() {
     ] {
         assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
     }
-    let queued = app
-        .state
-        .store
-        .queued_for(&IdentityId::parse("ALICE123").unwrap(), 1_000_000)
-        .await
-        .unwrap()
-        .len();
+    let queued = app.queued("ALICE123").await.len();
     let sent: usize = stdout
         .lines()
         .find_map(|l| l.strip_prefix("status 200"))

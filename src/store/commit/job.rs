@@ -4,6 +4,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId};
 use tokio::sync::oneshot;
 
 use super::replies::{Deliver, ThreadInbox};
+use crate::domain::UnixMs;
 use crate::store::devices::Device;
 use crate::store::idempotency::{Claim, Digest};
 use crate::store::queue::{NewMessage, QueueKey, Submission, SubmitOutcome};
@@ -26,7 +27,7 @@ pub(in crate::store) struct SubmitJob {
     /// The digests of its idempotency keys, in order, when the keys are held in memory
     /// (taken on the caller's thread, off the writer's path).
     pub(in crate::store) digests: Vec<Digest>,
-    pub(super) now: i64,
+    pub(super) now: UnixMs,
     pub(in crate::store) reply: Reply<SubmitOutcome>,
     /// The calling thread's inbox, when its answer goes there rather than straight back.
     pub(in crate::store) inbox: Option<ThreadInbox<SubmitAnswer>>,
@@ -70,7 +71,7 @@ pub(in crate::store) struct Ack {
     pub(super) device: Device,
     pub(super) sender: IdentityId,
     pub(super) message_id: MessageId,
-    pub(super) now: i64,
+    pub(super) now: UnixMs,
 }
 
 impl Ack {
@@ -90,7 +91,7 @@ pub(in crate::store) struct AckJob {
 /// same (recipient, sender, message ID) is recognised.
 pub(in crate::store) struct DirectJob {
     pub(super) message: NewMessage,
-    pub(super) now: i64,
+    pub(super) now: UnixMs,
     pub(super) reply: Reply<bool>,
 }
 

@@ -39,6 +39,7 @@ mod tests;
 
 use std::cell::RefCell;
 
+use crate::domain::UnixMs;
 use crate::store::engine::{Backend, Durability};
 use crate::store::idempotency::Keys;
 
@@ -77,7 +78,7 @@ impl Store {
     /// Charges, records and enqueues one message atomically: the guarded debit and its
     /// ledger row, the queued message and the idempotency keys commit together or not at
     /// all. The caller is answered only after the commit that holds it is durable.
-    pub async fn submit(&self, s: &Submission, now: i64) -> Result<SubmitOutcome, StoreError> {
+    pub async fn submit(&self, s: &Submission, now: UnixMs) -> Result<SubmitOutcome, StoreError> {
         self.submit_owned(s.clone(), now).await
     }
 
@@ -85,7 +86,7 @@ impl Store {
     pub async fn submit_owned(
         &self,
         submission: Submission,
-        now: i64,
+        now: UnixMs,
     ) -> Result<SubmitOutcome, StoreError> {
         self.submit_job(submission, now, None).await
     }
@@ -97,7 +98,7 @@ impl Store {
     pub async fn submit_from_worker(
         &self,
         submission: Submission,
-        now: i64,
+        now: UnixMs,
     ) -> Result<SubmitOutcome, StoreError> {
         let inbox = self
             .spawner
@@ -109,7 +110,7 @@ impl Store {
     async fn submit_job(
         &self,
         submission: Submission,
-        now: i64,
+        now: UnixMs,
         inbox: Option<ThreadInbox<SubmitAnswer>>,
     ) -> Result<SubmitOutcome, StoreError> {
         // The keys' digests are taken here, on the caller's thread, not on the writer's.
@@ -140,7 +141,7 @@ impl Store {
         device: &Device,
         sender: &IdentityId,
         message_id: &MessageId,
-        now: i64,
+        now: UnixMs,
     ) -> Result<AckOutcome, StoreError> {
         let ack = Ack {
             device: *device,
@@ -156,7 +157,7 @@ impl Store {
     /// the same (recipient, sender, message ID) is recognised. Returns whether it is new.
     /// Committed by the writer like submissions, so every queued message is announced to
     /// the [`QueueListener`] in queue order.
-    pub async fn enqueue_direct(&self, msg: &NewMessage, now: i64) -> Result<bool, StoreError> {
+    pub async fn enqueue_direct(&self, msg: &NewMessage, now: UnixMs) -> Result<bool, StoreError> {
         let message = msg.clone();
         self.through_writer(|reply| {
             WriteJob::Direct(DirectJob {

@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
-use crate::domain::{LedgerReason, MessageStatus};
+use crate::domain::{LedgerReason, MessageStatus, UnixMs};
 
 use super::job::{Ack, DirectJob, SubmitJob};
 use crate::store::accounts::AccountId;
@@ -62,7 +62,7 @@ pub(super) struct LedgerLine {
     pub(super) balance_after: i64,
     pub(super) reason: LedgerReason,
     pub(super) message_id: MessageId,
-    pub(super) at: i64,
+    pub(super) at: UnixMs,
 }
 
 /// What a group of submissions and device messages writes, and what each is answered.
@@ -72,7 +72,7 @@ pub(super) struct Plan<'j> {
     /// For each device message: whether it is new.
     pub(super) direct: Vec<bool>,
     /// Messages to queue, in queue order, with the time each was taken.
-    pub(super) queue: Vec<(&'j NewMessage, i64)>,
+    pub(super) queue: Vec<(&'j NewMessage, UnixMs)>,
     pub(super) claims: Vec<Claim<'j>>,
     pub(super) debits: Vec<Debit>,
     pub(super) ledger: Vec<LedgerLine>,
@@ -187,7 +187,7 @@ pub(super) struct Event {
     pub(super) message_id: MessageId,
     pub(super) recipient: IdentityId,
     pub(super) event: MessageStatus,
-    pub(super) at: i64,
+    pub(super) at: UnixMs,
 }
 
 /// What a group of acks writes.
@@ -196,7 +196,7 @@ pub(super) struct AckPlan {
     /// For each ack; `deleted` is filled in by `apply`, which learns it from the database.
     pub(super) outcomes: Vec<AckOutcome>,
     /// New acks as (seq, device, at).
-    pub(super) new_acks: Vec<(i64, i64, i64)>,
+    pub(super) new_acks: Vec<(i64, i64, UnixMs)>,
     pub(super) delivered: Vec<Event>,
     /// The queue rows the acks name, in order: those to check for completion.
     pub(super) seqs: Vec<i64>,

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use sqlx::{Connection, Executor};
 
+use crate::domain::UnixMs;
 use crate::store::conformance::{account, gateway, recipient, sqlite_store, submission};
 use crate::store::engine::{Connected, Durability};
 use crate::store::{GatewayMode, Health, Store, StoreError, StoreOptions, SubmitOutcome};
 
-const NOW: i64 = 1_700_000_000_000;
+const NOW: UnixMs = UnixMs::new(1_700_000_000_000);
 
 /// Waits for `done`, checking between yields; the bound only stops a test that would
 /// otherwise hang.

@@ -23,6 +23,7 @@ use super::group::{Committed, Group};
 use super::job::{Ack, SubmitJob, WriteJob};
 use super::transact::{begin_with, transact, Jobs, Trouble};
 use super::Writer;
+use crate::domain::UnixMs;
 use crate::store::engine::Durability;
 use crate::store::idempotency::Claim;
 use crate::store::queue::SubmitOutcome;
@@ -254,7 +255,7 @@ async fn probe(w: &Writer) {
                 "INSERT INTO store_probe (id, probed_at) VALUES (1, $1) \
                  ON CONFLICT (id) DO UPDATE SET probed_at = excluded.probed_at",
             )
-            .bind(crate::domain::now_ms())
+            .bind(UnixMs::now())
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

@@ -13,6 +13,7 @@ use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::MessageId;
 
 use super::{Claim, Forgotten, Taken, FORGET_BATCH};
+use crate::domain::UnixMs;
 use crate::store::engine::{begin_write, Backend};
 use crate::store::rows::message_id;
 use crate::store::StoreError;
@@ -159,7 +160,7 @@ pub(super) async fn forget(
     recent: &Recent,
     pool: &sqlx::AnyPool,
     backend: Backend,
-    before: i64,
+    before: UnixMs,
     excess: u64,
 ) -> Result<(Forgotten, bool), StoreError> {
     let mut tx = begin_write(pool, backend).await?;
@@ -180,7 +181,7 @@ pub(super) async fn forget(
                 more = true;
                 break;
             }
-            let inside = row.try_get::<i64, _>("created_at")? >= before;
+            let inside = row.try_get::<UnixMs, _>("created_at")? >= before;
             if inside && early >= excess {
                 break;
             }

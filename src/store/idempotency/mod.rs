@@ -38,6 +38,7 @@ pub(super) use memory::{digest, Digest};
 use super::engine::{Backend, KeyIndex};
 use super::queue::Submission;
 use super::{Store, StoreError};
+use crate::domain::UnixMs;
 
 /// The keys under which a retry of a send is recognised: the recipient with the nonce, and
 /// the request's `Idempotency-Key` header when it has one. They are stored as digests: the
@@ -81,7 +82,7 @@ pub(super) struct Claim<'a> {
     /// thread, off the writer's path).
     pub(super) digest: Option<Digest>,
     pub(super) message_id: MessageId,
-    pub(super) now: i64,
+    pub(super) now: UnixMs,
 }
 
 impl Claim<'_> {
@@ -173,7 +174,7 @@ impl Keys {
         &self,
         pool: &sqlx::AnyPool,
         backend: Backend,
-        before: i64,
+        before: UnixMs,
         max_keys: u64,
     ) -> Result<Forgotten, StoreError> {
         let mut forgotten = Forgotten::default();
@@ -209,7 +210,7 @@ impl Store {
     /// window. A retry after that is a new request.
     pub async fn forget_idempotency_keys(
         &self,
-        before: i64,
+        before: UnixMs,
         max_keys: u64,
     ) -> Result<Forgotten, StoreError> {
         self.keys

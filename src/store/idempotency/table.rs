@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::{Claim, Taken, FORGET_BATCH};
+use crate::domain::UnixMs;
 use crate::store::engine::Backend;
 use crate::store::rows::message_id;
 use crate::store::sql::{runs, MultiRow};
@@ -75,7 +76,7 @@ pub(super) async fn record(
 }
 
 /// Forgets a batch of the keys claimed before `before`; returns how many.
-pub(super) async fn forget(pool: &sqlx::AnyPool, before: i64) -> Result<u64, StoreError> {
+pub(super) async fn forget(pool: &sqlx::AnyPool, before: UnixMs) -> Result<u64, StoreError> {
     Ok(sqlx::query(
         "DELETE FROM idempotency_keys WHERE (gateway_id, idem_key) IN \
          (SELECT gateway_id, idem_key FROM idempotency_keys WHERE created_at < $1 \

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use tocsin::callback::{Attempt, Dispatcher};
-use tocsin::domain::now_ms;
+use tocsin::domain::UnixMs;
 use tocsin::store::{CallbackEntry, GatewayMode};
 use tocsin_sdk::protocol::{
     verify_callback_mac, ApiSecret, CallbackFields, IdentityId, MessageId, Nonce,
@@ -20,8 +20,8 @@ use crate::helpers::wait::{until, PATIENCE};
 use crate::helpers::{loopback_allowed, spawn_app_with, TestApp, TestGateway};
 
 /// Ten days ahead: out of reach of the background dispatcher.
-fn later() -> i64 {
-    now_ms() + 10 * 24 * 3600 * 1000
+fn later() -> UnixMs {
+    UnixMs::now().plus_ms(10 * 24 * 3600 * 1000)
 }
 
 #[derive(Clone, Default)]
@@ -88,7 +88,7 @@ async fn with_callback(app: &TestApp, url: &str) -> TestGateway {
     gw
 }
 
-async fn enqueue(app: &TestApp, gw: &TestGateway, at: i64) -> CallbackEntry {
+async fn enqueue(app: &TestApp, gw: &TestGateway, at: UnixMs) -> CallbackEntry {
     let entry = CallbackEntry {
         gateway: gw.id,
         sender: IdentityId::parse("ALICE123").unwrap(),
@@ -122,17 +122,20 @@ async fn a_500_then_200_is_retried_with_backoff_and_delivered_once_with_a_valid_
     };
     assert!(error.contains("500"), "{error}");
     assert!(
-        (t + 4_000..=t + 6_000).contains(at),
+        (t.plus_ms(4_000)..=t.plus_ms(6_000)).contains(at),
         "5 s ± 20 %: {}",
-        at - t
+        at.ms_since(t)
     );
     assert!(
-        d.run_once(t + 1_000).await.unwrap().is_empty(),
+        d.run_once(t.plus_ms(1_000)).await.unwrap().is_empty(),
         "not due yet"
     );
-    assert_eq!(d.run_once(t + 6_001).await.unwrap(), [Attempt::Delivered]);
+    assert_eq!(
+        d.run_once(t.plus_ms(6_001)).await.unwrap(),
+        [Attempt::Delivered]
+    );
     assert!(
-        d.run_once(t + 100_000).await.unwrap().is_empty(),
+        d.run_once(t.plus_ms(100_000)).await.unwrap().is_empty(),
         "delivered once"
     );
     assert!(app
@@ -201,11 +204,11 @@ async fn past_the_horizon_an_entry_is_dead_lettered_and_visible() {
     ));
     // The second delay (30 s) would end past the 20 s horizon.
     assert!(matches!(
-        d.run_once(t + 7_000).await.unwrap()[..],
+        d.run_once(t.plus_ms(7_000)).await.unwrap()[..],
         [Attempt::Dead { .. }]
     ));
     assert!(
-        d.run_once(t + 1_000_000).await.unwrap().is_empty(),
+        d.run_once(t.plus_ms(1_000_000)).await.unwrap().is_empty(),
         "dead entries are not retried"
     );
     let dead = app.state.store.dead_callbacks(&gw.id).await.unwrap();

@@ -3,6 +3,7 @@
 //! sends, and frame limits. The device here is a bare protocol peer over tokio-tungstenite.
 
 use futures_util::{SinkExt, StreamExt};
+use tocsin::domain::UnixMs;
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::csp::{
@@ -372,9 +373,13 @@ async fn a_device_that_stops_reading_does_not_hold_up_another() {
             flags: MessageFlags::PUSH,
             nonce: Nonce::random(),
             body: vec![7; 4000],
-            expires_at: i64::MAX,
+            expires_at: UnixMs::MAX,
         };
-        app.state.store.enqueue_direct(&m, 0).await.unwrap();
+        app.state
+            .store
+            .enqueue_direct(&m, UnixMs::new(0))
+            .await
+            .unwrap();
     }
     app.state.hub.wake(&stuck.id);
     let id = send_simple(&app, &gw, "BOB45678", "still+here").await;
@@ -505,7 +510,7 @@ async fn an_undelivered_message_shows_expired() {
     let gw = app.gateway(GatewayMode::Basic, 10).await;
     app.identity("ALICE123", None, None).await;
     let id = send_simple(&app, &gw, "ALICE123", "too+late").await;
-    app.state.store.expire_messages(i64::MAX).await.unwrap();
+    app.state.store.expire_messages(UnixMs::MAX).await.unwrap();
     let (_, body) = status(&app, &gw, &id).await;
     assert_eq!(body["state"], "expired");
     assert!(body["expiredAt"].is_i64());
@@ -598,12 +603,12 @@ async fn housekeeping_expires_blobs_and_messages_by_ttl() {
     app.identity("ALICE123", None, None).await;
     let blob = upload(&app, &gw, true, b"old").await;
     send_simple(&app, &gw, "ALICE123", "old").await;
-    let now = tocsin::domain::now_ms();
+    let now = UnixMs::now();
     tocsin::startup::housekeeping(&app.state, now).await;
     assert_eq!(device_get(&app, &blob).await.0, 200);
     assert_eq!(depth(&app).await, 1);
     let ttl = 14 * 24 * 3600 * 1000;
-    tocsin::startup::housekeeping(&app.state, now + ttl + 1000).await;
+    tocsin::startup::housekeeping(&app.state, now.plus_ms(ttl + 1000)).await;
     assert_eq!(device_get(&app, &blob).await.0, 404);
     assert_eq!(depth(&app).await, 0);
     let tmp_and_shards =

@@ -1,5 +1,6 @@
 //! `POST /send_e2e`: limits, mode rules, credits and idempotency, over raw HTTP.
 
+use tocsin::domain::UnixMs;
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{MessageFlags, MessageId, Nonce};
@@ -139,7 +140,7 @@ async fn a_retry_after_the_idempotency_window_is_a_new_message() {
     let form = e2e_form(&gw, "ALICE123", &Nonce::random(), &[7; 40]);
     let first = post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await;
     assert_eq!(first.0, 200);
-    let now = tocsin::domain::now_ms();
+    let now = UnixMs::now();
     tocsin::startup::housekeeping(&app.state, now).await;
     assert_eq!(
         post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await,
@@ -147,7 +148,7 @@ async fn a_retry_after_the_idempotency_window_is_a_new_message() {
         "inside the window"
     );
     let window_ms = 86_400_000;
-    tocsin::startup::housekeeping(&app.state, now + window_ms + 60_000).await;
+    tocsin::startup::housekeeping(&app.state, now.plus_ms(window_ms + 60_000)).await;
     let later = post_form(&app, "/send_e2e", form, Some("order-78")).await;
     assert_eq!(later.0, 200);
     assert_ne!(later.1, first.1, "a new message ID");

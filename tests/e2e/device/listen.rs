@@ -2,6 +2,7 @@
 //! automatic receipt reaches the gateway; a redelivered message is shown once; a locally
 //! pinned key wins over the directory.
 
+use tocsin::domain::UnixMs;
 use tocsin::store::GatewayMode;
 use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::crypto::SharedKey;
@@ -152,7 +153,7 @@ async fn the_automatic_receipt_reaches_an_end_to_end_gateway_sealed_for_its_key(
     let claimed = app
         .state
         .store
-        .claim_callbacks(i64::MAX / 2, 1, 10)
+        .claim_callbacks(UnixMs::new(i64::MAX / 2), 1, 10)
         .await
         .unwrap();
     let entry = &claimed[0].entry;

@@ -34,7 +34,7 @@ pub fn binary() -> &'static Path {
 /// dropped.
 pub fn command(env: &[(&str, String)], args: &[&str]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(binary());
-    super::without_tocsin_vars(cmd.as_std_mut());
+    tocsin_testkit::without_tocsin_vars(cmd.as_std_mut());
     cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
         .stdin(Stdio::null())

@@ -23,7 +23,7 @@ fn message(recipient: &str, message_id: MessageId) -> NewMessage {
         flags: 1,
         nonce: Nonce::random(),
         body: vec![1, 2, 3],
-        expires_at: i64::MAX,
+        expires_at: UnixMs::MAX,
     }
 }
 
@@ -40,7 +40,7 @@ fn job(account: i64, amount: u32, keys: &[&str], m: NewMessage) -> SubmitJob {
             message: m,
         },
         digests: Vec::new(),
-        now: 5,
+        now: UnixMs::new(5),
         reply: tokio::sync::oneshot::channel().0,
         inbox: None,
     }
@@ -151,12 +151,12 @@ fn a_message_queued_before_or_twice_in_the_group_is_queued_once() {
     let directs = [
         DirectJob {
             message: message("CAROL123", MessageId::random()),
-            now: 7,
+            now: UnixMs::new(7),
             reply: tokio::sync::oneshot::channel().0,
         },
         DirectJob {
             message: message("ALICE123", shared),
-            now: 7,
+            now: UnixMs::new(7),
             reply: tokio::sync::oneshot::channel().0,
         },
     ];
@@ -202,7 +202,7 @@ fn ack(identity: &str, device_id: u64, message_id: MessageId) -> Ack {
         },
         sender: id("*GATEWAY"),
         message_id,
-        now: 9,
+        now: UnixMs::new(9),
     }
 }
 
@@ -226,9 +226,10 @@ fn the_first_ack_of_a_row_delivers_it_and_repeated_or_unknown_acks_change_nothin
         acked: HashSet::from([(11, 3)]),
     };
     let plan = decide_acks(&acks, &found);
+    const T9: UnixMs = UnixMs::new(9);
     let matched: Vec<bool> = plan.outcomes.iter().map(|o| o.matched).collect();
     assert_eq!(matched, [true, true, true, true, false]);
-    assert_eq!(plan.new_acks, [(10, 1, 9), (10, 2, 9), (11, 1, 9)]);
+    assert_eq!(plan.new_acks, [(10, 1, T9), (10, 2, T9), (11, 1, T9)]);
     let delivered: Vec<MessageId> = plan.delivered.iter().map(|e| e.message_id).collect();
     assert_eq!(delivered, [m1], "m2 was delivered before");
     assert_eq!(plan.seqs, [10, 11]);
