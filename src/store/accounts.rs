@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
-use super::{is_unique_violation, Store, StoreError};
+use super::{insert_error, Store, StoreError};
 use crate::domain::{AccountName, Credits, LedgerReason, UnixMs};
 
 /// Database key of an account.
@@ -68,13 +68,7 @@ impl Store {
         .bind(now)
         .fetch_one(&self.write)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::exists(format!("account {name}"))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| insert_error(e, || format!("account {name}")))?;
         account_from_row(&row)
     }
 

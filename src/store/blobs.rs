@@ -2,7 +2,7 @@
 //! bytes themselves live in a `BlobStore`.
 
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::BlobId;
 
 use super::accounts::{debit, Charge};
@@ -131,10 +131,7 @@ impl Store {
             .rows_affected()
                 == 1;
         if removed {
-            sqlx::query("DELETE FROM blob_done WHERE blob_id = $1")
-                .bind(id.as_bytes().to_vec())
-                .execute(&mut *tx)
-                .await?;
+            forget_done(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(removed)
@@ -153,12 +150,18 @@ impl Store {
             .map(|r| blob_from_row(r).map(|b| b.id))
             .collect::<Result<_, _>>()?;
         for id in &ids {
-            sqlx::query("DELETE FROM blob_done WHERE blob_id = $1")
-                .bind(id.as_bytes().to_vec())
-                .execute(&mut *tx)
-                .await?;
+            forget_done(&mut tx, id).await?;
         }
         tx.commit().await?;
         Ok(ids)
     }
+}
+
+/// Forgets which devices were done with a blob that is gone.
+async fn forget_done(conn: &mut AnyConnection, id: &BlobId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM blob_done WHERE blob_id = $1")
+        .bind(id.as_bytes().to_vec())
+        .execute(conn)
+        .await?;
+    Ok(())
 }

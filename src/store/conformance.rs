@@ -22,6 +22,17 @@ pub(super) async fn sqlite_store() -> (Store, tempfile::TempDir) {
     (store, dir)
 }
 
+/// Another connection to the SQLite file in `dir`, holding the write lock in a transaction
+/// that has run `update`; `COMMIT` on it lets go.
+pub(super) async fn hold_write_lock(dir: &std::path::Path, update: &str) -> sqlx::AnyConnection {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", dir.join("t.db").display());
+    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
+    other.execute("BEGIN IMMEDIATE").await.unwrap();
+    other.execute(sqlx::AssertSqlSafe(update)).await.unwrap();
+    other
+}
+
 /// A store on a brand-new PostgreSQL database, or `None` when no server is configured.
 async fn postgres_store() -> Option<Store> {
     let url = super::testing::fresh_postgres_database().await?;
@@ -316,7 +327,6 @@ on_every_url!(
 /// holds a read snapshot that another commit made stale.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_writer_waits_for_another_processs_write_on_sqlite() {
-    use sqlx::Connection;
     let (store, dir) = sqlite_store().await;
     let a = account(&store, "lock", 10).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
@@ -325,13 +335,7 @@ async fn the_writer_waits_for_another_processs_write_on_sqlite() {
         store.submit(&first, NOW).await.unwrap(),
         SubmitOutcome::Accepted(_)
     ));
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
-    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
-    other.execute("BEGIN IMMEDIATE").await.unwrap();
-    other
-        .execute("UPDATE accounts SET balance = balance + 1")
-        .await
-        .unwrap();
+    let mut other = hold_write_lock(dir.path(), "UPDATE accounts SET balance = balance + 1").await;
     let pending = tokio::spawn({
         let (store, s) = (store.clone(), submission(&gw, recipient(), &["during"]));
         async move { store.submit(&s, NOW).await }
@@ -908,25 +912,34 @@ async fn submit_without_credits_changes_nothing(store: Store) {
     assert_eq!(store.account(a.id).await.unwrap().unwrap().balance, 0);
 }
 
-async fn concurrent_debits_never_overdraw(store: Store) {
-    let a = account(&store, "race", 100).await;
-    let gw = Arc::new(gateway(&store, a.id, GatewayMode::E2e).await);
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let (store, gw) = (store.clone(), gw.clone());
-            tokio::spawn(async move {
-                let key = format!("req-{i}");
-                store
-                    .submit(&submission(&gw, recipient(), &[key.as_str()]), NOW)
-                    .await
-                    .unwrap()
-            })
+/// Submits one message per key to `recipient()`, all at once from their own tasks; the
+/// outcomes in the keys' order.
+async fn submit_at_once(
+    store: &Store,
+    gw: &GatewayRecord,
+    keys: impl Iterator<Item = String>,
+) -> Vec<SubmitOutcome> {
+    let tasks: Vec<_> = keys
+        .map(|key| {
+            let (store, s) = (store.clone(), submission(gw, recipient(), &[key.as_str()]));
+            tokio::spawn(async move { store.submit(&s, NOW).await.unwrap() })
         })
         .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
+async fn concurrent_debits_never_overdraw(store: Store) {
+    let a = account(&store, "race", 100).await;
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let keys = (0..200).map(|i| format!("req-{i}"));
     let mut accepted = 0;
     let mut refused = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for outcome in submit_at_once(&store, &gw, keys).await {
+        match outcome {
             SubmitOutcome::Accepted(_) => accepted += 1,
             SubmitOutcome::InsufficientCredits => refused += 1,
             SubmitOutcome::Duplicate(_) => panic!("distinct keys must not collide"),
@@ -940,22 +953,12 @@ async fn concurrent_debits_never_overdraw(store: Store) {
 
 async fn concurrent_retries_are_charged_once(store: Store) {
     let a = account(&store, "retry", 10).await;
-    let gw = Arc::new(gateway(&store, a.id, GatewayMode::E2e).await);
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let (store, gw) = (store.clone(), gw.clone());
-            tokio::spawn(async move {
-                store
-                    .submit(&submission(&gw, recipient(), &["same-key"]), NOW)
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
+    let gw = gateway(&store, a.id, GatewayMode::E2e).await;
+    let keys = std::iter::repeat_n("same-key".to_owned(), 20);
     let mut ids = Vec::new();
     let mut accepted = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for outcome in submit_at_once(&store, &gw, keys).await {
+        match outcome {
             SubmitOutcome::Accepted(id) => {
                 accepted += 1;
                 ids.push(id);
@@ -997,6 +1000,13 @@ async fn import(store: &Store, id: &str) -> IdentityId {
     store.import_identity(&new, NOW).await.unwrap().id
 }
 
+/// Acks `m` from `device` at `at`: (matched, deleted).
+async fn ack(store: &Store, device: &Device, m: &NewMessage, at: UnixMs) -> (bool, bool) {
+    let done = store.ack_message(device, &m.sender, &m.message_id, at);
+    let AckOutcome { matched, deleted } = done.await.unwrap();
+    (matched, deleted)
+}
+
 fn ids(messages: &[QueuedMessage]) -> Vec<MessageId> {
     messages.iter().map(|m| m.message.message_id).collect()
 }
@@ -1025,29 +1035,12 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
     );
 
     let sender = early.sender;
-    let done = store
-        .ack_message(&a, &sender, &early.message_id, NOW)
-        .await
-        .unwrap();
     assert_eq!(
-        done,
-        AckOutcome {
-            matched: true,
-            deleted: true
-        },
+        ack(&store, &a, &early, NOW).await,
+        (true, true),
         "b was never responsible"
     );
-    let half = store
-        .ack_message(&a, &sender, &late.message_id, NOW)
-        .await
-        .unwrap();
-    assert_eq!(
-        half,
-        AckOutcome {
-            matched: true,
-            deleted: false
-        }
-    );
+    assert_eq!(ack(&store, &a, &late, NOW).await, (true, false));
     assert!(store
         .pending_for_device(&a, 0, 10)
         .await
@@ -1068,45 +1061,18 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
         ],
         "delivered to one device, still queued for the other"
     );
-    let again = store
-        .ack_message(&a, &sender, &late.message_id, NOW)
-        .await
-        .unwrap();
     assert_eq!(
-        again,
-        AckOutcome {
-            matched: true,
-            deleted: false
-        },
+        ack(&store, &a, &late, NOW).await,
+        (true, false),
         "a repeated ack changes nothing"
     );
-    let last = store
-        .ack_message(&b, &sender, &late.message_id, NOW.plus_ms(1))
-        .await
-        .unwrap();
-    assert_eq!(
-        last,
-        AckOutcome {
-            matched: true,
-            deleted: true
-        }
-    );
+    assert_eq!(ack(&store, &b, &late, NOW.plus_ms(1)).await, (true, true));
     assert_eq!(
         store.queue_depth().await.unwrap(),
         0,
         "no box or nonce remains"
     );
-    let gone = store
-        .ack_message(&b, &sender, &late.message_id, NOW.plus_ms(2))
-        .await
-        .unwrap();
-    assert_eq!(
-        gone,
-        AckOutcome {
-            matched: false,
-            deleted: false
-        }
-    );
+    assert_eq!(ack(&store, &b, &late, NOW.plus_ms(2)).await, (false, false));
     let events = store
         .message_events(&sender, &late.message_id)
         .await

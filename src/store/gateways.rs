@@ -10,7 +10,7 @@ use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, PublicKey};
 
 use super::rows::{gateway_id, public_key};
-use super::{is_unique_violation, AccountId, Store, StoreError};
+use super::{insert_error, AccountId, Store, StoreError};
 use crate::domain::UnixMs;
 
 /// Who encrypts: the server (basic) or the customer (end-to-end).
@@ -98,13 +98,7 @@ impl Store {
             .bind(new.created_at)
             .fetch_one(&self.write)
             .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::exists(format!("gateway ID {}", new.id))
-                } else {
-                    e.into()
-                }
-            })?;
+            .map_err(|e| insert_error(e, || format!("gateway ID {}", new.id)))?;
         gateway_from_row(&row)
     }
 

@@ -9,7 +9,7 @@ use sqlx::Row;
 use tocsin_sdk::protocol::{Capabilities, IdentityId, LookupHash, PublicKey};
 
 use super::rows::{identity_id, lookup_hash, public_key};
-use super::{flag, is_unique_violation, Store, StoreError};
+use super::{flag, insert_error, Store, StoreError};
 use crate::domain::UnixMs;
 
 /// An identity to import into the directory.
@@ -74,13 +74,7 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::exists(format!("identity {}", new.id))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| insert_error(e, || format!("identity {}", new.id)))?;
         sqlx::query(
             "INSERT INTO identity_keys (identity_id, version, public_key, created_at) \
              VALUES ($1, 1, $2, $3)",

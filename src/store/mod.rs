@@ -102,9 +102,13 @@ impl StoreError {
     }
 }
 
-/// True when `err` is a unique or primary-key violation (the row already exists).
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+/// The error of an insert: [`StoreError::AlreadyExists`] naming `what` when a unique or
+/// primary key refused the row, the database error otherwise.
+fn insert_error(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::exists(what()),
+        _ => err.into(),
+    }
 }
 
 /// Handle to the database; cheap to clone.

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use sqlx::{Connection, Executor};
+use sqlx::Executor;
 
 use crate::domain::UnixMs;
-use crate::store::conformance::{account, gateway, recipient, sqlite_store, submission};
+use crate::store::conformance::{
+    account, gateway, hold_write_lock, recipient, sqlite_store, submission,
+};
 use crate::store::engine::{Connected, Durability};
 use crate::store::{GatewayMode, Health, Store, StoreError, StoreOptions, SubmitOutcome};
 
@@ -100,12 +102,8 @@ async fn a_lock_held_too_long_refuses_writes_for_now_and_they_succeed_once_it_is
     store.migrate().await.unwrap();
     let a = account(&store, "locked", 10).await;
     let gw = gateway(&store, a.id, GatewayMode::E2e).await;
-    let mut other = sqlx::AnyConnection::connect(&url).await.unwrap();
-    other.execute("BEGIN IMMEDIATE").await.unwrap();
-    other
-        .execute("UPDATE accounts SET created_at = created_at")
-        .await
-        .unwrap();
+    let mut other =
+        hold_write_lock(dir.path(), "UPDATE accounts SET created_at = created_at").await;
     let refused = store
         .submit(&submission(&gw, recipient(), &["refused"]), NOW)
         .await;
