@@ -38,8 +38,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use tocsin_sdk::crypto::SharedKey;
-use tocsin_sdk::protocol::{KeyPair, Nonce};
+use tocsin_sdk::protocol::Nonce;
 
 /// The same allocator as the server, so the harness spends as little of the shared cores
 /// as it can.
@@ -47,6 +46,8 @@ use tocsin_sdk::protocol::{KeyPair, Nonce};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod callback;
+mod chat;
+mod crypto;
 mod devices;
 mod drain;
 mod fanout;
@@ -143,7 +144,7 @@ async fn main() {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     if let Scenario::Crypto = args.scenario {
-        crypto_cost();
+        crypto::cost();
         return;
     }
     if matches!(
@@ -154,7 +155,7 @@ async fn main() {
             | Scenario::Drain
             | Scenario::AckCallback
     ) {
-        device_scenario(&args).await;
+        chat::run(&args).await;
         return;
     }
     if matches!(args.scenario, Scenario::Constant) {
@@ -209,7 +210,7 @@ async fn main() {
         let shown: Vec<String> = by_round.iter().map(|r| format!("{r:.3}")).collect();
         println!("by round     {}", shown.join("  "));
     }
-    crypto_cost();
+    crypto::cost();
 }
 
 fn ratio(rate: f64, ceiling_rate: f64) -> f64 {
@@ -445,96 +446,4 @@ fn summary(args: &Args, record: &Record, elapsed: Duration) -> f64 {
         println!("status {status:<6} {count}");
     }
     ok as f64 / elapsed.as_secs_f64()
-}
-
-/// Per-message crypto cost, measured here so every run reports its own ceiling.
-fn crypto_cost() {
-    let (gateway, recipient) = (KeyPair::generate(), KeyPair::generate());
-    let text = tocsin_sdk::protocol::E2eMessage::Text("Your code is 482913".into()).to_padded();
-    let rounds = 20_000u32;
-    let shared = SharedKey::new(&gateway.secret, &recipient.public).unwrap_or_else(|e| {
-        eprintln!("error: {e}");
-        std::process::exit(1);
-    });
-    let t = Instant::now();
-    for _ in 0..rounds {
-        std::hint::black_box(shared.seal(&Nonce::random(), &text));
-    }
-    let cached = t.elapsed() / rounds;
-    let t = Instant::now();
-    for _ in 0..rounds / 20 {
-        let key = SharedKey::new(&gateway.secret, &recipient.public)
-            .unwrap_or_else(|_| std::process::exit(1));
-        std::hint::black_box(key.seal(&Nonce::random(), &text));
-    }
-    let exchange = t.elapsed() / (rounds / 20);
-    println!(
-        "seal with cached key      {:>8.2} µs/message  ({:.0} /s per core)",
-        cached.as_secs_f64() * 1e6,
-        1.0 / cached.as_secs_f64()
-    );
-    println!(
-        "seal with key exchange    {:>8.2} µs/message  ({:.0} /s per core)",
-        exchange.as_secs_f64() * 1e6,
-        1.0 / exchange.as_secs_f64()
-    );
-}
-
-/// The gateway's private key for sealing E2E messages, from `TOCSIN_PRIVATE_KEY`.
-fn private_key() -> tocsin_sdk::protocol::SecretKey {
-    let hex = std::env::var("TOCSIN_PRIVATE_KEY").unwrap_or_else(|_| {
-        fleet::usage(
-            "set TOCSIN_PRIVATE_KEY to the E2E gateway's private key (64 hex, as printed by \
-             `tocsin admin gateway create --mode e2e`)",
-        )
-    });
-    tocsin_sdk::protocol::SecretKey::parse(hex.trim())
-        .unwrap_or_else(|e| fleet::usage(format!("TOCSIN_PRIVATE_KEY: {e}")))
-}
-
-async fn device_scenario(args: &Args) {
-    if args.scenario == Scenario::IdleDevices {
-        let keepalive = Duration::from_secs(args.keepalive.max(1));
-        idle::run(
-            &args.url,
-            args.devices(50),
-            args.server_pid,
-            keepalive,
-            args.duration,
-        )
-        .await;
-        return;
-    }
-    let (from, secret) = credentials().unwrap_or_else(|e| fleet::usage(e));
-    match args.scenario {
-        Scenario::FanOut => {
-            let key = private_key();
-            fanout::run(&args.url, &from, &secret, &key, args.devices(10_000)).await;
-        }
-        Scenario::Drain => {
-            drain::run(&args.url, &from, &secret, args.messages, args.concurrency).await;
-        }
-        Scenario::AckCallback => {
-            let key = private_key();
-            let options = callback::Options {
-                devices: args.devices(50),
-                rate: args.rate.unwrap_or(100),
-                duration: args.duration(),
-                callback_port: args.callback_port,
-            };
-            callback::run(&args.url, &from, &secret, &key, options).await;
-        }
-        _ => {
-            let rate = args.rate.unwrap_or(1000);
-            devices::run(
-                &args.url,
-                &from,
-                &secret,
-                args.devices(50),
-                rate,
-                args.duration(),
-            )
-            .await;
-        }
-    }
 }
