@@ -95,6 +95,16 @@ pub struct ChatSettings {
     /// New messages the hub holds per session (SQLite) before the session goes back to
     /// the store for them.
     pub inbox_messages: usize,
+    /// Frames (acks aside) one identity's devices may send per second, and in a burst.
+    pub device_frames_per_second: u32,
+    pub device_frames_burst: u32,
+    /// Bytes of frames one identity's devices may send per second, and in a burst.
+    pub device_bytes_per_second: u32,
+    pub device_bytes_burst: u32,
+    /// Sessions one identity may hold open at once.
+    pub sessions_per_identity: usize,
+    /// Devices one identity may register.
+    pub devices_per_identity: u32,
 }
 
 /// Delivery of replies and receipts to customers' callback URLs.
@@ -107,6 +117,10 @@ pub struct CallbackSettings {
     pub horizon_secs: u64,
     pub sweep_secs: u64,
     pub allowed_ranges: Vec<String>,
+    /// Replies and receipts from one sender waiting for a gateway ID's callback, at most.
+    pub pending_per_sender: u32,
+    /// Replies and receipts waiting for one gateway ID's callback, at most.
+    pub pending_per_gateway: u32,
 }
 
 /// Limits for uploaded blobs.
@@ -249,6 +263,27 @@ impl Settings {
         }
         if self.chat.inbox_messages == 0 {
             return Err(invalid("chat.inbox_messages", "must be at least 1"));
+        }
+        if self.chat.device_bytes_per_second > 0
+            && (self.chat.device_bytes_burst as usize)
+                < 2 + tocsin_sdk::protocol::csp::MAX_FRAME_BOX_LEN
+        {
+            return Err(invalid(
+                "chat.device_bytes_burst",
+                "must hold at least one largest frame (8194 bytes)",
+            ));
+        }
+        if self.chat.sessions_per_identity == 0 || self.chat.devices_per_identity == 0 {
+            return Err(invalid(
+                "chat.sessions_per_identity",
+                "sessions_per_identity and devices_per_identity must be at least 1",
+            ));
+        }
+        if self.callbacks.pending_per_sender == 0 || self.callbacks.pending_per_gateway == 0 {
+            return Err(invalid(
+                "callbacks.pending_per_sender",
+                "pending_per_sender and pending_per_gateway must be at least 1",
+            ));
         }
         if !(30..=600).contains(&self.chat.idle_timeout_secs) {
             return Err(invalid(
@@ -393,6 +428,21 @@ mod tests {
                 "messages.idempotency_max_keys",
             ),
             ("TOCSIN__CHAT__INBOX_MESSAGES", "0", "chat.inbox_messages"),
+            (
+                "TOCSIN__CHAT__DEVICE_BYTES_BURST",
+                "100",
+                "chat.device_bytes_burst",
+            ),
+            (
+                "TOCSIN__CHAT__SESSIONS_PER_IDENTITY",
+                "0",
+                "sessions_per_identity",
+            ),
+            (
+                "TOCSIN__CALLBACKS__PENDING_PER_GATEWAY",
+                "0",
+                "pending_per_gateway",
+            ),
             ("TOCSIN__CALLBACKS__SWEEP_SECS", "0", "sweep_secs"),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
         ];

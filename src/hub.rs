@@ -18,6 +18,7 @@
 //! that it is marked overflowed and the session goes back to the store.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tocsin_sdk::protocol::IdentityId;
@@ -32,6 +33,10 @@ type Sessions = HashMap<IdentityId, Vec<(u64, Arc<Slot>)>>;
 pub struct Slot {
     pub notify: Notify,
     inbox: Mutex<Inbox>,
+    /// The csp-device-id the session logged in with.
+    device_id: u64,
+    /// A newer login of the same device took this session's place; it must end.
+    replaced: AtomicBool,
 }
 
 /// Messages committed for a session since it last looked.
@@ -54,6 +59,11 @@ impl Slot {
         } else {
             inbox.overflowed = true;
         }
+    }
+
+    /// Whether a newer login of the same device has replaced this session.
+    pub fn replaced(&self) -> bool {
+        self.replaced.load(Ordering::Acquire)
     }
 
     /// Takes what the inbox holds, leaving it empty and not overflowed.
@@ -94,19 +104,42 @@ impl Hub {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Registers a session of `identity`; `token` must be unique per session.
-    pub fn join(self: &Arc<Self>, identity: IdentityId, token: u64) -> Presence {
-        let slot = Arc::new(Slot::default());
-        self.lock()
-            .entry(identity)
-            .or_default()
-            .push((token, slot.clone()));
-        Presence {
+    /// Registers a session of `identity` logged in as `device_id`; `token` must be unique
+    /// per session. An older session of the same device is told it was replaced (it ends
+    /// and leaves); `None` when the identity already holds `max_sessions` other sessions.
+    pub fn join(
+        self: &Arc<Self>,
+        identity: IdentityId,
+        device_id: u64,
+        token: u64,
+        max_sessions: usize,
+    ) -> Option<Presence> {
+        let slot = Arc::new(Slot {
+            device_id,
+            ..Slot::default()
+        });
+        let mut sessions = self.lock();
+        let list = sessions.entry(identity).or_default();
+        let mut others = 0;
+        for (_, older) in list.iter() {
+            if older.device_id == device_id {
+                if !older.replaced.swap(true, Ordering::AcqRel) {
+                    older.notify.notify_one();
+                }
+            } else if !older.replaced() {
+                others += 1;
+            }
+        }
+        if others >= max_sessions {
+            return None;
+        }
+        list.push((token, slot.clone()));
+        Some(Presence {
             hub: self.clone(),
             identity,
             token,
             slot,
-        }
+        })
     }
 
     /// Wakes every session of `identity` (a no-op when none is connected).
@@ -190,8 +223,8 @@ mod tests {
     async fn wake_reaches_every_session_of_the_identity_and_leaving_unregisters() {
         let hub = Arc::new(Hub::new(CAPACITY));
         let alice = IdentityId::parse("ALICE123").unwrap();
-        let a = hub.join(alice, 1);
-        let b = hub.join(alice, 2);
+        let a = hub.join(alice, 1, 1, 8).unwrap();
+        let b = hub.join(alice, 2, 2, 8).unwrap();
         assert!(hub.is_online(&alice));
         hub.wake(&alice);
         // notify_one stores a permit, so a session that was busy still sees the wake-up.
@@ -227,7 +260,11 @@ mod tests {
             IdentityId::parse("ALICE123").unwrap(),
             IdentityId::parse("BOB45678").unwrap(),
         );
-        let (a1, a2, b) = (hub.join(alice, 1), hub.join(alice, 2), hub.join(bob, 3));
+        let (a1, a2, b) = (
+            hub.join(alice, 1, 1, 8).unwrap(),
+            hub.join(alice, 2, 2, 8).unwrap(),
+            hub.join(bob, 1, 3, 8).unwrap(),
+        );
         hub.queued(&[message(alice, 7), message(bob, 8), message(alice, 9)]);
         for session in [&a1, &a2] {
             session.slot.notify.notified().await;
@@ -247,7 +284,7 @@ mod tests {
             !hub.listening(&alice),
             "nobody connected: the writer reads nothing back"
         );
-        let a = hub.join(alice, 1);
+        let a = hub.join(alice, 1, 1, 8).unwrap();
         assert!(hub.listening(&alice));
         hub.queued(&[message(alice, 1)]);
         hub.missed(&[alice]);
@@ -265,7 +302,7 @@ mod tests {
     fn a_full_inbox_keeps_what_it_has_and_says_it_overflowed() {
         let hub = Arc::new(Hub::new(CAPACITY));
         let alice = IdentityId::parse("ALICE123").unwrap();
-        let a = hub.join(alice, 1);
+        let a = hub.join(alice, 1, 1, 8).unwrap();
         let many: Vec<QueuedMessage> = (0..CAPACITY as i64 + 5)
             .map(|seq| message(alice, seq))
             .collect();
@@ -278,5 +315,28 @@ mod tests {
         );
         assert!(inbox.overflowed);
         assert!(!a.slot.take().overflowed, "taking clears the mark");
+    }
+
+    #[tokio::test]
+    async fn a_newer_login_of_a_device_replaces_its_session_and_other_devices_are_capped() {
+        let hub = Arc::new(Hub::new(CAPACITY));
+        let alice = IdentityId::parse("ALICE123").unwrap();
+        let phone = hub.join(alice, 7, 1, 2).unwrap();
+        let laptop = hub.join(alice, 8, 2, 2).unwrap();
+        assert!(
+            hub.join(alice, 9, 3, 2).is_none(),
+            "a third device is over the cap of two"
+        );
+        assert_eq!(hub.sessions(), 2);
+        let phone_again = hub
+            .join(alice, 7, 4, 2)
+            .expect("the same device may log in again");
+        phone.slot.notify.notified().await;
+        assert!(phone.slot.replaced() && !laptop.slot.replaced() && !phone_again.slot.replaced());
+        drop(phone);
+        assert_eq!(hub.sessions(), 2);
+        drop((laptop, phone_again));
+        assert!(!hub.is_online(&alice));
+        assert!(hub.join(alice, 9, 5, 2).is_some());
     }
 }

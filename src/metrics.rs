@@ -34,6 +34,12 @@ pub struct Metrics {
     /// Messages handed to devices, by where the session took them from: `inbox` (handed
     /// over by the hub after the commit) or `store` (read from the queue).
     pub chat_deliveries: IntCounterVec,
+    /// What devices were refused for a limit, by the limit: `sessions`, `devices`,
+    /// `no_callback`, `pending_per_sender`, `pending_per_gateway`.
+    pub chat_refused: IntCounterVec,
+    /// Frames from devices that waited for their identity's budget, by the budget
+    /// (`frames`, `bytes`).
+    pub chat_throttled: IntCounterVec,
     /// Jobs those commits carried, by kind (`submission`, `ack`, `direct`); refreshed on
     /// each scrape.
     pub store_jobs: IntCounterVec,
@@ -152,6 +158,26 @@ impl Metrics {
                         "Messages handed to devices, by where the session took them from",
                     ),
                     &["source"],
+                ),
+            ),
+            chat_refused: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_chat_refused_total",
+                        "Device sessions closed or messages refused for a limit, by the limit",
+                    ),
+                    &["limit"],
+                ),
+            ),
+            chat_throttled: register(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "tocsin_chat_throttled_total",
+                        "Frames from devices that waited for their identity's budget, by the budget",
+                    ),
+                    &["budget"],
                 ),
             ),
             store_commits: register(

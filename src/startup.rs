@@ -139,7 +139,17 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let data_key = DataKey::load_or_create(&key_path)?;
     let limits = Arc::new(
         RateLimits::new(&settings.ratelimit)
-            .with_identity_quota(settings.directory.identities_per_ip_per_hour),
+            .with_identity_quota(settings.directory.identities_per_ip_per_hour)
+            .with_device_budget(
+                (
+                    settings.chat.device_frames_per_second,
+                    settings.chat.device_frames_burst,
+                ),
+                (
+                    settings.chat.device_bytes_per_second,
+                    settings.chat.device_bytes_burst,
+                ),
+            ),
     );
     let blobs = Arc::new(FsBlobStore::new(settings.storage.data_dir.join("blobs")));
     let server_key = Arc::new(crate::crypto::server_key::load_or_create(

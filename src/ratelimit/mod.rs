@@ -1,12 +1,14 @@
 //! Rate limits (GCRA token buckets from `governor`), kept per node.
 //!
-//! Three keyed limiters:
+//! Keyed limiters:
 //! * per client IP, checked before authentication (cheap flood guard);
 //! * per gateway ID, checked after authentication;
 //! * per (claimed gateway ID, client IP) for *failed* authentications. When it runs dry the
 //!   pair is blocked until the bucket refills: further attempts from that address get 429
 //!   without their secret being checked at all, so a guess cannot succeed while blocked.
 //!   The real sender, coming from another address, is not affected.
+//! * per identity, on what its devices send over the chat protocol: frames (acks aside)
+//!   and bytes, across all of the identity's sessions.
 //!
 //! In a multi-node deployment each node enforces its own share, so the effective limit is
 //! roughly the configured one times the number of nodes.
@@ -22,7 +24,7 @@ use governor::clock::{Clock, DefaultClock, Reference};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
-use tocsin_sdk::protocol::GatewayId;
+use tocsin_sdk::protocol::{GatewayId, IdentityId};
 
 use crate::config::RateLimitSettings;
 
@@ -53,6 +55,8 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     per_gateway: Option<Keyed<GatewayId, C>>,
     failures: Keyed<FailureKey, C>,
     identity_creation: Option<Keyed<IpAddr, C>>,
+    device_frames: Option<Keyed<IdentityId, C>>,
+    device_bytes: Option<Keyed<IdentityId, C>>,
     blocked: Mutex<HashMap<FailureKey, C::Instant>>,
     clock: C,
 }
@@ -91,6 +95,8 @@ impl<C: Clock + Clone> RateLimits<C> {
                 .map(|q| keyed(q, &clock)),
             failures: keyed(Quota::per_minute(failures_per_minute), &clock),
             identity_creation: None,
+            device_frames: None,
+            device_bytes: None,
             blocked: Mutex::new(HashMap::new()),
             clock,
         }
@@ -102,6 +108,40 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.identity_creation =
             NonZeroU32::new(per_hour).map(|n| keyed(Quota::per_hour(n), &self.clock));
         self
+    }
+
+    /// Limits what each identity's devices send: `frames` (per second, burst) counts every
+    /// frame but acks, `bytes` (per second, burst) every frame's length. A rate of 0 turns
+    /// that limiter off.
+    #[must_use]
+    pub fn with_device_budget(mut self, frames: (u32, u32), bytes: (u32, u32)) -> Self {
+        self.device_frames = quota(frames.0, frames.1).map(|q| keyed(q, &self.clock));
+        self.device_bytes = quota(bytes.0, bytes.1).map(|q| keyed(q, &self.clock));
+        self
+    }
+
+    /// One frame (not an ack) from a device of `identity`; `Err` with how long until the
+    /// identity's frame budget has room for it.
+    pub fn check_device_frame(&self, identity: &IdentityId) -> Result<(), Duration> {
+        match self.device_frames.as_ref().map(|l| l.check_key(identity)) {
+            Some(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            _ => Ok(()),
+        }
+    }
+
+    /// `len` bytes of frames from a device of `identity`; `Err` with how long until the
+    /// identity's byte budget has room for them. `len` must not exceed the burst (config
+    /// makes the burst hold the largest frame); a larger one waits a second each time.
+    pub fn check_device_bytes(&self, identity: &IdentityId, len: usize) -> Result<(), Duration> {
+        let Some(bytes) = &self.device_bytes else {
+            return Ok(());
+        };
+        let n = NonZeroU32::new(u32::try_from(len).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+        match bytes.check_key_n(identity, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(not_until.wait_time_from(self.clock.now())),
+            Err(_) => Err(Duration::from_secs(1)),
+        }
     }
 
     /// One identity creation from `ip`.
@@ -173,6 +213,12 @@ impl<C: Clock + Clone> RateLimits<C> {
         }
         self.failures.retain_recent();
         if let Some(l) = &self.identity_creation {
+            l.retain_recent();
+        }
+        for l in [&self.device_frames, &self.device_bytes]
+            .into_iter()
+            .flatten()
+        {
             l.retain_recent();
         }
         let now = self.clock.now();
@@ -283,5 +329,37 @@ mod tests {
             "one refilled attempt"
         );
         assert!(limits.record_failure("*ALERTS1", A).is_err());
+    }
+
+    #[test]
+    fn a_devices_frames_and_bytes_have_budgets_that_say_how_long_to_wait() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(&settings(), clock.clone())
+            .with_device_budget((2, 3), (100, 1000));
+        let (alice, bob) = (
+            IdentityId::parse("ALICE123").unwrap(),
+            IdentityId::parse("BOB45678").unwrap(),
+        );
+        for _ in 0..3 {
+            limits.check_device_frame(&alice).unwrap();
+        }
+        assert_eq!(
+            limits.check_device_frame(&alice),
+            Err(Duration::from_millis(500))
+        );
+        limits.check_device_frame(&bob).unwrap();
+        limits.check_device_bytes(&alice, 1000).unwrap();
+        assert_eq!(
+            limits.check_device_bytes(&alice, 50),
+            Err(Duration::from_millis(500))
+        );
+        clock.advance(Duration::from_millis(500));
+        limits.check_device_frame(&alice).unwrap();
+        limits.check_device_bytes(&alice, 50).unwrap();
+        let off = RateLimits::with_clock(&settings(), clock).with_device_budget((0, 0), (0, 0));
+        for _ in 0..10_000 {
+            off.check_device_frame(&alice).unwrap();
+            off.check_device_bytes(&alice, 8194).unwrap();
+        }
     }
 }

@@ -611,6 +611,8 @@ on_every_backend!(
     concurrent_acks_delete_exactly_once,
     a_burst_of_acks_is_committed_as_one_group,
     a_callback_claim_is_renewed_only_while_it_is_held,
+    devices_are_capped_per_identity,
+    pending_callbacks_are_capped_per_sender_and_per_gateway,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
     a_group_replayed_one_by_one_still_sees_its_own_keys,
@@ -1000,6 +1002,91 @@ async fn import(store: &Store, id: &str) -> IdentityId {
     store.import_identity(&new, NOW).await.unwrap().id
 }
 
+/// Registers device `id` of `to` at `at`, with no cap on the identity's devices.
+async fn device(store: &Store, to: &IdentityId, id: u64, at: UnixMs) -> Device {
+    let registered = store.register_device(to, id, u32::MAX, at).await.unwrap();
+    registered.expect("no cap on devices")
+}
+
+const UNCAPPED: PendingCaps = PendingCaps {
+    per_sender: u32::MAX,
+    per_gateway: u32::MAX,
+};
+
+/// An identity registers at most the devices its cap allows; a device it has already
+/// registered logs in again whatever the cap.
+async fn devices_are_capped_per_identity(store: Store) {
+    let to = import(&store, "ALICE123").await;
+    for id in [1, 2] {
+        assert!(store
+            .register_device(&to, id, 2, NOW)
+            .await
+            .unwrap()
+            .is_some());
+    }
+    assert_eq!(store.register_device(&to, 3, 2, NOW).await.unwrap(), None);
+    assert!(store
+        .register_device(&to, 1, 2, NOW)
+        .await
+        .unwrap()
+        .is_some());
+    let bob = import(&store, "BOB45678").await;
+    assert!(store
+        .register_device(&bob, 3, 2, NOW)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+/// Replies and receipts wait for a gateway ID's callback up to a cap per sender and one
+/// per gateway ID; a resend is recognised before either; dead entries do not count.
+async fn pending_callbacks_are_capped_per_sender_and_per_gateway(store: Store) {
+    let gateway = GatewayId::random();
+    let entry = |from: &str| CallbackEntry {
+        gateway,
+        sender: IdentityId::parse(from).unwrap(),
+        message_id: MessageId::random(),
+        sent_at: 1_700_000_000,
+        nonce: Nonce::random(),
+        body: vec![1; 40],
+        nickname: None,
+    };
+    let caps = PendingCaps {
+        per_sender: 2,
+        per_gateway: 3,
+    };
+    let enqueue = |e: CallbackEntry| {
+        let store = store.clone();
+        async move { store.enqueue_callback(&e, caps, NOW).await.unwrap() }
+    };
+    let first = entry("ALICE123");
+    assert_eq!(enqueue(first.clone()).await, Enqueued::Stored);
+    assert_eq!(enqueue(first.clone()).await, Enqueued::Resent);
+    assert_eq!(enqueue(entry("ALICE123")).await, Enqueued::Stored);
+    assert_eq!(enqueue(entry("ALICE123")).await, Enqueued::SenderFull);
+    assert_eq!(enqueue(entry("BOB45678")).await, Enqueued::Stored);
+    assert_eq!(enqueue(entry("CAROL123")).await, Enqueued::GatewayFull);
+    assert_eq!(store.callbacks_for(&gateway).await.unwrap().len(), 3);
+    // Another gateway ID has room of its own.
+    let elsewhere = CallbackEntry {
+        gateway: GatewayId::random(),
+        ..entry("CAROL123")
+    };
+    assert_eq!(enqueue(elsewhere).await, Enqueued::Stored);
+    // A dead-lettered entry no longer waits: its sender has room again.
+    let claimed = store.claim_callbacks(NOW, 10, 10).await.unwrap();
+    let of_alice = claimed
+        .iter()
+        .find(|c| c.entry.gateway == gateway && c.entry.sender == first.sender)
+        .unwrap();
+    store
+        .callback_failed(of_alice.id, "gone", None)
+        .await
+        .unwrap();
+    assert_eq!(enqueue(entry("ALICE123")).await, Enqueued::Stored);
+    assert_eq!(enqueue(entry("CAROL123")).await, Enqueued::GatewayFull);
+}
+
 /// Acks `m` from `device` at `at`: (matched, deleted).
 async fn ack(store: &Store, device: &Device, m: &NewMessage, at: UnixMs) -> (bool, bool) {
     let done = store.ack_message(device, &m.sender, &m.message_id, at);
@@ -1016,10 +1103,10 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
     let early = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&early, NOW).await.unwrap());
     // The first device inherits what was waiting; a later one starts from its arrival.
-    let a = store.register_device(&to, 1, NOW).await.unwrap();
-    let b = store.register_device(&to, u64::MAX, NOW).await.unwrap();
+    let a = device(&store, &to, 1, NOW).await;
+    let b = device(&store, &to, u64::MAX, NOW).await;
     assert_eq!(
-        store.register_device(&to, 1, NOW.plus_ms(5)).await.unwrap(),
+        device(&store, &to, 1, NOW.plus_ms(5)).await,
         a,
         "idempotent"
     );
@@ -1152,11 +1239,7 @@ async fn expired_messages_leave_an_event(store: Store) {
 async fn concurrent_acks_delete_exactly_once(store: Store) {
     let to = import(&store, "ALICE123").await;
     let devices: Vec<_> =
-        futures_util::future::join_all((1..=4).map(|d| store.register_device(&to, d, NOW)))
-            .await
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
+        futures_util::future::join_all((1..=4).map(|d| device(&store, &to, d, NOW))).await;
     for _ in 0..10 {
         let m = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
         store.enqueue_direct(&m, NOW).await.unwrap();
@@ -1196,7 +1279,10 @@ async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
         body: vec![1; 40],
         nickname: None,
     };
-    assert!(store.enqueue_callback(&entry, NOW).await.unwrap());
+    assert_eq!(
+        store.enqueue_callback(&entry, UNCAPPED, NOW).await.unwrap(),
+        Enqueued::Stored
+    );
     let first = store.claim_callbacks(NOW, 10, 5).await.unwrap();
     assert_eq!(first.len(), 1);
     let first = &first[0];
@@ -1239,7 +1325,7 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
     let to = import(&store, "ALICE123").await;
     let mut devices = Vec::new();
     for d in 1..=3 {
-        devices.push(store.register_device(&to, d, NOW).await.unwrap());
+        devices.push(device(&store, &to, d, NOW).await);
     }
     let mut messages = Vec::new();
     for _ in 0..20 {
@@ -1310,8 +1396,8 @@ async fn a_burst_of_acks_is_committed_as_one_group(store: Store) {
 async fn blobs_go_when_every_device_is_done_unless_persistent(store: Store) {
     let a = account(&store, "files", 10).await;
     let to = import(&store, "ALICE123").await;
-    let phone = store.register_device(&to, 1, NOW).await.unwrap();
-    let laptop = store.register_device(&to, 2, NOW).await.unwrap();
+    let phone = device(&store, &to, 1, NOW).await;
+    let laptop = device(&store, &to, 2, NOW).await;
     let blob = |persist| NewBlob {
         id: tocsin_sdk::protocol::BlobId::random(),
         account: a.id,

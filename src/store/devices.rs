@@ -45,13 +45,15 @@ pub struct AckOutcome {
 }
 
 impl Store {
-    /// Registers a device on login (idempotent) and returns it.
+    /// Registers a device on login (idempotent) and returns it; `None` when it is new and
+    /// the identity already has `max_devices` devices.
     pub async fn register_device(
         &self,
         identity: &IdentityId,
         device_id: u64,
+        max_devices: u32,
         now: UnixMs,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<Option<Device>, StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
         let existing = sqlx::query(
             "UPDATE devices SET last_seen_at = $1 WHERE identity_id = $2 AND device_id = $3 \
@@ -65,6 +67,16 @@ impl Store {
         let registered_after_seq = match existing {
             Some(row) => row.try_get("registered_after_seq")?,
             None => {
+                let devices: i64 =
+                    sqlx::query("SELECT COUNT(*) AS n FROM devices WHERE identity_id = $1")
+                        .bind(identity.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?
+                        .try_get("n")?;
+                if devices >= i64::from(max_devices) {
+                    tx.rollback().await?;
+                    return Ok(None);
+                }
                 // The first device inherits the waiting queue; later ones start from now.
                 let after: i64 = sqlx::query(
                     "SELECT CASE WHEN EXISTS (SELECT 1 FROM devices WHERE identity_id = $1) \
@@ -89,11 +101,11 @@ impl Store {
             }
         };
         tx.commit().await?;
-        Ok(Device {
+        Ok(Some(Device {
             identity: *identity,
             device_id,
             registered_after_seq,
-        })
+        }))
     }
 
     /// The next `limit` messages this device has not acknowledged, after `after_seq`, in

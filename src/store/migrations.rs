@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, Source)] = &[
             postgres: include_str!("migrations/postgres/0007_store_probe.sql"),
         },
     ),
+    (
+        8,
+        "pending callbacks index",
+        Source::Both(include_str!("migrations/0008_pending_callbacks_index.sql")),
+    ),
 ];
 
 /// A shared migration's text for `backend`. Each type token keeps the column alignment the
@@ -134,6 +139,7 @@ mod tests {
         (5, "1d944b73bfa5046b936d1e3cc61bb93ab4afdd9b0b1b199f2de0a8dcd00338dbf451dc733272a8c4bafc5a097fcbfe80", "df9db472480a20f956c876795b7a0f5644b925e5a356a96ee4db00ee3a1e1157d35e8a858e0f2a15d685eb222bb75f88"),
         (6, "59f88032c9d378c7bd955cd83e811626e0b0c75d0f5fa082fee96841ecf8309d3223fa92f6b320b5d5401e84f1a8d664", "949c671440a695d6d870f3a49d8855240eb5bac77023d883f9b7982abeb2ab758ec288604a861ae1354001e5b5c6fb0f"),
         (7, "bffd308dbcf3243a54ee5f64edff173be78248ed5d077b137192829878fe0f9049fe5d738aa791ad3c49cb8f8dab2a7f", "e53f8df842256bc89337f481d6bbd7a9d32672c4fdf49cd56b2085d4e18f720f60a5dbb1ae4cc6265c251e2278c5fde2"),
+        (8, "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0", "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0"),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

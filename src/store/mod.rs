@@ -49,7 +49,7 @@ pub use gateways::{GatewayMode, GatewayRecord};
 pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};
-pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback};
+pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback, Enqueued, PendingCaps};
 pub use queue::{NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
 
 /// What went wrong in the store. Callers map these to their own outcomes; the text is for logs.

@@ -3,10 +3,12 @@
 use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
 use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, ReceiptStatus};
 
-use super::link::{ack, End, Link};
+use super::link::{ack, End, Limit, Link};
 use crate::domain::{MessageStatus, UnixMs};
 use crate::state::AppState;
-use crate::store::{CallbackEntry, GatewayMode, GatewayRecord, NewMessage, QueuedMessage};
+use crate::store::{
+    CallbackEntry, Enqueued, GatewayMode, GatewayRecord, NewMessage, PendingCaps, QueuedMessage,
+};
 
 /// Messages fetched from the store per round.
 const BATCH: i64 = 64;
@@ -111,6 +113,9 @@ pub(super) async fn handle_outgoing(
             Some(record) if record.mode == GatewayMode::Basic => {
                 read_receipt(state, &record, &envelope, now).await?;
             }
+            Some(record) if record.callback_url.is_none() => {
+                return refuse(state, link, &envelope, Limit::NoCallback).await;
+            }
             Some(_) => {
                 let entry = CallbackEntry {
                     gateway,
@@ -121,12 +126,21 @@ pub(super) async fn handle_outgoing(
                     body: envelope.sealed.clone(),
                     nickname: envelope.nickname.clone(),
                 };
-                state
-                    .store
-                    .enqueue_callback(&entry, now)
-                    .await
-                    .map_err(failed)?;
-                state.hub.callback_queued();
+                let caps = PendingCaps {
+                    per_sender: state.settings.callbacks.pending_per_sender,
+                    per_gateway: state.settings.callbacks.pending_per_gateway,
+                };
+                let enqueued = state.store.enqueue_callback(&entry, caps, now);
+                match enqueued.await.map_err(failed)? {
+                    Enqueued::Stored => state.hub.callback_queued(),
+                    Enqueued::Resent => {}
+                    Enqueued::SenderFull => {
+                        return refuse(state, link, &envelope, Limit::PendingPerSender).await;
+                    }
+                    Enqueued::GatewayFull => {
+                        return refuse(state, link, &envelope, Limit::PendingPerGateway).await;
+                    }
+                }
             }
             None => {}
         }
@@ -173,6 +187,23 @@ pub(super) async fn handle_outgoing(
             message_id: envelope.message_id,
         };
         link.send(&ack).await?;
+    }
+    Ok(Outcome::Continue)
+}
+
+/// Refuses an outgoing message for a limit: nothing of it is stored, and instead of the
+/// server ack the device is told why (unless it asked for no ack). The session goes on.
+async fn refuse(
+    state: &AppState,
+    link: &mut Link,
+    envelope: &MessageEnvelope,
+    limit: Limit,
+) -> Result<Outcome, End> {
+    limit.count(state);
+    if !envelope.flags.has(MessageFlags::NO_ACK) {
+        let refusal =
+            Payload::message_refused(envelope.receiver, envelope.message_id, limit.reason());
+        link.send(&refusal).await?;
     }
     Ok(Outcome::Continue)
 }

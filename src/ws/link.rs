@@ -24,6 +24,54 @@ pub(super) enum End {
     Failed(String),
 }
 
+/// A limit a device ran into: `/metrics` counts it by its label, and the device is told
+/// the reason, with the session closed (it may reconnect) or, for a message it sent, the
+/// message refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Limit {
+    Sessions,
+    Devices,
+    NoCallback,
+    PendingPerSender,
+    PendingPerGateway,
+}
+
+impl Limit {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Sessions => "too many sessions of this identity",
+            Self::Devices => "too many devices registered for this identity",
+            Self::NoCallback => "the gateway ID takes no messages: it has no callback URL",
+            Self::PendingPerSender => "too many messages from you wait for this gateway ID",
+            Self::PendingPerGateway => "too many messages wait for this gateway ID",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::Devices => "devices",
+            Self::NoCallback => "no_callback",
+            Self::PendingPerSender => "pending_per_sender",
+            Self::PendingPerGateway => "pending_per_gateway",
+        }
+    }
+
+    pub fn count(self, state: &AppState) {
+        state
+            .metrics
+            .chat_refused
+            .with_label_values(&[self.label()])
+            .inc();
+    }
+
+    /// Counts the refusal and ends the session.
+    pub fn end(self, state: &AppState) -> End {
+        self.count(state);
+        End::Refused(self.reason())
+    }
+}
+
 /// The established side of a session: what the delivery code needs.
 pub(super) struct Link {
     pub ws: WsSession,
@@ -32,6 +80,16 @@ pub(super) struct Link {
 }
 
 impl Link {
+    /// Tells the device why the session ends (`close-error`), then ends it.
+    pub async fn close_for(&mut self, limit: Limit, state: &AppState) -> End {
+        let bye = Payload::CloseError {
+            can_reconnect: true,
+            reason: limit.reason().into(),
+        };
+        let _ = self.send(&bye).await;
+        limit.end(state)
+    }
+
     /// Seals and sends one payload, giving up on a device that does not drain.
     pub async fn send(&mut self, payload: &Payload) -> Result<(), End> {
         let frame = self

@@ -20,7 +20,7 @@ use tocsin_sdk::protocol::csp::{Opener, Payload, ServerHandshake};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
-use super::link::{ack, End, Link};
+use super::link::{ack, End, Limit, Link};
 use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::{DeliveryMode, Device};
@@ -39,6 +39,9 @@ fn poll_timer(period: Duration) -> tokio::time::Interval {
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     timer
 }
+
+/// Why an older session ends when its device logs in again.
+const REPLACED: &str = "replaced by a newer login of this device";
 
 /// Most acks of one connection committed together.
 const ACK_BATCH: usize = 256;
@@ -94,11 +97,13 @@ async fn login(
         .accept(&record.public_key)
         .map_err(|_| End::Refused("vouch does not match"))?;
     let device_id = request.extensions.device_id.map_or(0, |d| d.get());
+    let max_devices = state.settings.chat.devices_per_identity;
     let device = state
         .store
-        .register_device(&record.id, device_id, UnixMs::now())
+        .register_device(&record.id, device_id, max_devices, UnixMs::now())
         .await
-        .map_err(|e| End::Failed(e.to_string()))?;
+        .map_err(|e| End::Failed(e.to_string()))?
+        .ok_or_else(|| Limit::Devices.end(state))?;
     ws.binary(ack).await.map_err(|_| End::Closed)?;
     let (sealer, opener) = session.split();
     Ok((
@@ -144,7 +149,13 @@ async fn serve(
     stream: &mut MessageStream,
 ) -> End {
     let identity = link.device.identity;
-    let presence = state.hub.join(identity, rand_token());
+    let max_sessions = state.settings.chat.sessions_per_identity;
+    let joined = state
+        .hub
+        .join(identity, link.device.device_id, rand_token(), max_sessions);
+    let Some(presence) = joined else {
+        return link.close_for(Limit::Sessions, state).await;
+    };
     let mut idle = Duration::from_secs(state.settings.chat.idle_timeout_secs);
     let mut cursor = 0i64;
     let mut drained = false;
@@ -164,6 +175,14 @@ async fn serve(
     let mut committing: Option<futures_util::future::LocalBoxFuture<'_, Result<(), End>>> = None;
     let mut behind_acks: Option<Payload> = None;
     let end = 'session: loop {
+        if presence.slot.replaced() {
+            let bye = Payload::CloseError {
+                can_reconnect: false,
+                reason: REPLACED.into(),
+            };
+            let _ = link.send(&bye).await;
+            break 'session End::Refused(REPLACED);
+        }
         let mut from_inbox = None;
         if caught_up && !recheck {
             let inbox = presence.slot.take();
@@ -229,12 +248,11 @@ async fn serve(
                     Ok(Err(end)) => break 'session end,
                     Ok(Ok(frame)) => frame,
                 };
-                let payload = match opener.open_frame(&frame) {
-                    Ok(p) => p,
-                    Err(_) => break 'session End::Refused("frame does not open"),
+                let Ok(payload) = open_paced(state, &link.device, &mut opener, &frame).await else {
+                    break 'session End::Refused("frame does not open");
                 };
                 if let Payload::ClientAck { sender, message_id } = payload {
-                    let (acks, behind) = read_acks(&mut link, &mut opener, stream, (sender, message_id));
+                    let (acks, behind) = read_acks(state, &mut link, &mut opener, stream, (sender, message_id)).await;
                     behind_acks = match behind {
                         Ok(behind) => behind,
                         // Commit what was read before the bad frame, then end.
@@ -319,7 +337,8 @@ async fn handle(
 /// together (the store groups concurrent acks into one commit) instead of one commit per
 /// frame while a draining device's acks pile up. Also returns the first other payload
 /// read meanwhile, to be handled once the acks are committed, or why the session ends.
-fn read_acks(
+async fn read_acks(
+    state: &AppState,
     link: &mut Link,
     opener: &mut Opener,
     stream: &mut MessageStream,
@@ -331,17 +350,60 @@ fn read_acks(
         let Some(read) = next_binary(stream, &mut link.ws).now_or_never() else {
             break;
         };
-        let payload = read.and_then(|frame| {
-            opener
-                .open_frame(&frame)
-                .map_err(|_| End::Refused("frame does not open"))
-        });
+        let payload = match read {
+            Ok(frame) => open_paced(state, &link.device, opener, &frame)
+                .await
+                .map_err(|()| End::Refused("frame does not open")),
+            Err(end) => Err(end),
+        };
         match payload {
             Ok(Payload::ClientAck { sender, message_id }) => acks.push((sender, message_id)),
             other => return (acks, other.map(Some)),
         }
     }
     (acks, Ok(None))
+}
+
+/// Opens a frame from the device (`Err` when it does not open) and takes it from the
+/// identity's budgets: every frame by its bytes, every one but an ack as a frame too. A
+/// device past a budget is not refused but slowed: the session waits until the budget
+/// has room, reading nothing more from it meanwhile, and `/metrics` counts the frames
+/// that waited.
+async fn open_paced(
+    state: &AppState,
+    device: &Device,
+    opener: &mut Opener,
+    frame: &[u8],
+) -> Result<Payload, ()> {
+    let payload = opener.open_frame(frame).map_err(|_| ())?;
+    let identity = &device.identity;
+    if !matches!(payload, Payload::ClientAck { .. }) {
+        pace(state, "frames", || {
+            state.limits.check_device_frame(identity)
+        })
+        .await;
+    }
+    pace(state, "bytes", || {
+        state.limits.check_device_bytes(identity, frame.len())
+    })
+    .await;
+    Ok(payload)
+}
+
+/// Waits until `check` passes; counts the wait under `budget`.
+async fn pace(state: &AppState, budget: &str, check: impl Fn() -> Result<(), Duration>) {
+    let mut waited = false;
+    while let Err(wait) = check() {
+        if !waited {
+            waited = true;
+            state
+                .metrics
+                .chat_throttled
+                .with_label_values(&[budget])
+                .inc();
+        }
+        tokio::time::sleep(wait.max(Duration::from_millis(1))).await;
+    }
 }
 
 /// Commits a device's acks (each its own job, so the writer groups them).

@@ -211,6 +211,40 @@ pub fn urlencode(s: &str) -> String {
 }
 
 impl TestApp {
+    /// Gives `gw` a callback URL, so that devices' replies and receipts to it are taken and
+    /// wait in its outbox. The URL never answers (its domain is `.invalid`): the entries
+    /// stay there, retried later.
+    pub async fn takes_replies(&self, gw: &TestGateway) {
+        let url = Some("https://callback.invalid/tocsin");
+        self.state
+            .store
+            .set_callback_url(&gw.id, url)
+            .await
+            .unwrap();
+    }
+
+    /// The value of one series of `/metrics`, named with its labels as it prints them
+    /// (`tocsin_x_total{kind="a"}`); `None` when it is not there.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let url = format!("http://{}/metrics", self.metrics);
+        let text = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
     /// The messages queued for `to`, oldest first.
     pub async fn queued(&self, to: &str) -> Vec<tocsin::store::NewMessage> {
         let to = IdentityId::parse(to).unwrap();

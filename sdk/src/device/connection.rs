@@ -12,7 +12,7 @@
 //! half-way (a timeout around it, a `select!`) is safe: at worst the message being
 //! opened is not reported and, having no ack, comes again at the next login.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -47,6 +47,8 @@ pub struct Connection {
     pub(super) pending: VecDeque<Event>,
     /// Server acks not yet claimed by a waiting send.
     pub(super) server_acks: HashSet<(IdentityId, MessageId)>,
+    /// Outgoing messages the server refused, with its reason.
+    pub(super) server_refusals: HashMap<(IdentityId, MessageId), String>,
     keepalive: Interval,
     /// Counter of the last echo sent, and of the last one answered.
     pub(super) echo_sent: u64,
@@ -96,6 +98,7 @@ impl Connection {
             directory: directory.clone(),
             pending: VecDeque::new(),
             server_acks: HashSet::new(),
+            server_refusals: HashMap::new(),
             keepalive: keepalive_timer(Self::DEFAULT_KEEPALIVE),
             echo_sent: 0,
             echo_answered: 0,
@@ -217,7 +220,12 @@ impl Connection {
                 reason,
             } => Ok(Some(self.finish(can_reconnect, reason))),
             Payload::Alert(text) => Ok(Some(Event::Alert(text))),
-            _ => Ok(None),
+            other => {
+                if let Some((receiver, message_id, reason)) = other.as_message_refused() {
+                    self.server_refusals.insert((receiver, message_id), reason);
+                }
+                Ok(None)
+            }
         }
     }
 

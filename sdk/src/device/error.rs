@@ -66,6 +66,11 @@ pub enum DeviceError {
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
 
+    /// The server refused an outgoing message and stored nothing of it (a gateway ID
+    /// that takes no messages, or too many waiting for it); the connection stays usable.
+    #[error("the server refused the message: {0}")]
+    Refused(String),
+
     /// The connection is closed; connect again.
     #[error("the chat connection is closed: {0}")]
     Closed(String),

@@ -228,14 +228,15 @@ impl Listener {
                 connection.file_done(file).await.map_err(lost)?;
             }
             if self.options.automatic_receipts && received.wants_receipt() {
-                connection
-                    .send_receipt(
-                        &received.sender,
-                        ReceiptStatus::Received,
-                        &[received.message_id],
-                    )
-                    .await
-                    .map_err(lost)?;
+                let ids = [received.message_id];
+                let receipt =
+                    connection.send_receipt(&received.sender, ReceiptStatus::Received, &ids);
+                match receipt.await {
+                    // A sender that takes no receipts (no callback URL) is not an error
+                    // of this message: it is handled all the same.
+                    Ok(_) | Err(DeviceError::Refused(_)) => {}
+                    Err(e) => return Err(lost(e)),
+                }
             }
         }
         connection.ack(&received).await.map_err(lost)

@@ -108,7 +108,8 @@ impl Connection {
     ///
     /// [`DeviceError::Frame`] for a message too large for one frame (nothing is sent,
     /// the connection stays usable); [`DeviceError::Crypto`] for an unusable key;
-    /// [`DeviceError::Timeout`] without an ack in 30 s; transport failures.
+    /// [`DeviceError::Timeout`] without an ack in 30 s; [`DeviceError::Refused`] when the
+    /// server refuses the message (nothing was stored); transport failures.
     pub async fn send_with_key(
         &mut self,
         to: &IdentityId,
@@ -134,11 +135,16 @@ impl Connection {
         };
         self.write(&Payload::OutgoingMessage(envelope)).await?;
         if !flags.has(MessageFlags::NO_ACK) {
+            let key = (*to, message_id);
             self.wait_for(
-                |c| c.server_acks.remove(&(*to, message_id)),
+                |c| c.server_acks.contains(&key) || c.server_refusals.contains_key(&key),
                 "the server's ack",
             )
             .await?;
+            self.server_acks.remove(&key);
+            if let Some(reason) = self.server_refusals.remove(&key) {
+                return Err(DeviceError::Refused(reason));
+            }
         }
         Ok(message_id)
     }

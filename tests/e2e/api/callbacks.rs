@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use tocsin::callback::{Attempt, Dispatcher};
 use tocsin::domain::UnixMs;
-use tocsin::store::{CallbackEntry, GatewayMode};
+use tocsin::store::{CallbackEntry, Enqueued, GatewayMode, PendingCaps};
 use tocsin_sdk::protocol::{
     verify_callback_mac, ApiSecret, CallbackFields, IdentityId, MessageId, Nonce,
 };
@@ -98,7 +98,12 @@ async fn enqueue(app: &TestApp, gw: &TestGateway, at: UnixMs) -> CallbackEntry {
         body: vec![0x5a; 48],
         nickname: Some("Alice".into()),
     };
-    assert!(app.state.store.enqueue_callback(&entry, at).await.unwrap());
+    let caps = PendingCaps {
+        per_sender: 100,
+        per_gateway: 100,
+    };
+    let enqueued = app.state.store.enqueue_callback(&entry, caps, at).await;
+    assert_eq!(enqueued.unwrap(), Enqueued::Stored);
     entry
 }
 

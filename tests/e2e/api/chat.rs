@@ -21,11 +21,11 @@ use crate::helpers::{spawn_app, TestApp, TestGateway};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-struct Device {
+pub(super) struct Device {
     ws: Ws,
     sealer: Sealer,
     opener: Opener,
-    id: IdentityId,
+    pub(super) id: IdentityId,
 }
 
 async fn raw(app: &TestApp) -> Ws {
@@ -51,7 +51,7 @@ async fn next_binary(ws: &mut Ws) -> Option<Vec<u8>> {
 }
 
 /// Runs the handshake; `Err` when the server refuses (closes instead of answering).
-async fn login(
+pub(super) async fn login(
     app: &TestApp,
     id: &str,
     keys: &KeyPair,
@@ -86,24 +86,29 @@ async fn login(
 }
 
 impl Device {
-    async fn connect(app: &TestApp, id: &str, keys: &KeyPair, device: Option<u64>) -> Self {
+    pub(super) async fn connect(
+        app: &TestApp,
+        id: &str,
+        keys: &KeyPair,
+        device: Option<u64>,
+    ) -> Self {
         login(app, id, keys, device, app.state.server_key.public)
             .await
             .unwrap()
     }
 
-    async fn recv(&mut self) -> Option<Payload> {
+    pub(super) async fn recv(&mut self) -> Option<Payload> {
         let frame = next_binary(&mut self.ws).await?;
         Some(self.opener.open_frame(&frame).unwrap())
     }
 
-    async fn send(&mut self, payload: &Payload) {
+    pub(super) async fn send(&mut self, payload: &Payload) {
         let frame = self.sealer.seal_frame(payload).unwrap();
         self.ws.send(Message::Binary(frame.into())).await.unwrap();
     }
 
     /// Receives incoming messages until queue-send-complete.
-    async fn drain_queue(&mut self) -> Vec<MessageEnvelope> {
+    pub(super) async fn drain_queue(&mut self) -> Vec<MessageEnvelope> {
         let mut got = Vec::new();
         loop {
             match self.recv().await.expect("queue-send-complete") {
@@ -277,6 +282,12 @@ async fn devices_send_to_each_other_and_replies_to_gateway_ids_go_to_the_outbox(
         message_id: MessageId::random(),
         ..envelope.clone()
     };
+    let callback = Some("https://callback.invalid/tocsin");
+    app.state
+        .store
+        .set_callback_url(&gw.id, callback)
+        .await
+        .unwrap();
     a.send(&Payload::OutgoingMessage(reply.clone())).await;
     assert!(matches!(a.recv().await, Some(Payload::ServerAck { .. })));
     let outbox = app.state.store.callbacks_for(&gw.id).await.unwrap();

@@ -5,6 +5,7 @@ mod blobs;
 mod bulk_lookup;
 mod callbacks;
 mod chat;
+mod chat_limits;
 mod directory;
 mod identities;
 mod openapi;

@@ -31,6 +31,7 @@ async fn device_init_send_reply_and_listen_work_from_the_command_line() {
     let app = spawn_app().await;
     // End-to-end mode, so that replies and receipts wait in its callback outbox.
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let bob = app.identity("BOB45678", None, None).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("alice").join("device.json");

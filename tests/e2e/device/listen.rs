@@ -126,6 +126,7 @@ async fn bursts_larger_than_the_sessions_inbox_arrive_complete_and_in_order() {
 async fn the_automatic_receipt_reaches_an_end_to_end_gateway_sealed_for_its_key() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let keys = enrol(&app).await;
     let alerts = E2eClient::new(gateway_client(&app, &gw), gw.keys.secret.clone());
     let id = alerts
@@ -227,6 +228,7 @@ async fn a_message_delivered_again_after_a_lost_ack_is_shown_once_and_acked() {
 async fn a_pinned_key_wins_over_the_directory_and_a_message_it_cannot_open_is_dropped() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let keys = enrol(&app).await;
     let alerts = E2eClient::new(gateway_client(&app, &gw), gw.keys.secret.clone());
     let id = alerts.send_text(&keys.identity, "who am I").await.unwrap();

@@ -109,6 +109,7 @@ async fn devices_exchange_texts_and_receipts_and_no_receipt_answers_no_receipts(
 async fn a_reply_to_a_gateway_id_is_sealed_for_its_key_and_lands_in_its_outbox() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let gateway = *gw.id.as_identity();
     let keys = enrol(&app).await;
 

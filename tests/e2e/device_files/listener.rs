@@ -96,6 +96,7 @@ async fn depth(app: &TestApp) -> i64 {
 async fn files_and_thumbnails_are_handed_over_and_done_only_once_handled() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
     let id = e2e_client(&app, &gw)
         .send_file(
@@ -146,6 +147,7 @@ async fn files_and_thumbnails_are_handed_over_and_done_only_once_handled() {
 async fn a_file_that_is_gone_or_too_large_is_reported_and_dropped() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.takes_replies(&gw).await;
     let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
     let gateway = e2e_client(&app, &gw);
     let gone = BlobId::random();

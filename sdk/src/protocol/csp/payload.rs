@@ -94,6 +94,39 @@ impl Payload {
     /// device is done with the blob whose 16-byte ID is the data, so the server may remove
     /// a blob that was not uploaded with `persist` once every device of the identity is.
     pub const BLOB_DONE: u8 = 0x40;
+    /// `0x41`, server to client, a Tocsin extension carried as [`Payload::Unknown`]: the
+    /// server did not take an outgoing message and will not ack it. Data: receiver (8) ‖
+    /// message ID (8) ‖ UTF-8 reason. Nothing of the message was stored; sending it again
+    /// as it is gets the same answer. Build and read it with [`Payload::message_refused`]
+    /// and [`Payload::as_message_refused`].
+    pub const MESSAGE_REFUSED: u8 = 0x41;
+
+    /// A [`Payload::MESSAGE_REFUSED`] for the message `message_id` to `receiver`.
+    pub fn message_refused(receiver: IdentityId, message_id: MessageId, reason: &str) -> Self {
+        let mut data = Vec::with_capacity(ACK_LEN + reason.len());
+        data.extend_from_slice(receiver.as_bytes());
+        data.extend_from_slice(message_id.as_bytes());
+        data.extend_from_slice(reason.as_bytes());
+        Self::Unknown {
+            kind: Self::MESSAGE_REFUSED,
+            data,
+        }
+    }
+
+    /// The receiver, message ID and reason of a [`Payload::MESSAGE_REFUSED`]; `None` for
+    /// any other payload or a malformed one.
+    pub fn as_message_refused(&self) -> Option<(IdentityId, MessageId, String)> {
+        let Self::Unknown {
+            kind: Self::MESSAGE_REFUSED,
+            data,
+        } = self
+        else {
+            return None;
+        };
+        let (ack, reason) = data.split_at_checked(ACK_LEN)?;
+        let (receiver, message_id) = decode_ack("message refused", "receiver", ack).ok()?;
+        Some((receiver, message_id, utf8("refusal reason", reason).ok()?))
+    }
 
     /// Every type byte with its own variant.
     pub const KNOWN_KINDS: [u8; 11] = [
@@ -268,4 +301,32 @@ fn expect_len(what: &'static str, data: &[u8], expected: usize) -> Result<(), Pa
 
 fn utf8(what: &'static str, data: &[u8]) -> Result<String, PayloadError> {
     String::from_utf8(data.to_vec()).map_err(|_| PayloadError::Utf8(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_refusal_carries_receiver_id_and_reason_and_nothing_else_reads_as_one() {
+        let (receiver, id) = (IdentityId::parse("*ALERTS1").unwrap(), MessageId::random());
+        let refusal = Payload::message_refused(receiver, id, "no callback URL");
+        let bytes = refusal.encode().unwrap();
+        assert_eq!(bytes[0], Payload::MESSAGE_REFUSED);
+        let decoded = Payload::decode(&bytes).unwrap();
+        assert_eq!(
+            decoded.as_message_refused(),
+            Some((receiver, id, "no callback URL".to_owned()))
+        );
+        let ack = Payload::ServerAck {
+            receiver,
+            message_id: id,
+        };
+        assert_eq!(ack.as_message_refused(), None);
+        let short = Payload::Unknown {
+            kind: Payload::MESSAGE_REFUSED,
+            data: vec![0; 5],
+        };
+        assert_eq!(short.as_message_refused(), None);
+    }
 }
