@@ -40,8 +40,8 @@ pub struct Metrics {
     /// Frames from devices that waited for their identity's budget, by the budget
     /// (`frames`, `bytes`).
     pub chat_throttled: IntCounterVec,
-    /// Jobs those commits carried, by kind (`submission`, `ack`, `direct`); refreshed on
-    /// each scrape.
+    /// Jobs those commits carried, by kind (`submission`, `ack`, `direct`, `callback`);
+    /// refreshed on each scrape.
     pub store_jobs: IntCounterVec,
     /// Groups replayed one job at a time after the fast path diverged or failed.
     pub store_replays: IntCounter,
@@ -229,6 +229,10 @@ impl Metrics {
         catch_up(
             &self.store_jobs.with_label_values(&["direct"]),
             counts.directs,
+        );
+        catch_up(
+            &self.store_jobs.with_label_values(&["callback"]),
+            counts.callbacks,
         );
     }
 

@@ -613,6 +613,7 @@ on_every_backend!(
     a_callback_claim_is_renewed_only_while_it_is_held,
     devices_are_capped_per_identity,
     pending_callbacks_are_capped_per_sender_and_per_gateway,
+    a_burst_of_callback_entries_keeps_each_senders_cap,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
     a_group_replayed_one_by_one_still_sees_its_own_keys,
@@ -1085,6 +1086,60 @@ async fn pending_callbacks_are_capped_per_sender_and_per_gateway(store: Store) {
         .unwrap();
     assert_eq!(enqueue(entry("ALICE123")).await, Enqueued::Stored);
     assert_eq!(enqueue(entry("CAROL123")).await, Enqueued::GatewayFull);
+}
+
+/// Entries from many senders at once, grouped by the writer however it likes: each
+/// sender gets exactly its cap, a resend in the same burst is recognised, and the outbox
+/// holds exactly what was answered stored.
+async fn a_burst_of_callback_entries_keeps_each_senders_cap(store: Store) {
+    let gateway = GatewayId::random();
+    let caps = PendingCaps {
+        per_sender: 6,
+        per_gateway: 1_000,
+    };
+    let senders = ["ALICE123", "BOB45678", "CAROL123", "DAVE1234", "ERIN1234"];
+    let mut entries = Vec::new();
+    for sender in senders {
+        for _ in 0..10 {
+            entries.push(CallbackEntry {
+                gateway,
+                sender: IdentityId::parse(sender).unwrap(),
+                message_id: MessageId::random(),
+                sent_at: 1_700_000_000,
+                nonce: Nonce::random(),
+                body: vec![2; 40],
+                nickname: None,
+            });
+        }
+    }
+    entries.push(entries[0].clone());
+    let tasks: Vec<_> = entries
+        .iter()
+        .cloned()
+        .map(|e| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                (
+                    e.sender,
+                    store.enqueue_callback(&e, caps, NOW).await.unwrap(),
+                )
+            })
+        })
+        .collect();
+    let mut stored: std::collections::HashMap<IdentityId, usize> = Default::default();
+    let mut resent = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            (sender, Enqueued::Stored) => *stored.entry(sender).or_default() += 1,
+            (_, Enqueued::Resent) => resent += 1,
+            (_, Enqueued::SenderFull) => {}
+            (_, other) => panic!("{other:?}"),
+        }
+    }
+    // The first entry and its resend: once one of them is stored, the other is a resend.
+    assert!(resent <= 1);
+    assert!(stored.values().all(|n| *n == 6), "{stored:?}");
+    assert_eq!(store.callbacks_for(&gateway).await.unwrap().len(), 30);
 }
 
 /// Acks `m` from `device` at `at`: (matched, deleted).

@@ -8,7 +8,6 @@
 use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
-use super::engine::begin_write;
 use super::{Store, StoreError};
 use crate::domain::UnixMs;
 
@@ -34,7 +33,7 @@ pub struct PendingCaps {
     pub per_gateway: u32,
 }
 
-/// What became of an entry given to [`Store::enqueue_callback`].
+/// What became of an entry given to `Store::enqueue_callback`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
     Stored,
@@ -47,73 +46,6 @@ pub enum Enqueued {
 }
 
 impl Store {
-    /// Stores an entry, due now, unless it is a resend of one already there or the
-    /// gateway ID's pending entries have reached a cap of `caps`.
-    pub async fn enqueue_callback(
-        &self,
-        entry: &CallbackEntry,
-        caps: PendingCaps,
-        now: UnixMs,
-    ) -> Result<Enqueued, StoreError> {
-        let mut tx = begin_write(&self.write, self.backend).await?;
-        let (gateway, sender) = (entry.gateway.as_str(), entry.sender.as_str());
-        let resent = sqlx::query(
-            "SELECT 1 AS x FROM callback_outbox \
-             WHERE gateway_id = $1 AND sender = $2 AND message_id = $3",
-        )
-        .bind(gateway)
-        .bind(sender)
-        .bind(entry.message_id.as_bytes().to_vec())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if resent.is_some() {
-            return Ok(Enqueued::Resent);
-        }
-        // Counted up to the cap only, through the index of pending entries.
-        let from_sender: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM callback_outbox \
-             WHERE gateway_id = $1 AND sender = $2 AND dead = 0 LIMIT $3) p",
-        )
-        .bind(gateway)
-        .bind(sender)
-        .bind(i64::from(caps.per_sender))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if from_sender >= i64::from(caps.per_sender) {
-            return Ok(Enqueued::SenderFull);
-        }
-        let in_all: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM callback_outbox \
-             WHERE gateway_id = $1 AND dead = 0 LIMIT $2) p",
-        )
-        .bind(gateway)
-        .bind(i64::from(caps.per_gateway))
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if in_all >= i64::from(caps.per_gateway) {
-            return Ok(Enqueued::GatewayFull);
-        }
-        sqlx::query(
-            "INSERT INTO callback_outbox (gateway_id, sender, message_id, sent_at, nonce, body, \
-             nickname, attempts, next_attempt_at, last_error, dead, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, NULL, 0, $8)",
-        )
-        .bind(gateway)
-        .bind(sender)
-        .bind(entry.message_id.as_bytes().to_vec())
-        .bind(entry.sent_at)
-        .bind(entry.nonce.as_bytes().to_vec())
-        .bind(entry.body.clone())
-        .bind(entry.nickname.clone())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Enqueued::Stored)
-    }
-
     /// Entries waiting for one gateway ID, oldest first (for the dispatcher and tests).
     pub async fn callbacks_for(
         &self,

@@ -6,7 +6,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::domain::MessageStatus;
 
-use super::plan::{AckPlan, Event, Plan};
+use super::plan::{AckPlan, CallbackPlan, Event, Plan};
 use crate::store::devices::AckOutcome;
 use crate::store::engine::Backend;
 use crate::store::idempotency::Keys;
@@ -170,4 +170,33 @@ async fn insert_events(
         })
         .await?;
     Ok(())
+}
+
+/// Writes a plan of callback entries: each due at once.
+pub(super) async fn apply_callbacks(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    plan: &CallbackPlan<'_>,
+) -> Result<Result<(), Diverged>, StoreError> {
+    static OUTBOX: MultiRow = MultiRow::new(
+        "INSERT INTO callback_outbox (gateway_id, sender, message_id, sent_at, nonce, body, \
+         nickname, next_attempt_at, created_at) VALUES {rows} \
+         ON CONFLICT (gateway_id, sender, message_id) DO NOTHING",
+        9,
+    );
+    let stored = OUTBOX
+        .insert_all(conn, backend.placeholders(), &plan.store, |q, job| {
+            let e = &job.entry;
+            q.bind(e.gateway.as_str())
+                .bind(e.sender.as_str())
+                .bind(e.message_id.as_bytes().to_vec())
+                .bind(e.sent_at)
+                .bind(e.nonce.as_bytes().to_vec())
+                .bind(e.body.clone())
+                .bind(e.nickname.clone())
+                .bind(job.now)
+                .bind(job.now)
+        })
+        .await?;
+    Ok(if stored { Ok(()) } else { Err(Diverged) })
 }

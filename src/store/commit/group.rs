@@ -5,9 +5,10 @@ use std::sync::Arc;
 use tocsin_sdk::protocol::IdentityId;
 
 use super::announce::{announce, QueueListener};
-use super::job::{answer_submission, AckJob, DirectJob, SubmitJob};
+use super::job::{answer_submission, AckJob, CallbackJob, DirectJob, SubmitJob};
 use super::replies::Batches;
 use crate::store::devices::AckOutcome;
+use crate::store::outbox::Enqueued;
 use crate::store::queue::SubmitOutcome;
 use crate::store::StoreError;
 
@@ -19,6 +20,7 @@ pub(super) struct Committed {
     pub(super) submitted: Outcomes<SubmitOutcome>,
     pub(super) acked: Outcomes<AckOutcome>,
     pub(super) direct: Outcomes<bool>,
+    pub(super) enqueued: Outcomes<Enqueued>,
     /// When someone listens: the queue sequence numbers this commit used, as the last one
     /// before it and its own last one.
     pub(super) queued: Option<(i64, i64)>,
@@ -29,6 +31,7 @@ pub(super) struct Group {
     pub(super) submissions: Vec<SubmitJob>,
     pub(super) acks: Vec<AckJob>,
     pub(super) directs: Vec<DirectJob>,
+    pub(super) callbacks: Vec<CallbackJob>,
     pub(super) committed: Committed,
     /// Held until the group is synced (see `writer::MAX_UNSYNCED`).
     pub(super) _unsynced: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -45,6 +48,7 @@ impl Group {
             submitted,
             acked,
             direct,
+            enqueued,
             queued,
         } = self.committed;
         if let (Some(listener), Some(seqs)) = (listener, queued) {
@@ -75,6 +79,9 @@ impl Group {
         for (job, outcome) in self.directs.into_iter().zip(direct) {
             job.answer(outcome);
         }
+        for (job, outcome) in self.callbacks.into_iter().zip(enqueued) {
+            job.answer(outcome);
+        }
     }
 
     /// Answers every job with the error `error` makes: the group was not committed, or
@@ -89,6 +96,9 @@ impl Group {
             job.answer(Err(error()));
         }
         for job in self.directs {
+            job.answer(Err(error()));
+        }
+        for job in self.callbacks {
             job.answer(Err(error()));
         }
     }

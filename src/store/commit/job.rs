@@ -1,12 +1,13 @@
 //! The jobs the writer takes, and how each is answered.
 
-use tocsin_sdk::protocol::{IdentityId, MessageId};
+use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId};
 use tokio::sync::oneshot;
 
 use super::replies::{Deliver, ThreadInbox};
 use crate::domain::UnixMs;
 use crate::store::devices::Device;
 use crate::store::idempotency::{Claim, Digest};
+use crate::store::outbox::{CallbackEntry, Enqueued, PendingCaps};
 use crate::store::queue::{NewMessage, QueueKey, Submission, SubmitOutcome};
 use crate::store::StoreError;
 
@@ -15,6 +16,7 @@ pub(in crate::store) enum WriteJob {
     Submit(SubmitJob),
     Ack(AckJob),
     Direct(DirectJob),
+    Callback(CallbackJob),
 }
 
 /// Where a job's outcome goes.
@@ -93,6 +95,29 @@ pub(in crate::store) struct DirectJob {
     pub(super) message: NewMessage,
     pub(super) now: UnixMs,
     pub(super) reply: Reply<bool>,
+}
+
+/// A reply or receipt a device sent to a gateway ID, for its callback outbox: stored
+/// unless it is a resend or what waits for the gateway ID is at a cap.
+#[derive(Debug)]
+pub(in crate::store) struct CallbackJob {
+    pub(super) entry: CallbackEntry,
+    pub(super) caps: PendingCaps,
+    pub(super) now: UnixMs,
+    pub(super) reply: Reply<Enqueued>,
+}
+
+/// An outbox row's identity: (gateway ID, sender, message ID). The outbox holds each once.
+pub(super) type CallbackKey = (GatewayId, IdentityId, MessageId);
+
+impl CallbackJob {
+    pub(super) fn key(&self) -> CallbackKey {
+        (self.entry.gateway, self.entry.sender, self.entry.message_id)
+    }
+
+    pub(super) fn answer(self, outcome: Result<Enqueued, StoreError>) {
+        let _ = self.reply.send(outcome);
+    }
 }
 
 impl AckJob {

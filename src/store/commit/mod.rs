@@ -1,13 +1,16 @@
-//! The group commit: how submissions, device acks and device messages reach the disk.
+//! The group commit: how submissions, device acks, device messages and devices' replies to
+//! gateway IDs (the callback outbox) reach the disk.
 //!
 //! Read top to bottom, a job's way through:
 //!
 //! ```text
-//!  Store::submit / ack_message / enqueue_direct      (this file: a job with its reply)
+//!  Store::submit / ack_message / enqueue_direct / enqueue_callback
+//!      │                                            (this file: a job with its reply)
 //!      │  bounded channel
 //!      ▼
 //!  writer    takes every job waiting (a group), then in one transaction:
-//!      │       read    what the rules need: keys taken, balances, queue rows, acks
+//!      │       read    what the rules need: keys taken, balances, queue rows, acks,
+//!      │               outbox rows and what waits per gateway ID
 //!      │       plan    decides every job (pure: money, idempotency, acks)
 //!      │       apply   writes the plan, each write checked against it
 //!      │     a write that diverged: roll back, replay the group one job at a time,
@@ -50,11 +53,12 @@ pub use replies::LocalSpawner;
 pub use writer::WriterCounts;
 pub(super) use writer::{run, Stats};
 
-use job::{Ack, AckJob, DirectJob, SubmitAnswer, SubmitJob};
+use job::{Ack, AckJob, CallbackJob, DirectJob, SubmitAnswer, SubmitJob};
 use replies::ThreadInbox;
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::devices::{AckOutcome, Device};
+use super::outbox::{CallbackEntry, Enqueued, PendingCaps};
 use super::queue::{NewMessage, Submission, SubmitOutcome};
 use super::{Store, StoreError};
 
@@ -162,6 +166,27 @@ impl Store {
         self.through_writer(|reply| {
             WriteJob::Direct(DirectJob {
                 message,
+                now,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// Stores a device's reply or receipt in its gateway ID's callback outbox, due now,
+    /// unless the same (gateway ID, sender, message ID) is there already or what waits
+    /// for the gateway ID is at a cap of `caps`. Committed by the writer in groups.
+    pub async fn enqueue_callback(
+        &self,
+        entry: &CallbackEntry,
+        caps: PendingCaps,
+        now: UnixMs,
+    ) -> Result<Enqueued, StoreError> {
+        let entry = entry.clone();
+        self.through_writer(|reply| {
+            WriteJob::Callback(CallbackJob {
+                entry,
+                caps,
                 now,
                 reply,
             })

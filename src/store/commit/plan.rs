@@ -20,17 +20,23 @@
 //! An ack names a queue row; the first ack of a row by a device is recorded, and the first
 //! ack of a row by any device makes it `delivered`. Which rows every responsible device
 //! now has is for the database to say (it knows the devices); `apply` deletes those.
+//!
+//! A callback entry (a device's reply or receipt to a gateway ID) already in the outbox,
+//! or stored by an earlier job of the group, is a resend: nothing is stored again. Else it
+//! is refused when the sender's pending entries for the gateway ID, or all of the gateway
+//! ID's, are at their cap (counting those the group stores before it); otherwise stored.
 
 use std::collections::{HashMap, HashSet};
 
-use tocsin_sdk::protocol::{IdentityId, MessageId};
+use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId};
 
 use crate::domain::{LedgerReason, MessageStatus, UnixMs};
 
-use super::job::{Ack, DirectJob, SubmitJob};
+use super::job::{Ack, CallbackJob, CallbackKey, DirectJob, SubmitJob};
 use crate::store::accounts::AccountId;
 use crate::store::devices::AckOutcome;
 use crate::store::idempotency::{Claim, Taken};
+use crate::store::outbox::Enqueued;
 use crate::store::queue::{NewMessage, QueueKey, SubmitOutcome};
 
 /// What the reads before a group's plan found.
@@ -244,3 +250,53 @@ pub(super) fn decide_acks(acks: &[Ack], found: &AckFound) -> AckPlan {
 
 #[cfg(test)]
 mod tests;
+
+/// What the reads before a group of callback entries found.
+#[derive(Debug, Default)]
+pub(super) struct CallbackFound {
+    /// Entries of the group the outbox holds already.
+    pub(super) stored: HashSet<CallbackKey>,
+    /// Pending entries per (gateway ID, sender), counted up to the cap at most.
+    pub(super) per_sender: HashMap<(GatewayId, IdentityId), i64>,
+    /// Pending entries per gateway ID, counted up to the cap at most.
+    pub(super) per_gateway: HashMap<GatewayId, i64>,
+}
+
+/// What a group of callback entries writes, and what each is answered.
+#[derive(Debug, Default)]
+pub(super) struct CallbackPlan<'j> {
+    pub(super) outcomes: Vec<Enqueued>,
+    /// The entries to store, in order.
+    pub(super) store: Vec<&'j CallbackJob>,
+}
+
+/// Decides a group of callback entries in order (see the module docs).
+pub(super) fn decide_callbacks<'j>(
+    jobs: &'j [CallbackJob],
+    found: &CallbackFound,
+) -> CallbackPlan<'j> {
+    let mut plan = CallbackPlan::default();
+    let mut stored: HashSet<CallbackKey> = HashSet::new();
+    let (mut per_sender, mut per_gateway) = (found.per_sender.clone(), found.per_gateway.clone());
+    for job in jobs {
+        let key = job.key();
+        let (gateway, sender) = (job.entry.gateway, job.entry.sender);
+        let from_sender = per_sender.entry((gateway, sender)).or_insert(0);
+        let in_all = per_gateway.entry(gateway).or_insert(0);
+        let outcome = if found.stored.contains(&key) || stored.contains(&key) {
+            Enqueued::Resent
+        } else if *from_sender >= i64::from(job.caps.per_sender) {
+            Enqueued::SenderFull
+        } else if *in_all >= i64::from(job.caps.per_gateway) {
+            Enqueued::GatewayFull
+        } else {
+            *from_sender += 1;
+            *in_all += 1;
+            stored.insert(key);
+            plan.store.push(job);
+            Enqueued::Stored
+        };
+        plan.outcomes.push(outcome);
+    }
+    plan
+}

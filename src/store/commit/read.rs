@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
-use super::job::{Ack, DirectJob, SubmitJob};
-use super::plan::{AckFound, Found};
+use super::job::{Ack, CallbackJob, DirectJob, SubmitJob};
+use super::plan::{AckFound, CallbackFound, Found};
 use crate::store::accounts::AccountId;
 use crate::store::engine::Backend;
 use crate::store::idempotency::{Claim, Keys};
@@ -91,6 +91,72 @@ pub(super) async fn ack_found(
             found
                 .acked
                 .insert((row.try_get("seq")?, row.try_get("device_id")?));
+        }
+    }
+    Ok(found)
+}
+
+/// Reads what the plan of callback entries needs: which are in the outbox already, and
+/// how many entries wait per (gateway ID, sender) and per gateway ID, each counted only
+/// up to its cap (through the index of pending entries).
+pub(super) async fn callback_found(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    jobs: &[CallbackJob],
+) -> Result<CallbackFound, StoreError> {
+    let p = backend.placeholders();
+    let mut found = CallbackFound::default();
+    let resent = format!(
+        "SELECT 1 AS x FROM callback_outbox WHERE gateway_id = {} AND sender = {} \
+         AND message_id = {}",
+        p.one(1),
+        p.one(2),
+        p.one(3)
+    );
+    let from_sender = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM callback_outbox WHERE gateway_id = {} \
+         AND sender = {} AND dead = 0 LIMIT {}) p",
+        p.one(1),
+        p.one(2),
+        p.one(3)
+    );
+    let in_all = format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM callback_outbox WHERE gateway_id = {} \
+         AND dead = 0 LIMIT {}) p",
+        p.one(1),
+        p.one(2)
+    );
+    for job in jobs {
+        let (gateway, sender) = (job.entry.gateway, job.entry.sender);
+        let row = sqlx::query(sqlx::AssertSqlSafe(resent.as_str()))
+            .bind(gateway.as_str())
+            .bind(sender.as_str())
+            .bind(job.entry.message_id.as_bytes().to_vec())
+            .fetch_optional(&mut *conn)
+            .await?;
+        if row.is_some() {
+            found.stored.insert(job.key());
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) =
+            found.per_sender.entry((gateway, sender))
+        {
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(from_sender.as_str()))
+                .bind(gateway.as_str())
+                .bind(sender.as_str())
+                .bind(i64::from(job.caps.per_sender))
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            slot.insert(n);
+        }
+        if let std::collections::hash_map::Entry::Vacant(slot) = found.per_gateway.entry(gateway) {
+            let n: i64 = sqlx::query(sqlx::AssertSqlSafe(in_all.as_str()))
+                .bind(gateway.as_str())
+                .bind(i64::from(job.caps.per_gateway))
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get("n")?;
+            slot.insert(n);
         }
     }
     Ok(found)

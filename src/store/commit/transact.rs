@@ -3,14 +3,15 @@
 
 use sqlx::AnyConnection;
 
-use super::apply::{apply, apply_acks, Diverged};
+use super::apply::{apply, apply_acks, apply_callbacks, Diverged};
 use super::group::Committed;
-use super::job::{Ack, DirectJob, SubmitJob};
-use super::plan::{decide, decide_acks};
-use super::read::{ack_found, found, Lookup};
+use super::job::{Ack, CallbackJob, DirectJob, SubmitJob};
+use super::plan::{decide, decide_acks, decide_callbacks};
+use super::read::{ack_found, callback_found, found, Lookup};
 use super::Writer;
 use crate::store::devices::AckOutcome;
 use crate::store::idempotency::Taken;
+use crate::store::outbox::Enqueued;
 use crate::store::queue::{last_seq, SubmitOutcome};
 use crate::store::StoreError;
 
@@ -28,6 +29,7 @@ pub(super) struct Jobs<'a> {
     pub(super) submissions: &'a [SubmitJob],
     pub(super) acks: &'a [Ack],
     pub(super) directs: &'a [DirectJob],
+    pub(super) callbacks: &'a [CallbackJob],
 }
 
 pub(super) async fn transact(
@@ -109,10 +111,21 @@ async fn write_group(
             Err(diverged) => return Ok(Err(diverged)),
         }
     };
+    let enqueued = if jobs.callbacks.is_empty() {
+        Vec::new()
+    } else {
+        let found = callback_found(tx, w.backend, jobs.callbacks).await?;
+        let plan = decide_callbacks(jobs.callbacks, &found);
+        if let Err(diverged) = apply_callbacks(tx, w.backend, &plan).await? {
+            return Ok(Err(diverged));
+        }
+        plan.outcomes
+    };
     Ok(Ok(Committed {
         submitted: plan.submitted.into_iter().map(Ok).collect(),
         acked: acked.into_iter().map(Ok).collect(),
         direct: plan.direct.into_iter().map(Ok).collect(),
+        enqueued: enqueued.into_iter().map(Ok).collect(),
         queued: announced_to(tx, before).await?,
     }))
 }
@@ -158,6 +171,13 @@ async fn replay(
             _ => Err(mismatched()),
         }));
     }
+    for job in jobs.callbacks {
+        let done = one_job(w, tx, One::Callback(job), &pending).await?;
+        committed.enqueued.push(done.and_then(|d| match d {
+            Done::Callback(outcome) => Ok(outcome),
+            _ => Err(mismatched()),
+        }));
+    }
     committed.queued = announced_to(tx, before).await?;
     Ok(committed)
 }
@@ -174,6 +194,7 @@ enum One<'j> {
     Submit(&'j SubmitJob),
     Direct(&'j DirectJob),
     Ack(&'j Ack),
+    Callback(&'j CallbackJob),
 }
 
 /// What one job of a replayed group did.
@@ -181,6 +202,7 @@ enum Done {
     Submit(SubmitOutcome),
     Direct(bool),
     Ack(AckOutcome),
+    Callback(Enqueued),
 }
 
 /// Runs one job's read, decide and write in a savepoint, twice at most when it diverges.
@@ -242,6 +264,13 @@ async fn attempt(
             let found = ack_found(tx, b, one).await?;
             let applied = apply_acks(tx, b, decide_acks(one, &found)).await?;
             Ok(applied.map(|outcomes| Done::Ack(outcomes[0])))
+        }
+        One::Callback(job) => {
+            let one = std::slice::from_ref(job);
+            let found = callback_found(tx, b, one).await?;
+            let plan = decide_callbacks(one, &found);
+            let applied = apply_callbacks(tx, b, &plan).await?;
+            Ok(applied.map(|()| Done::Callback(plan.outcomes[0])))
         }
     }
 }

@@ -36,6 +36,7 @@ pub(in crate::store) struct Stats {
     submissions: AtomicU64,
     acks: AtomicU64,
     directs: AtomicU64,
+    callbacks: AtomicU64,
     replays: AtomicU64,
 }
 
@@ -50,6 +51,8 @@ pub struct WriterCounts {
     pub acks: u64,
     /// Messages from devices to other identities those carried.
     pub directs: u64,
+    /// Replies and receipts from devices to gateway IDs those carried.
+    pub callbacks: u64,
     /// Groups that were replayed one job at a time.
     pub replays: u64,
 }
@@ -65,6 +68,7 @@ impl Stats {
             submissions: self.submissions.load(Ordering::Relaxed),
             acks: self.acks.load(Ordering::Relaxed),
             directs: self.directs.load(Ordering::Relaxed),
+            callbacks: self.callbacks.load(Ordering::Relaxed),
             replays: self.replays.load(Ordering::Relaxed),
         }
     }
@@ -137,6 +141,7 @@ pub(in crate::store) async fn run(w: Writer, mut jobs: tokio::sync::mpsc::Receiv
             submissions: Vec::new(),
             acks: Vec::new(),
             directs: Vec::new(),
+            callbacks: Vec::new(),
             committed: Committed::default(),
             _unsynced: permit,
         };
@@ -144,6 +149,7 @@ pub(in crate::store) async fn run(w: Writer, mut jobs: tokio::sync::mpsc::Receiv
             WriteJob::Submit(j) => group.submissions.push(j),
             WriteJob::Ack(a) => group.acks.push(a),
             WriteJob::Direct(d) => group.directs.push(d),
+            WriteJob::Callback(c) => group.callbacks.push(c),
         };
         take(first);
         for _ in 1..group_size(1 + jobs.len(), w.backend.evens_groups()) {
@@ -164,6 +170,7 @@ pub(in crate::store) async fn run(w: Writer, mut jobs: tokio::sync::mpsc::Receiv
             submissions: &group.submissions,
             acks: &acks,
             directs: &group.directs,
+            callbacks: &group.callbacks,
         };
         match commit(&w, jobs_of, to_sync.is_some()).await {
             Ok(committed) => {
@@ -207,6 +214,7 @@ fn count(stats: &Stats, group: &Group) {
     add(&stats.submissions, group.submissions.len());
     add(&stats.acks, group.acks.len());
     add(&stats.directs, group.directs.len());
+    add(&stats.callbacks, group.callbacks.len());
 }
 
 /// The keys of the submissions a commit accepted.

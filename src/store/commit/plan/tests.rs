@@ -7,7 +7,7 @@ use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 use super::*;
 use crate::domain::{Credits, LedgerReason};
 use crate::store::accounts::Charge;
-use crate::store::commit::job::{Ack, DirectJob, SubmitJob};
+use crate::store::commit::job::{Ack, CallbackJob, DirectJob, SubmitJob};
 use crate::store::devices::Device;
 use crate::store::queue::{NewMessage, Submission};
 
@@ -234,4 +234,70 @@ fn the_first_ack_of_a_row_delivers_it_and_repeated_or_unknown_acks_change_nothin
     assert_eq!(delivered, [m1], "m2 was delivered before");
     assert_eq!(plan.seqs, [10, 11]);
     assert_eq!(plan.last_ack_of, HashMap::from([(10, 2), (11, 3)]));
+}
+
+fn callback(gateway: GatewayId, sender: &str, message_id: MessageId) -> CallbackJob {
+    CallbackJob {
+        entry: crate::store::CallbackEntry {
+            gateway,
+            sender: id(sender),
+            message_id,
+            sent_at: 1_700_000_000,
+            nonce: Nonce::random(),
+            body: vec![1; 40],
+            nickname: None,
+        },
+        caps: crate::store::PendingCaps {
+            per_sender: 2,
+            per_gateway: 4,
+        },
+        now: UnixMs::new(5),
+        reply: tokio::sync::oneshot::channel().0,
+    }
+}
+
+#[test]
+fn callback_entries_are_stored_once_and_refused_past_the_caps_counting_the_group() {
+    let (gw, other_gw) = (GatewayId::random(), GatewayId::random());
+    let (m1, m2, m3, m4, m5) = (
+        MessageId::random(),
+        MessageId::random(),
+        MessageId::random(),
+        MessageId::random(),
+        MessageId::random(),
+    );
+    let jobs = [
+        // Already in the outbox: a resend.
+        callback(gw, "ALICE123", m1),
+        // Alice has one waiting: the first new one fits, the second one would be her third.
+        callback(gw, "ALICE123", m2),
+        callback(gw, "ALICE123", m2),
+        callback(gw, "ALICE123", m3),
+        // Bob: the gateway ID holds 3 of its 4 now; Bob's first fills it, his second is
+        // over the gateway's cap (not his own).
+        callback(gw, "BOB45678", m4),
+        callback(gw, "BOB45678", m5),
+        // Another gateway ID has room of its own.
+        callback(other_gw, "BOB45678", m5),
+    ];
+    let found = CallbackFound {
+        stored: HashSet::from([(gw, id("ALICE123"), m1)]),
+        per_sender: HashMap::from([((gw, id("ALICE123")), 1)]),
+        per_gateway: HashMap::from([(gw, 2)]),
+    };
+    let plan = decide_callbacks(&jobs, &found);
+    assert_eq!(
+        plan.outcomes,
+        [
+            Enqueued::Resent,
+            Enqueued::Stored,
+            Enqueued::Resent,
+            Enqueued::SenderFull,
+            Enqueued::Stored,
+            Enqueued::GatewayFull,
+            Enqueued::Stored,
+        ]
+    );
+    let stored: Vec<MessageId> = plan.store.iter().map(|j| j.entry.message_id).collect();
+    assert_eq!(stored, [m2, m4, m5]);
 }
