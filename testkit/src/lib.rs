@@ -226,16 +226,7 @@ impl TestApp {
     /// The value of one series of `/metrics`, named with its labels as it prints them
     /// (`tocsin_x_total{kind="a"}`); `None` when it is not there.
     pub async fn metric(&self, series: &str) -> Option<f64> {
-        let url = format!("http://{}/metrics", self.metrics);
-        let text = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.metrics_text().await;
         text.lines().find_map(|l| {
             l.strip_prefix(series)?
                 .strip_prefix(' ')?
@@ -243,6 +234,12 @@ impl TestApp {
                 .parse()
                 .ok()
         })
+    }
+
+    /// What `/metrics` shows now.
+    pub async fn metrics_text(&self) -> String {
+        let response = self.client.get(self.metrics_url()).send().await.unwrap();
+        response.text().await.unwrap()
     }
 
     /// The messages queued for `to`, oldest first.

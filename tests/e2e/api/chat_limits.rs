@@ -12,6 +12,15 @@ use tocsin_sdk::protocol::{IdentityId, MessageFlags, MessageId, Nonce};
 use super::chat::{login, Device};
 use crate::helpers::{spawn_app_with, TestApp};
 
+/// A server with `settings`, and ALICE123's device 1 logged in with its (empty) queue read.
+async fn alice_on(settings: &[(&str, String)]) -> (TestApp, Device) {
+    let app = spawn_app_with(settings).await;
+    let keys = app.identity("ALICE123", None, None).await;
+    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
+    device.drain_queue().await;
+    (app, device)
+}
+
 /// Reads until the server's close-error; what came before it is returned too.
 async fn until_closed(device: &mut Device) -> (Vec<Payload>, bool, String) {
     let mut before = Vec::new();
@@ -65,14 +74,11 @@ async fn echo_all(device: &mut Device, data: &[Vec<u8>]) {
 
 #[tokio::test]
 async fn a_device_past_its_frame_budget_is_slowed_not_refused() {
-    let app = spawn_app_with(&[
+    let (app, mut device) = alice_on(&[
         ("TOCSIN__CHAT__DEVICE_FRAMES_PER_SECOND", "1".into()),
         ("TOCSIN__CHAT__DEVICE_FRAMES_BURST", "3".into()),
     ])
     .await;
-    let keys = app.identity("ALICE123", None, None).await;
-    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
-    device.drain_queue().await;
     // Two more than the burst: the last ones wait for the budget, and all are answered.
     let echoes: Vec<Vec<u8>> = (0u8..5).map(|i| vec![i]).collect();
     echo_all(&mut device, &echoes).await;
@@ -82,17 +88,14 @@ async fn a_device_past_its_frame_budget_is_slowed_not_refused() {
 
 #[tokio::test]
 async fn acks_do_not_count_as_frames_and_every_frame_counts_its_bytes() {
-    let app = spawn_app_with(&[
+    // The queue is empty: the session's first frame is the first ack.
+    let (app, mut device) = alice_on(&[
         ("TOCSIN__CHAT__DEVICE_FRAMES_PER_SECOND", "1".into()),
         ("TOCSIN__CHAT__DEVICE_FRAMES_BURST", "1".into()),
         ("TOCSIN__CHAT__DEVICE_BYTES_PER_SECOND", "8194".into()),
         ("TOCSIN__CHAT__DEVICE_BYTES_BURST", "8194".into()),
     ])
     .await;
-    let keys = app.identity("ALICE123", None, None).await;
-    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
-    // The queue is empty: the session's first frame is the first ack.
-    device.drain_queue().await;
     let sender = IdentityId::parse("*GATEWAY").unwrap();
     for _ in 0..50 {
         let ack = Payload::ClientAck {
@@ -104,17 +107,14 @@ async fn acks_do_not_count_as_frames_and_every_frame_counts_its_bytes() {
     // The first frame that counts as one: within the burst of one, it does not wait.
     echo_all(&mut device, &[vec![1]]).await;
     assert_eq!(throttled(&app, "frames").await, 0.0);
-    // Two large echoes (a frame of 4 KiB each) fit the bytes' burst only once they have
-    // refilled: the second waits for it, the frames' budget aside.
-    let app_frames_off = spawn_app_with(&[
+    // Three large echoes (a frame of 4 KiB each): two fill the bytes' burst, and the
+    // third waits for it to refill, the frames' budget aside.
+    let (app_frames_off, mut device) = alice_on(&[
         ("TOCSIN__CHAT__DEVICE_FRAMES_PER_SECOND", "0".into()),
         ("TOCSIN__CHAT__DEVICE_BYTES_PER_SECOND", "8194".into()),
         ("TOCSIN__CHAT__DEVICE_BYTES_BURST", "8194".into()),
     ])
     .await;
-    let keys = app_frames_off.identity("ALICE123", None, None).await;
-    let mut device = Device::connect(&app_frames_off, "ALICE123", &keys, Some(1)).await;
-    device.drain_queue().await;
     echo_all(&mut device, &[vec![1; 4096], vec![2; 4096], vec![3; 4096]]).await;
     assert!(throttled(&app_frames_off, "bytes").await >= 1.0);
     assert_eq!(throttled(&app_frames_off, "frames").await, 0.0);
@@ -193,11 +193,8 @@ async fn still_served(device: &mut Device) {
 
 #[tokio::test]
 async fn a_reply_to_a_gateway_id_without_a_callback_url_is_refused_and_not_stored() {
-    let app = spawn_app_with(&[]).await;
+    let (app, mut device) = alice_on(&[]).await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
-    let keys = app.identity("ALICE123", None, None).await;
-    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
-    device.drain_queue().await;
     let reply = reply_to(*gw.id.as_identity(), device.id);
     device.send(&Payload::OutgoingMessage(reply.clone())).await;
     let reason = refusal(&mut device, &reply)
@@ -205,24 +202,17 @@ async fn a_reply_to_a_gateway_id_without_a_callback_url_is_refused_and_not_store
         .expect("refused, not acked");
     assert!(reason.contains("no callback URL"), "{reason}");
     still_served(&mut device).await;
-    assert!(app
-        .state
-        .store
-        .callbacks_for(&gw.id)
-        .await
-        .unwrap()
-        .is_empty());
+    let outbox = app.state.store.callbacks_for(&gw.id).await.unwrap();
+    assert!(outbox.is_empty(), "{outbox:?}");
     assert_eq!(refused(&app, "no_callback").await, 1.0);
 }
 
 #[tokio::test]
 async fn replies_waiting_for_a_gateway_are_capped_per_sender() {
-    let app = spawn_app_with(&[("TOCSIN__CALLBACKS__PENDING_PER_SENDER", "2".into())]).await;
+    let (app, mut device) =
+        alice_on(&[("TOCSIN__CALLBACKS__PENDING_PER_SENDER", "2".into())]).await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
     app.takes_replies(&gw).await;
-    let keys = app.identity("ALICE123", None, None).await;
-    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
-    device.drain_queue().await;
     for _ in 0..2 {
         let reply = reply_to(*gw.id.as_identity(), device.id);
         device.send(&Payload::OutgoingMessage(reply.clone())).await;

@@ -38,15 +38,7 @@ async fn metrics_count_requests_by_route_and_status_on_their_own_port() {
     // The metrics route is not on the public listener.
     let public = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(public.status(), 404);
-    let body = app
-        .client
-        .get(app.metrics_url())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.metrics_text().await;
     assert!(
         body.contains(r#"tocsin_http_requests_total{endpoint="/health",status="200"} 1"#),
         "{body}"
@@ -96,15 +88,7 @@ async fn metrics_report_accepted_messages_credits_queue_depth_and_latency() {
         "/send_e2e",
     );
     assert_eq!(boxed.await.unwrap().status(), 200);
-    let body = app
-        .client
-        .get(app.metrics_url())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = app.metrics_text().await;
     for line in [
         r#"tocsin_messages_accepted_total{mode="basic"} 1"#,
         r#"tocsin_messages_accepted_total{mode="e2e"} 1"#,

@@ -53,15 +53,7 @@ async fn a_brute_force_is_stopped_within_ten_attempts_but_the_sender_elsewhere_g
     let res = credits(&app, &elsewhere, gw.id.as_str(), &gw.secret).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.text().await.unwrap(), "7");
-    let metrics = app
-        .client
-        .get(app.metrics_url())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains("tocsin_auth_failures_total 6"),
         "{metrics}"
