@@ -151,12 +151,15 @@ pub fn configure_metrics(cfg: &mut web::ServiceConfig) {
 async fn authed(state: &AppState, params: &Params) -> Result<Authenticated, ApiError> {
     let limits = &state.limits;
     let from = params.get("from");
-    let attempt = from.zip(params.client_ip());
+    // Failures are recorded for gateway IDs only: anything else in `from` can never log
+    // in, and keying on it would let a caller grow the table with junk keys.
+    let claimed = from.and_then(|f| tocsin_sdk::protocol::GatewayId::parse(f).ok());
+    let attempt = claimed.zip(params.client_ip());
     if let Some(ip) = params.client_ip() {
         limits.check_ip(ip)?;
     }
     if let Some((from, ip)) = attempt {
-        limits.check_not_blocked(from, ip)?;
+        limits.check_not_blocked(&from, ip)?;
     }
     match authenticate(state, from, params.get("secret")).await {
         Ok(who) => {
@@ -166,7 +169,7 @@ async fn authed(state: &AppState, params: &Params) -> Result<Authenticated, ApiE
         Err(AuthError::Rejected) => {
             state.metrics.auth_failures.inc();
             if let Some((from, ip)) = attempt {
-                limits.record_failure(from, ip)?;
+                limits.record_failure(&from, ip)?;
             }
             Err(ApiError::Unauthorized)
         }

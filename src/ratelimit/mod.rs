@@ -48,7 +48,9 @@ impl Limited {
 /// How many blocked (ID, IP) pairs to remember before expired ones are swept.
 const BLOCKED_SWEEP_AT: usize = 10_000;
 
-type FailureKey = (String, IpAddr);
+/// A failed login's key: the claimed gateway ID (always 8 bytes; a `from` that is no
+/// gateway ID is never recorded) and the client's address.
+type FailureKey = (GatewayId, IpAddr);
 
 pub struct RateLimits<C: Clock = DefaultClock> {
     per_ip: Option<Keyed<IpAddr, C>>,
@@ -171,9 +173,9 @@ impl<C: Clock + Clone> RateLimits<C> {
     }
 
     /// Whether `from` may try a secret from `ip` now (no earlier failures blocked it).
-    pub fn check_not_blocked(&self, from: &str, ip: IpAddr) -> Result<(), Limited> {
+    pub fn check_not_blocked(&self, from: &GatewayId, ip: IpAddr) -> Result<(), Limited> {
         let now = self.clock.now();
-        let key = (from.to_owned(), ip);
+        let key = (*from, ip);
         let mut blocked = self.lock_blocked();
         match blocked.get(&key) {
             Some(until) if *until > now => Err(Limited::after(until.duration_since(now).into())),
@@ -187,8 +189,8 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// Records a failed authentication; `Err` once the pair's budget is spent (it is then
     /// blocked until the bucket refills).
-    pub fn record_failure(&self, from: &str, ip: IpAddr) -> Result<(), Limited> {
-        let key = (from.to_owned(), ip);
+    pub fn record_failure(&self, from: &GatewayId, ip: IpAddr) -> Result<(), Limited> {
+        let key = (*from, ip);
         let Err(not_until) = self.failures.check_key(&key) else {
             return Ok(());
         };
@@ -248,6 +250,10 @@ mod tests {
         }
     }
 
+    fn gw(id: &str) -> GatewayId {
+        GatewayId::parse(id).unwrap()
+    }
+
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
 
@@ -296,25 +302,25 @@ mod tests {
         let clock = FakeRelativeClock::default();
         let limits = RateLimits::with_clock(&settings(), clock.clone());
         let mut attempts = 0;
-        while limits.check_not_blocked("*ALERTS1", A).is_ok() {
+        while limits.check_not_blocked(&gw("*ALERTS1"), A).is_ok() {
             attempts += 1;
             assert!(
                 attempts <= 10,
                 "a brute force must be stopped within 10 attempts"
             );
-            let _ = limits.record_failure("*ALERTS1", A);
+            let _ = limits.record_failure(&gw("*ALERTS1"), A);
         }
         assert_eq!(attempts, 6, "five failures pass, the sixth blocks");
-        let blocked = limits.check_not_blocked("*ALERTS1", A).unwrap_err();
+        let blocked = limits.check_not_blocked(&gw("*ALERTS1"), A).unwrap_err();
         assert_eq!(
             blocked.retry_after_secs, 12,
             "5 per minute: one attempt back every 12 s"
         );
-        limits.check_not_blocked("*ALERTS1", B).unwrap();
-        limits.check_not_blocked("*OTHER12", A).unwrap();
+        limits.check_not_blocked(&gw("*ALERTS1"), B).unwrap();
+        limits.check_not_blocked(&gw("*OTHER12"), A).unwrap();
         limits.sweep();
         assert!(
-            limits.check_not_blocked("*ALERTS1", A).is_err(),
+            limits.check_not_blocked(&gw("*ALERTS1"), A).is_err(),
             "a sweep keeps live blocks"
         );
         clock.advance(Duration::from_secs(12));
@@ -323,12 +329,12 @@ mod tests {
             limits.lock_blocked().is_empty(),
             "a sweep drops expired blocks"
         );
-        limits.check_not_blocked("*ALERTS1", A).unwrap();
+        limits.check_not_blocked(&gw("*ALERTS1"), A).unwrap();
         assert!(
-            limits.record_failure("*ALERTS1", A).is_ok(),
+            limits.record_failure(&gw("*ALERTS1"), A).is_ok(),
             "one refilled attempt"
         );
-        assert!(limits.record_failure("*ALERTS1", A).is_err());
+        assert!(limits.record_failure(&gw("*ALERTS1"), A).is_err());
     }
 
     #[test]

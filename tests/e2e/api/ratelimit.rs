@@ -60,6 +60,26 @@ async fn a_brute_force_is_stopped_within_ten_attempts_but_the_sender_elsewhere_g
     );
 }
 
+/// A `from` that is no gateway ID can never log in: its failures are not recorded, so
+/// junk in `from` neither fills the failure table nor ends in a block. (The per-IP limit
+/// still applies to every request.)
+#[tokio::test]
+async fn failures_are_recorded_only_for_gateway_ids() {
+    let app = spawn_app_with(&[]).await;
+    let long = "x".repeat(4000);
+    for from in ["*ALERTS1x", "ALERTS12", long.as_str()] {
+        for i in 0..10 {
+            let res = credits(&app, &app.client, from, &format!("Guess{i:07}")).await;
+            assert_eq!(res.status(), 401, "from {:.20}…", from);
+        }
+    }
+    let metrics = app.metrics_text().await;
+    assert!(
+        metrics.contains("tocsin_auth_failures_total 30"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test]
 async fn a_gateway_id_over_its_budget_gets_429_with_retry_after() {
     let app = spawn_app_with(&[
