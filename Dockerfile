@@ -32,6 +32,8 @@ ENV TOCSIN_CONFIG_DIR=/etc/tocsin/config \
     TOCSIN__STORAGE__DATA_DIR=/var/lib/tocsin/data
 USER tocsin
 VOLUME ["/var/lib/tocsin/data"]
+# /metrics is on loopback in production; to scrape it from outside the container, set
+# TOCSIN__SERVER__METRICS_ADDR=0.0.0.0:9090 and TOCSIN__SERVER__METRICS_TOKEN.
 EXPOSE 8080 9090
 ENTRYPOINT ["tocsin"]
 CMD ["serve"]

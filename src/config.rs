@@ -36,6 +36,8 @@ pub struct Settings {
 pub struct ServerSettings {
     pub http_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// The bearer token `/metrics` asks for; empty: none.
+    pub metrics_token: String,
     /// 0 = one worker per core.
     pub workers: usize,
     pub shutdown_grace_secs: u64,
@@ -407,6 +409,17 @@ mod tests {
         assert_eq!(s.messages.ttl_secs, 300);
         let err = load(&[("TOCSIN_CONFIG_DIR", d), ("TOCSIN_ENV", "nope")]).unwrap_err();
         assert!(err.to_string().contains("nope.toml"), "{err}");
+    }
+
+    #[test]
+    fn production_keeps_metrics_on_loopback() {
+        let s = load(&[("TOCSIN_ENV", "production")]).unwrap();
+        assert!(
+            s.server.metrics_addr.ip().is_loopback(),
+            "{:?}",
+            s.server.metrics_addr
+        );
+        assert!(!s.server.http_addr.ip().is_loopback());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Operational endpoints: health and metrics.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::state::AppState;
 use crate::store::Health;
@@ -30,7 +30,13 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text format. The queue depth, the writer's counters and the
 /// idempotency keys in memory are read from the store here, so they cost one `COUNT` per
 /// scrape and nothing on the hot path.
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    if !metrics_allowed(&state.settings.server.metrics_token, &req) {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer"))
+            .content_type("text/plain")
+            .body("a bearer token is needed for /metrics");
+    }
     match state.store.queue_depth().await {
         Ok(depth) => state.metrics.queue_depth.set(depth),
         Err(e) => tracing::warn!("metrics: cannot read the queue depth: {e}"),
@@ -51,6 +57,24 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// Whether the request may read `/metrics`: always without a configured token, else only
+/// with `Authorization: Bearer <token>` (compared in constant time).
+fn metrics_allowed(token: &str, req: &HttpRequest) -> bool {
+    if token.is_empty() {
+        return true;
+    }
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        token.as_bytes(),
+    ))
 }
 
 /// `GET /openapi.json`: the API description, for tools and client generators.

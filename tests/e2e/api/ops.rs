@@ -1,6 +1,6 @@
 //! `/health`, `/metrics` and graceful shutdown.
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_ok_as_plain_text() {
@@ -22,6 +22,33 @@ async fn health_reports_503_when_the_store_is_gone() {
     let res = app.client.get(app.url("/health")).send().await.unwrap();
     assert_eq!(res.status(), 503);
     assert_eq!(res.text().await.unwrap(), "store unavailable");
+}
+
+#[tokio::test]
+async fn metrics_ask_for_the_configured_bearer_token() {
+    let token = "scrape-4f1c9a";
+    let app = spawn_app_with(&[("TOCSIN__SERVER__METRICS_TOKEN", token.into())]).await;
+    let get = |auth: Option<String>| {
+        let mut request = app.client.get(app.metrics_url());
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let none = get(None).await;
+    assert_eq!(none.status(), 401);
+    assert_eq!(none.headers()["www-authenticate"], "Bearer");
+    for wrong in [
+        "Bearer scrape-4f1c9b",
+        "Bearer ",
+        "scrape-4f1c9a",
+        "Basic c2NyYXBl",
+    ] {
+        assert_eq!(get(Some(wrong.into())).await.status(), 401, "{wrong}");
+    }
+    let right = get(Some(format!("Bearer {token}"))).await;
+    assert_eq!(right.status(), 200);
+    assert!(right.text().await.unwrap().contains("tocsin_store_health"));
 }
 
 #[tokio::test]
