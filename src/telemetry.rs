@@ -24,7 +24,8 @@ pub fn init(log: &LogSettings) {
 }
 
 /// Replaces the value of every `secret` parameter in a query string (or a whole URL) with
-/// `***`, leaving everything else as it was.
+/// `***`, leaving everything else as it was. Names are compared as the server reads them,
+/// percent- and plus-decoded, so `%73ecret=` is redacted too.
 pub fn redact_query(url_or_query: &str) -> String {
     let (head, query) = match url_or_query.find('?') {
         Some(i) => url_or_query.split_at(i + 1),
@@ -34,11 +35,17 @@ pub fn redact_query(url_or_query: &str) -> String {
     let redacted: Vec<String> = query
         .split('&')
         .map(|pair| match pair.split_once('=') {
-            Some((name, _)) if name.eq_ignore_ascii_case("secret") => format!("{name}=***"),
+            Some((name, _)) if is_secret_name(name) => format!("{name}=***"),
             _ => pair.to_owned(),
         })
         .collect();
     format!("{head}{}", redacted.join("&"))
+}
+
+fn is_secret_name(raw: &str) -> bool {
+    url::form_urlencoded::parse(raw.as_bytes())
+        .next()
+        .is_some_and(|(name, _)| name.eq_ignore_ascii_case("secret"))
 }
 
 #[cfg(test)]
@@ -55,5 +62,11 @@ mod tests {
         assert_eq!(redact_query("/health"), "/health");
         assert_eq!(redact_query("/a?SECRET=x"), "/a?SECRET=***");
         assert!(!redact_query("/a?secretive=1&secret=hunter2").contains("hunter2"));
+        // However the name is spelt on the wire, as long as it decodes to `secret`.
+        for name in ["%73ecret", "s%65cret", "%53%45%43%52%45%54", "secre%74"] {
+            let logged = redact_query(&format!("/credits?from=*TESTID1&{name}=hunter2"));
+            assert_eq!(logged, format!("/credits?from=*TESTID1&{name}=***"));
+        }
+        assert_eq!(redact_query("/a?secret+=x"), "/a?secret+=x");
     }
 }
