@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
 use serde::Deserialize;
@@ -77,6 +78,16 @@ pub struct MessageSettings {
     /// On SQLite, the most idempotency keys held in memory; beyond it the oldest are
     /// forgotten before their window ends.
     pub idempotency_max_keys: u64,
+}
+
+impl MessageSettings {
+    /// The shortest TTL a sender may ask for.
+    pub const MIN_TTL: Duration = Duration::from_secs(10);
+
+    /// How long a message waits for its devices unless its sender asked for less.
+    pub fn ttl(&self) -> Duration {
+        Duration::from_secs(self.ttl_secs)
+    }
 }
 
 /// Identity creation by devices.

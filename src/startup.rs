@@ -24,16 +24,36 @@ use crate::telemetry::redact_query;
 /// 10 MiB at most, and one X25519 saved per message to a recipient already seen.
 const SHARED_KEY_CACHE_ENTRIES: usize = 100_000;
 
-/// How often housekeeping runs: idle rate-limit buckets are forgotten, and messages and
-/// blobs past their TTL are expired (so an expiry is late by at most this much).
+/// How often housekeeping runs: idle rate-limit buckets are forgotten, and blobs past
+/// their TTL are expired (so such an expiry is late by at most this much).
 const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How often messages past their TTL are deleted and reported `expired`. Senders set TTLs
+/// of seconds (one-time passwords), so this runs more often than the rest. (No device
+/// gets an expired message meanwhile: delivery checks the expiry itself.)
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Periodic housekeeping until the task is aborted at shutdown.
 async fn maintain(state: AppState) {
-    let mut every = tokio::time::interval(MAINTENANCE_INTERVAL);
-    loop {
+    let mut every = tokio::time::interval(EXPIRY_INTERVAL);
+    let full_every = (MAINTENANCE_INTERVAL.as_secs() / EXPIRY_INTERVAL.as_secs()).max(1);
+    for round in 0u64.. {
         every.tick().await;
-        housekeeping(&state, UnixMs::now()).await;
+        let now = UnixMs::now();
+        if round % full_every == 0 {
+            housekeeping(&state, now).await;
+        } else {
+            expire_messages(&state, now).await;
+        }
+    }
+}
+
+/// Deletes the messages past their TTL, which become `expired`.
+async fn expire_messages(state: &AppState, now: UnixMs) {
+    match state.store.expire_messages(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
+        Err(e) => tracing::warn!("expiring messages failed: {e}"),
     }
 }
 
@@ -43,11 +63,7 @@ async fn maintain(state: AppState) {
 pub async fn housekeeping(state: &AppState, now: UnixMs) {
     use crate::blobs::BlobStore;
     state.limits.sweep();
-    match state.store.expire_messages(now).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(expired = n, "undelivered messages expired"),
-        Err(e) => tracing::warn!("expiring messages failed: {e}"),
-    }
+    expire_messages(state, now).await;
     let window_ms = i64::try_from(
         state
             .settings

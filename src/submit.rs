@@ -19,6 +19,9 @@ pub struct Outgoing {
     pub nonce: Nonce,
     pub sealed: Vec<u8>,
     pub flags: u8,
+    /// How long it may wait for the recipient's devices, when its sender asked for less
+    /// than the server's TTL (checked at the edge against `messages.ttl_secs`).
+    pub ttl: Option<std::time::Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +44,7 @@ pub async fn submit(
 ) -> Result<MessageId, SubmitError> {
     let gateway = who.gateway();
     let now = UnixMs::now();
-    let ttl_ms =
-        i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let ttl = msg.ttl.unwrap_or_else(|| state.settings.messages.ttl());
     let submission = Submission {
         gateway: gateway.id,
         charge: paid.charge(),
@@ -54,7 +56,7 @@ pub async fn submit(
             flags: msg.flags,
             nonce: msg.nonce,
             body: msg.sealed,
-            expires_at: now.plus_ms(ttl_ms),
+            expires_at: now.plus(ttl),
         },
     };
     let recipient = submission.message.recipient;

@@ -1,6 +1,8 @@
 //! `POST /send_simple` (spec §2.1): the server seals a text with the gateway ID's key.
 //! `POST /send_e2e` (spec §2.2): relay a box the customer sealed.
 
+use std::time::Duration;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use tocsin_sdk::protocol::{
     hash_email, hash_phone, E2eMessage, IdentityId, MessageFlags, Nonce, PublicKey,
@@ -10,6 +12,7 @@ use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
 use crate::auth::Authenticated;
+use crate::config::MessageSettings;
 use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
@@ -112,6 +115,42 @@ pub(super) fn require_mode(who: &Authenticated, mode: GatewayMode) -> Result<(),
     )))
 }
 
+/// The optional `ttl` of a send, a Tocsin extension: how long the message may wait for
+/// the recipient's devices, in whole seconds from 10 up to `messages.ttl_secs`. Past it,
+/// it is not delivered and its status becomes `expired`. Absent: the server's TTL.
+pub(super) fn ttl(state: &AppState, secs: Option<u64>) -> Result<Option<Duration>, ApiError> {
+    let Some(secs) = secs else {
+        return Ok(None);
+    };
+    let (min, max) = (
+        MessageSettings::MIN_TTL.as_secs(),
+        state.settings.messages.ttl_secs,
+    );
+    if (min..=max).contains(&secs) {
+        Ok(Some(Duration::from_secs(secs)))
+    } else {
+        Err(ttl_error(min, max))
+    }
+}
+
+fn ttl_error(min: u64, max: u64) -> ApiError {
+    ApiError::bad_request(format!("ttl must be whole seconds from {min} to {max}"))
+}
+
+/// The `ttl` form field, when present.
+fn ttl_field(state: &AppState, params: &Params) -> Result<Option<Duration>, ApiError> {
+    let secs = match params.get("ttl") {
+        None => None,
+        Some(raw) => Some(raw.parse::<u64>().map_err(|_| {
+            ttl_error(
+                MessageSettings::MIN_TTL.as_secs(),
+                state.settings.messages.ttl_secs,
+            )
+        })?),
+    };
+    ttl(state, secs)
+}
+
 /// Header flags from the optional fields of a send request.
 pub(super) fn header_flags(no_push: bool, no_receipts: bool, group: bool) -> u8 {
     let mut flags = MessageFlags::default();
@@ -167,6 +206,7 @@ pub async fn send_e2e(
         nonce,
         sealed,
         flags: flags(&params),
+        ttl: ttl_field(&state, &params)?,
     };
     let paid = state
         .meter
@@ -205,6 +245,7 @@ pub async fn send_simple(
         nonce,
         sealed,
         flags: flags(&params),
+        ttl: ttl_field(&state, &params)?,
     };
     let paid = state
         .meter

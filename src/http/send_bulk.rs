@@ -19,7 +19,7 @@ use super::authed;
 use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
 use super::params::Params;
-use super::send::{header_flags, idempotency_key, recipient, require_mode, MAX_BOX_BYTES};
+use super::send::{header_flags, idempotency_key, recipient, require_mode, ttl, MAX_BOX_BYTES};
 use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
@@ -41,6 +41,9 @@ pub struct BulkMessage {
     no_push: Option<bool>,
     #[serde(default)]
     group: Option<bool>,
+    /// Seconds the message may wait for the recipient's devices (a Tocsin extension).
+    #[serde(default)]
+    ttl: Option<u64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -112,6 +115,7 @@ async fn prepare(
             item.no_delivery_receipts.unwrap_or(false),
             item.group.unwrap_or(false),
         ),
+        ttl: ttl(state, item.ttl)?,
     })
 }
 

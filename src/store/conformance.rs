@@ -1168,11 +1168,11 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
     let late = direct("BOB45678", "ALICE123", NOW.plus_ms(1000));
     assert!(store.enqueue_direct(&late, NOW).await.unwrap());
     assert_eq!(
-        ids(&store.pending_for_device(&a, 0, 10).await.unwrap()),
+        ids(&store.pending_for_device(&a, 0, 10, NOW).await.unwrap()),
         [early.message_id, late.message_id]
     );
     assert_eq!(
-        ids(&store.pending_for_device(&b, 0, 10).await.unwrap()),
+        ids(&store.pending_for_device(&b, 0, 10, NOW).await.unwrap()),
         [late.message_id]
     );
 
@@ -1184,12 +1184,12 @@ async fn every_device_receives_and_the_last_ack_deletes(store: Store) {
     );
     assert_eq!(ack(&store, &a, &late, NOW).await, (true, false));
     assert!(store
-        .pending_for_device(&a, 0, 10)
+        .pending_for_device(&a, 0, 10, NOW)
         .await
         .unwrap()
         .is_empty());
     assert_eq!(
-        ids(&store.pending_for_device(&b, 0, 10).await.unwrap()),
+        ids(&store.pending_for_device(&b, 0, 10, NOW).await.unwrap()),
         [late.message_id]
     );
     assert_eq!(

@@ -109,17 +109,20 @@ impl Store {
     }
 
     /// The next `limit` messages this device has not acknowledged, after `after_seq`, in
-    /// queue order.
+    /// queue order; none that has expired by `now` (the sweep deletes those later, with
+    /// their `expired` event).
     pub async fn pending_for_device(
         &self,
         device: &Device,
         after_seq: i64,
         limit: i64,
+        now: UnixMs,
     ) -> Result<Vec<QueuedMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT q.seq, q.message_id, q.sender, q.recipient, q.flags, q.nonce, q.body, \
              q.created_at, q.expires_at FROM queued_messages q \
-             WHERE q.recipient = $1 AND q.seq > $2 AND q.seq > $3 AND NOT EXISTS \
+             WHERE q.recipient = $1 AND q.seq > $2 AND q.seq > $3 AND q.expires_at > $6 \
+             AND NOT EXISTS \
              (SELECT 1 FROM message_acks a WHERE a.seq = q.seq AND a.device_id = $4) \
              ORDER BY q.seq LIMIT $5",
         )
@@ -128,6 +131,7 @@ impl Store {
         .bind(after_seq)
         .bind(device.db_device_id())
         .bind(limit)
+        .bind(now)
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(queued_from_row).collect()

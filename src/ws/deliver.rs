@@ -13,7 +13,7 @@ use crate::store::{
 /// Messages fetched from the store per round.
 const BATCH: i64 = 64;
 /// How long a short-lived message (flag 0x20) may wait.
-const SHORT_LIVED_MS: i64 = 60_000;
+const SHORT_LIVED: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What the session does after handling a payload.
 pub(super) enum Outcome {
@@ -31,7 +31,7 @@ pub(super) async fn deliver_pending(
 ) -> Result<bool, End> {
     let batch = state
         .store
-        .pending_for_device(&link.device, *cursor, BATCH)
+        .pending_for_device(&link.device, *cursor, BATCH, UnixMs::now())
         .await
         .map_err(|e| End::Failed(e.to_string()))?;
     let full = batch.len() as i64 == BATCH;
@@ -55,7 +55,9 @@ pub(super) async fn deliver_announced(
     deliver(state, link, cursor, fresh, "inbox").await
 }
 
-/// Sends `messages` in order; `source` labels the delivery metric.
+/// Sends `messages` in order, but none past its expiry; `source` labels the delivery
+/// metric. A message whose sender set a TTL shorter than the server's goes with its
+/// expiry (`MESSAGE_EXPIRES` right before it).
 async fn deliver(
     state: &AppState,
     link: &mut Link,
@@ -64,12 +66,22 @@ async fn deliver(
     source: &'static str,
 ) -> Result<(), End> {
     let delivered = state.metrics.chat_deliveries.with_label_values(&[source]);
+    let now = UnixMs::now();
+    let server_ttl = state.settings.messages.ttl();
     for QueuedMessage {
         seq,
         message,
         created_at,
     } in messages
     {
+        if message.expires_at <= now {
+            continue;
+        }
+        if message.expires_at < created_at.plus(server_ttl) {
+            let at = u32::try_from(message.expires_at.as_secs()).unwrap_or(u32::MAX);
+            let expires = Payload::message_expires(message.sender, message.message_id, at);
+            link.send(&expires).await?;
+        }
         let flags = MessageFlags(message.flags);
         let envelope = MessageEnvelope {
             sender: message.sender,
@@ -157,10 +169,9 @@ pub(super) async fn handle_outgoing(
         let deliverable = !flags.has(MessageFlags::NO_QUEUE) || state.hub.is_online(&receiver);
         if live && deliverable {
             let ttl = if flags.has(MessageFlags::SHORT_LIVED) {
-                SHORT_LIVED_MS
+                SHORT_LIVED
             } else {
-                i64::try_from(state.settings.messages.ttl_secs.saturating_mul(1000))
-                    .unwrap_or(i64::MAX)
+                state.settings.messages.ttl()
             };
             let message = NewMessage {
                 message_id: envelope.message_id,
@@ -169,7 +180,7 @@ pub(super) async fn handle_outgoing(
                 flags: flags.0,
                 nonce: envelope.nonce,
                 body: envelope.sealed,
-                expires_at: now.plus_ms(ttl),
+                expires_at: now.plus(ttl),
             };
             if state
                 .store

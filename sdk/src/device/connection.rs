@@ -30,6 +30,9 @@ use crate::protocol::{IdentityId, MessageId};
 /// Time the server has to take one frame from us.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Most announced expiries held for messages that have not arrived yet.
+const MAX_PENDING_EXPIRIES: usize = 1024;
+
 /// One step of the read loop.
 enum Step {
     Message(Option<Result<Message, tungstenite::Error>>),
@@ -49,6 +52,8 @@ pub struct Connection {
     pub(super) server_acks: HashSet<(IdentityId, MessageId)>,
     /// Outgoing messages the server refused, with its reason.
     pub(super) server_refusals: HashMap<(IdentityId, MessageId), String>,
+    /// Expiries the server announced for the incoming messages that follow them.
+    expiries: HashMap<(IdentityId, MessageId), u32>,
     keepalive: Interval,
     /// Counter of the last echo sent, and of the last one answered.
     pub(super) echo_sent: u64,
@@ -99,6 +104,7 @@ impl Connection {
             pending: VecDeque::new(),
             server_acks: HashSet::new(),
             server_refusals: HashMap::new(),
+            expiries: HashMap::new(),
             keepalive: keepalive_timer(Self::DEFAULT_KEEPALIVE),
             echo_sent: 0,
             echo_answered: 0,
@@ -196,7 +202,16 @@ impl Connection {
 
     async fn on_payload(&mut self, payload: Payload) -> Result<Option<Event>, DeviceError> {
         match payload {
-            Payload::IncomingMessage(envelope) => Ok(Some(self.open(envelope).await)),
+            Payload::IncomingMessage(envelope) => {
+                let expires_at = self
+                    .expiries
+                    .remove(&(envelope.sender, envelope.message_id));
+                let mut event = self.open(envelope).await;
+                if let Event::Message(received) = &mut event {
+                    received.expires_at = expires_at;
+                }
+                Ok(Some(event))
+            }
             Payload::ServerAck {
                 receiver,
                 message_id,
@@ -223,6 +238,14 @@ impl Connection {
             other => {
                 if let Some((receiver, message_id, reason)) = other.as_message_refused() {
                     self.server_refusals.insert((receiver, message_id), reason);
+                }
+                if let Some((sender, message_id, at)) = other.as_message_expires() {
+                    // Each is followed by its message at once; a server that sent them
+                    // without their messages cannot make the map grow for long.
+                    if self.expiries.len() >= MAX_PENDING_EXPIRIES {
+                        self.expiries.clear();
+                    }
+                    self.expiries.insert((sender, message_id), at);
                 }
                 Ok(None)
             }

@@ -47,6 +47,9 @@ pub struct Received {
     pub nonce: Nonce,
     /// The decrypted content.
     pub message: E2eMessage,
+    /// Unix seconds after which the server no longer delivers it, when its sender set a
+    /// TTL (a one-time password, say): past it, the content is stale.
+    pub expires_at: Option<u32>,
 }
 
 impl Received {
@@ -90,6 +93,7 @@ mod tests {
             nickname: None,
             nonce: Nonce::random(),
             message,
+            expires_at: None,
         }
     }
 

@@ -244,6 +244,8 @@ impl Connection {
                 nickname: envelope.nickname,
                 nonce: envelope.nonce,
                 message,
+                // The connection fills it in from the server's `MESSAGE_EXPIRES`.
+                expires_at: None,
             })),
             Err(e) => reject(format!("unreadable content: {e}"), false),
         }

@@ -184,6 +184,7 @@ mod tests {
             nickname: None,
             nonce: Nonce::random(),
             message: E2eMessage::Text("x".into()),
+            expires_at: None,
         }
     }
 

@@ -14,3 +14,4 @@ mod ratelimit;
 mod send;
 mod send_bulk;
 mod send_simple;
+mod ttl;

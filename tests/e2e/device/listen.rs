@@ -57,6 +57,45 @@ async fn a_basic_mode_alert_arrives_at_once_decrypted_and_is_acked_away() {
     assert_eq!(device.stop().await, ListenEnd::Stopped);
 }
 
+/// A one-time password sent with a TTL reaches the listener with its expiry.
+#[tokio::test]
+async fn a_message_with_a_ttl_arrives_with_its_expiry() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let keys = enrol(&app).await;
+    let directory = keys.directory().unwrap();
+    let mut device = Listening::start(keys.clone(), directory, SeenStore::in_memory(100));
+    assert_eq!(device.next().await, Notice::Connected);
+    assert_eq!(device.next().await, Notice::QueueComplete);
+    let form = format!(
+        "{}&to={}&text=Your+code+is+482913&ttl=300",
+        gw.credentials(),
+        keys.identity
+    );
+    let res = app
+        .client
+        .post(app.url("/send_simple"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let received = device.message().await;
+    let queued = app
+        .state
+        .store
+        .message_status(gw.id.as_identity(), &received.message_id);
+    let (_, _, queued_at) = queued.await.unwrap()[0];
+    let expected = queued_at.plus_ms(300_000).as_secs();
+    assert_eq!(received.expires_at.map(i64::from), Some(expected));
+    // One without a TTL of its own carries none.
+    let id = send_simple(&app, &gw, keys.identity, "plain").await;
+    let plain = device.message().await;
+    assert_eq!((plain.message_id, plain.expires_at), (id, None));
+    assert_eq!(device.stop().await, ListenEnd::Stopped);
+}
+
 /// Messages the sessions of `app` have sent devices, taken from the hub's inboxes and
 /// read from the store.
 fn deliveries(app: &crate::helpers::TestApp) -> (u64, u64) {

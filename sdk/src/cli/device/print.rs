@@ -99,13 +99,36 @@ fn note(line: impl std::fmt::Display) {
 
 /// The output line for one message.
 fn line(received: &Received, extra: &str) -> String {
-    show::line(
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    line_at(received, extra, now)
+}
+
+/// The output line for one message at unix second `now` (which a TTL is counted from).
+fn line_at(received: &Received, extra: &str, now: u64) -> String {
+    let expiry = received
+        .expires_at
+        .map(|at| expires_in(u64::from(at).saturating_sub(now)))
+        .unwrap_or_default();
+    let line = show::line(
         u64::from(received.created_at),
         &received.sender,
         &received.message_id,
         &received.message,
         extra,
-    )
+    );
+    format!("{line}{expiry}")
+}
+
+/// ` (expires in 4m 59s)`, for a message with that much time left.
+fn expires_in(left: u64) -> String {
+    let (h, m, s) = (left / 3600, left / 60 % 60, left % 60);
+    match (h, m) {
+        (0, 0) => format!(" (expires in {s}s)"),
+        (0, _) => format!(" (expires in {m}m {s}s)"),
+        _ => format!(" (expires in {h}h {m}m)"),
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +146,7 @@ mod tests {
             nickname: None,
             nonce: Nonce::random(),
             message: E2eMessage::Text("disk\nfull".into()),
+            expires_at: None,
         };
         assert_eq!(
             line(&received, ""),
@@ -136,5 +160,31 @@ mod tests {
             ..received
         };
         assert!(line(&receipt, "").ends_with("receipt read 0102030405060708,0102030405060708"));
+    }
+
+    #[test]
+    fn a_message_with_a_ttl_says_how_long_it_has_left() {
+        let otp = Received {
+            sender: IdentityId::parse("*BANK123").unwrap(),
+            message_id: MessageId::parse("0102030405060708").unwrap(),
+            created_at: 1_714_564_800,
+            flags: MessageFlags::default(),
+            nickname: None,
+            nonce: Nonce::random(),
+            message: E2eMessage::Text("Your code is 482913".into()),
+            expires_at: Some(1_714_565_100),
+        };
+        assert_eq!(
+            line_at(&otp, "", 1_714_564_801),
+            "2024-05-01T12:00:00Z *BANK123 0102030405060708 text Your code is 482913 \
+             (expires in 4m 59s)"
+        );
+        assert!(line_at(&otp, "", 1_714_565_090).ends_with("(expires in 10s)"));
+        assert!(line_at(&otp, "", 1_714_565_200).ends_with("(expires in 0s)"));
+        let later = Received {
+            expires_at: Some(1_714_564_800 + 2 * 3600 + 300),
+            ..otp
+        };
+        assert!(line_at(&later, "", 1_714_564_800).ends_with("(expires in 2h 5m)"));
     }
 }

@@ -101,6 +101,42 @@ impl Payload {
     /// and [`Payload::as_message_refused`].
     pub const MESSAGE_REFUSED: u8 = 0x41;
 
+    /// `0x42`, server to client, a Tocsin extension carried as [`Payload::Unknown`]: the
+    /// message that follows (the next incoming message with this sender and ID) expires at
+    /// a time of its sender's choosing, and the server will not deliver it after that.
+    /// Data: sender (8) ‖ message ID (8) ‖ expiry as unix seconds (u32, little-endian).
+    /// Sent only for messages whose sender set a TTL; a client that ignores it loses
+    /// nothing. Build and read it with [`Payload::message_expires`] and
+    /// [`Payload::as_message_expires`].
+    pub const MESSAGE_EXPIRES: u8 = 0x42;
+
+    /// A [`Payload::MESSAGE_EXPIRES`] for the message `message_id` from `sender`.
+    pub fn message_expires(sender: IdentityId, message_id: MessageId, expires_at: u32) -> Self {
+        let mut data = Vec::with_capacity(ACK_LEN + 4);
+        data.extend_from_slice(sender.as_bytes());
+        data.extend_from_slice(message_id.as_bytes());
+        data.extend_from_slice(&expires_at.to_le_bytes());
+        Self::Unknown {
+            kind: Self::MESSAGE_EXPIRES,
+            data,
+        }
+    }
+
+    /// The sender, message ID and expiry (unix seconds) of a [`Payload::MESSAGE_EXPIRES`];
+    /// `None` for any other payload or a malformed one.
+    pub fn as_message_expires(&self) -> Option<(IdentityId, MessageId, u32)> {
+        let Self::Unknown {
+            kind: Self::MESSAGE_EXPIRES,
+            data,
+        } = self
+        else {
+            return None;
+        };
+        let (ack, at) = data.split_at_checked(ACK_LEN)?;
+        let (sender, message_id) = decode_ack("message expires", "sender", ack).ok()?;
+        Some((sender, message_id, u32::from_le_bytes(at.try_into().ok()?)))
+    }
+
     /// A [`Payload::MESSAGE_REFUSED`] for the message `message_id` to `receiver`.
     pub fn message_refused(receiver: IdentityId, message_id: MessageId, reason: &str) -> Self {
         let mut data = Vec::with_capacity(ACK_LEN + reason.len());
@@ -328,5 +364,22 @@ mod tests {
             data: vec![0; 5],
         };
         assert_eq!(short.as_message_refused(), None);
+    }
+
+    #[test]
+    fn a_message_expiry_carries_sender_id_and_time() {
+        let (sender, id) = (IdentityId::parse("*ALERTS1").unwrap(), MessageId::random());
+        let expires = Payload::message_expires(sender, id, 1_800_000_000);
+        let decoded = Payload::decode(&expires.encode().unwrap()).unwrap();
+        assert_eq!(
+            decoded.as_message_expires(),
+            Some((sender, id, 1_800_000_000))
+        );
+        assert_eq!(decoded.as_message_refused(), None);
+        let short = Payload::Unknown {
+            kind: Payload::MESSAGE_EXPIRES,
+            data: vec![0; 19],
+        };
+        assert_eq!(short.as_message_expires(), None);
     }
 }
