@@ -211,6 +211,19 @@ pub fn urlencode(s: &str) -> String {
 }
 
 impl TestApp {
+    /// POSTs `form` (already encoded) to `path`; the status and the body.
+    pub async fn post_form(&self, path: &str, form: String) -> (u16, String) {
+        let res = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    }
+
     /// Gives `gw` a callback URL, so that devices' replies and receipts to it are taken and
     /// wait in its outbox. The URL never answers (its domain is `.invalid`): the entries
     /// stay there, retried later.

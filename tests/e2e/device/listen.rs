@@ -20,10 +20,7 @@ async fn a_basic_mode_alert_arrives_at_once_decrypted_and_is_acked_away() {
     let gw = app.gateway(GatewayMode::Basic, 10).await;
     let keys = enrol(&app).await;
     // Nothing pinned: the gateway ID's key comes from the open directory.
-    let directory = keys.directory().unwrap();
-    let mut device = Listening::start(keys.clone(), directory, SeenStore::in_memory(100));
-    assert_eq!(device.next().await, Notice::Connected);
-    assert_eq!(device.next().await, Notice::QueueComplete);
+    let mut device = Listening::caught_up(&keys).await;
 
     let id = send_simple(&app, &gw, keys.identity, "Server down").await;
     let received = device.message().await;
@@ -63,24 +60,13 @@ async fn a_message_with_a_ttl_arrives_with_its_expiry() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::Basic, 10).await;
     let keys = enrol(&app).await;
-    let directory = keys.directory().unwrap();
-    let mut device = Listening::start(keys.clone(), directory, SeenStore::in_memory(100));
-    assert_eq!(device.next().await, Notice::Connected);
-    assert_eq!(device.next().await, Notice::QueueComplete);
+    let mut device = Listening::caught_up(&keys).await;
     let form = format!(
         "{}&to={}&text=Your+code+is+482913&ttl=300",
         gw.credentials(),
         keys.identity
     );
-    let res = app
-        .client
-        .post(app.url("/send_simple"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(app.post_form("/send_simple", form).await.0, 200);
     let received = device.message().await;
     let queued = app
         .state

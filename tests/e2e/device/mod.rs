@@ -67,6 +67,16 @@ pub struct Listening {
 }
 
 impl Listening {
+    /// A listener with the open directory and a seen store of 100, once it has connected
+    /// and read its queue to the end.
+    pub async fn caught_up(keys: &DeviceKeys) -> Self {
+        let directory = keys.directory().unwrap();
+        let mut device = Self::start(keys.clone(), directory, SeenStore::in_memory(100));
+        assert_eq!(device.next().await, Notice::Connected);
+        assert_eq!(device.next().await, Notice::QueueComplete);
+        device
+    }
+
     pub fn start(keys: DeviceKeys, directory: Directory, seen: SeenStore) -> Self {
         Self::start_with(keys, directory, seen, quick())
     }

@@ -112,56 +112,59 @@ impl Payload {
 
     /// A [`Payload::MESSAGE_EXPIRES`] for the message `message_id` from `sender`.
     pub fn message_expires(sender: IdentityId, message_id: MessageId, expires_at: u32) -> Self {
-        let mut data = Vec::with_capacity(ACK_LEN + 4);
-        data.extend_from_slice(sender.as_bytes());
-        data.extend_from_slice(message_id.as_bytes());
-        data.extend_from_slice(&expires_at.to_le_bytes());
-        Self::Unknown {
-            kind: Self::MESSAGE_EXPIRES,
-            data,
-        }
+        Self::about_message(
+            Self::MESSAGE_EXPIRES,
+            sender,
+            message_id,
+            &expires_at.to_le_bytes(),
+        )
     }
 
     /// The sender, message ID and expiry (unix seconds) of a [`Payload::MESSAGE_EXPIRES`];
     /// `None` for any other payload or a malformed one.
     pub fn as_message_expires(&self) -> Option<(IdentityId, MessageId, u32)> {
-        let Self::Unknown {
-            kind: Self::MESSAGE_EXPIRES,
-            data,
-        } = self
-        else {
-            return None;
-        };
-        let (ack, at) = data.split_at_checked(ACK_LEN)?;
-        let (sender, message_id) = decode_ack("message expires", "sender", ack).ok()?;
+        let (sender, message_id, at) = self.about_which_message(Self::MESSAGE_EXPIRES)?;
         Some((sender, message_id, u32::from_le_bytes(at.try_into().ok()?)))
     }
 
     /// A [`Payload::MESSAGE_REFUSED`] for the message `message_id` to `receiver`.
     pub fn message_refused(receiver: IdentityId, message_id: MessageId, reason: &str) -> Self {
-        let mut data = Vec::with_capacity(ACK_LEN + reason.len());
-        data.extend_from_slice(receiver.as_bytes());
-        data.extend_from_slice(message_id.as_bytes());
-        data.extend_from_slice(reason.as_bytes());
-        Self::Unknown {
-            kind: Self::MESSAGE_REFUSED,
-            data,
-        }
+        Self::about_message(
+            Self::MESSAGE_REFUSED,
+            receiver,
+            message_id,
+            reason.as_bytes(),
+        )
     }
 
     /// The receiver, message ID and reason of a [`Payload::MESSAGE_REFUSED`]; `None` for
     /// any other payload or a malformed one.
     pub fn as_message_refused(&self) -> Option<(IdentityId, MessageId, String)> {
-        let Self::Unknown {
-            kind: Self::MESSAGE_REFUSED,
-            data,
-        } = self
-        else {
+        let (receiver, message_id, reason) = self.about_which_message(Self::MESSAGE_REFUSED)?;
+        Some((receiver, message_id, utf8("refusal reason", reason).ok()?))
+    }
+
+    /// A Tocsin extension about one message: identity (8) ‖ message ID (8) ‖ `tail`.
+    fn about_message(kind: u8, id: IdentityId, message_id: MessageId, tail: &[u8]) -> Self {
+        let mut data = Vec::with_capacity(ACK_LEN + tail.len());
+        data.extend_from_slice(id.as_bytes());
+        data.extend_from_slice(message_id.as_bytes());
+        data.extend_from_slice(tail);
+        Self::Unknown { kind, data }
+    }
+
+    /// The identity, message ID and tail of an extension of type `kind` made by
+    /// [`Payload::about_message`]; `None` for anything else.
+    fn about_which_message(&self, kind: u8) -> Option<(IdentityId, MessageId, &[u8])> {
+        let Self::Unknown { kind: k, data } = self else {
             return None;
         };
-        let (ack, reason) = data.split_at_checked(ACK_LEN)?;
-        let (receiver, message_id) = decode_ack("message refused", "receiver", ack).ok()?;
-        Some((receiver, message_id, utf8("refusal reason", reason).ok()?))
+        if *k != kind {
+            return None;
+        }
+        let (ack, tail) = data.split_at_checked(ACK_LEN)?;
+        let (id, message_id) = decode_ack("message extension", "identity", ack).ok()?;
+        Some((id, message_id, tail))
     }
 
     /// Every type byte with its own variant.
