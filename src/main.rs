@@ -36,6 +36,9 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Everything the server makes (data directory, database, blobs, keys) is its owner's
+    // alone.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let cli = Cli::parse();
     let settings = match Settings::load() {
         Ok(s) => s,

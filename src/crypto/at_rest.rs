@@ -33,6 +33,11 @@ pub enum DataKeyError {
     },
     #[error("key file {path} is malformed: expected 64 hex characters")]
     Malformed { path: PathBuf },
+    #[error(
+        "key file {path} can be read by others (mode {mode:o}); make it the owner's alone: \
+         chmod 600 {path}"
+    )]
+    Exposed { path: PathBuf, mode: u32 },
     #[error("sealed value cannot be opened with this data key (wrong key file or corrupt row)")]
     Open,
 }
@@ -118,6 +123,7 @@ pub(crate) fn load_or_create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>
     }
     match fs::read_to_string(path) {
         Ok(text) => {
+            refuse_exposed(path)?;
             let text = Zeroizing::new(text);
             let mut bytes = Zeroizing::new([0u8; 32]);
             hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| {
@@ -137,6 +143,32 @@ pub(crate) fn load_or_create_key_file(path: &Path) -> Result<Zeroizing<[u8; 32]>
         }
         Err(e) => Err(io(e)),
     }
+}
+
+/// A key file anyone but its owner may read is refused, with the command that fixes it.
+#[cfg(unix)]
+fn refuse_exposed(path: &Path) -> Result<(), DataKeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|source| DataKeyError::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o077 == 0 {
+        Ok(())
+    } else {
+        Err(DataKeyError::Exposed {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        })
+    }
+}
+
+#[cfg(not(unix))]
+fn refuse_exposed(_: &Path) -> Result<(), DataKeyError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -160,6 +192,23 @@ pub(crate) fn create_private(path: &Path) -> std::io::Result<fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.key");
+        DataKey::load_or_create(&path).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let err = DataKey::load_or_create(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("mode 640") && err.contains("chmod 600"),
+            "{err}"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        DataKey::load_or_create(&path).unwrap();
+    }
 
     #[test]
     fn key_file_is_created_private_and_reloaded() {

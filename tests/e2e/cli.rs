@@ -362,3 +362,50 @@ fn serve_and_stop(env: &Env) {
         "{rest:?}"
     );
 }
+
+/// The data directory and every file the binary makes in it are its owner's alone, and a
+/// key file others may read is refused with the command that fixes it.
+#[tokio::test]
+async fn what_the_server_keeps_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new().await;
+    let data = env.dir.path().join("data");
+    let run = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.env("TOCSIN__STORAGE__DATA_DIR", &data)
+            .arg("admin")
+            .args(args);
+        cmd.output().unwrap()
+    };
+    let created = run(&["account", "create", "acme", "--credits", "5"]);
+    assert!(created.status.success(), "{created:?}");
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        assert_eq!(
+            mode(&path) & 0o077,
+            0,
+            "{} is mode {:o}",
+            path.display(),
+            mode(&path)
+        );
+        files.push(path.file_name().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(files.contains(&"data.key".to_owned()), "{files:?}");
+    if env.engine == Engine::Sqlite {
+        assert!(files.contains(&"tocsin.db".to_owned()), "{files:?}");
+    }
+
+    let key = data.join("data.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = run(&["account", "show", "acme"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("can be read by others") && stderr.contains("chmod 600"),
+        "{stderr}"
+    );
+}
