@@ -118,6 +118,8 @@ pub struct ChatSettings {
     pub sessions_per_identity: usize,
     /// Devices one identity may register.
     pub devices_per_identity: u32,
+    /// Message IDs one receipt to a basic-mode gateway ID may name.
+    pub receipt_message_ids: usize,
 }
 
 /// Delivery of replies and receipts to customers' callback URLs.
@@ -285,6 +287,9 @@ impl Settings {
                 "chat.device_bytes_burst",
                 "must hold at least one largest frame (8194 bytes)",
             ));
+        }
+        if self.chat.receipt_message_ids == 0 {
+            return Err(invalid("chat.receipt_message_ids", "must be at least 1"));
         }
         if self.chat.sessions_per_identity == 0 || self.chat.devices_per_identity == 0 {
             return Err(invalid(

@@ -55,21 +55,43 @@ impl Store {
         event: MessageStatus,
         at: UnixMs,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.write, self.backend).await?;
-        for id in message_ids {
-            let known = sqlx::query(
-                "SELECT 1 AS known FROM queued_messages WHERE sender = $1 AND message_id = $2 \
-                 AND recipient = $3 UNION ALL SELECT 1 AS known FROM message_events \
-                 WHERE sender = $1 AND message_id = $2 AND recipient = $3 AND event = 'queued'",
-            )
-            .bind(sender.as_str())
-            .bind(id.as_bytes().to_vec())
-            .bind(recipient.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if known.is_some() {
-                record_event(&mut tx, sender, id, recipient, event, at).await?;
+        if message_ids.is_empty() {
+            return Ok(());
+        }
+        // Which of them this sender sent there, read in one query before the write
+        // transaction: queued still, or gone with a `queued` event left behind.
+        let p = self.backend.placeholders();
+        let n = message_ids.len();
+        let sql = format!(
+            "SELECT message_id FROM queued_messages WHERE sender = {} AND recipient = {} \
+             AND message_id IN ({}) UNION SELECT message_id FROM message_events \
+             WHERE sender = {} AND recipient = {} AND event = 'queued' AND message_id IN ({})",
+            p.one(1),
+            p.one(2),
+            p.list(3, n),
+            p.one(3 + n),
+            p.one(4 + n),
+            p.list(5 + n, n)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for _ in 0..2 {
+            query = query.bind(sender.as_str()).bind(recipient.as_str());
+            for id in message_ids {
+                query = query.bind(id.as_bytes().to_vec());
             }
+        }
+        let rows = query.fetch_all(&self.read).await?;
+        let mut known: std::collections::HashSet<MessageId> = rows
+            .iter()
+            .map(|row| super::rows::message_id(row, "message_id"))
+            .collect::<Result<_, _>>()?;
+        if known.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        // Each once, in the receipt's order.
+        for id in message_ids.iter().filter(|id| known.remove(id)) {
+            record_event(&mut tx, sender, id, recipient, event, at).await?;
         }
         tx.commit().await?;
         Ok(())

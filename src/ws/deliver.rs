@@ -123,7 +123,9 @@ pub(super) async fn handle_outgoing(
         let gateway = GatewayId::try_from(receiver).map_err(|e| End::Failed(e.to_string()))?;
         match state.store.gateway(&gateway).await.map_err(failed)? {
             Some(record) if record.mode == GatewayMode::Basic => {
-                read_receipt(state, &record, &envelope, now).await?;
+                if let Some(limit) = read_receipt(state, &record, &envelope, now).await? {
+                    return refuse(state, link, &envelope, limit).await;
+                }
             }
             Some(record) if record.callback_url.is_none() => {
                 return refuse(state, link, &envelope, Limit::NoCallback).await;
@@ -221,13 +223,14 @@ async fn refuse(
 
 /// A basic-mode gateway ID has no callback: its key is on the server, so the server opens
 /// what devices send it and keeps only what a sender may know, the receipts' statuses.
-/// Anything else sent to such an ID is dropped.
+/// Anything else sent to such an ID is dropped. A receipt naming more messages than
+/// `chat.receipt_message_ids` is refused whole (`Some` of the limit).
 async fn read_receipt(
     state: &AppState,
     gateway: &GatewayRecord,
     envelope: &MessageEnvelope,
     now: UnixMs,
-) -> Result<(), End> {
+) -> Result<Option<Limit>, End> {
     let failed = |e: crate::store::StoreError| End::Failed(e.to_string());
     let Some(device) = state
         .store
@@ -235,7 +238,7 @@ async fn read_receipt(
         .await
         .map_err(failed)?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let opened = state
         .shared_keys
@@ -249,8 +252,11 @@ async fn read_receipt(
     }) = opened
     else {
         tracing::debug!(gateway_id = %gateway.id, "dropped a non-receipt message to a basic-mode ID");
-        return Ok(());
+        return Ok(None);
     };
+    if message_ids.len() > state.settings.chat.receipt_message_ids {
+        return Ok(Some(Limit::ReceiptTooLong));
+    }
     let event = match status {
         ReceiptStatus::Received => MessageStatus::Delivered,
         ReceiptStatus::Read => MessageStatus::Read,
@@ -267,5 +273,6 @@ async fn read_receipt(
             now,
         )
         .await
+        .map(|()| None)
         .map_err(failed)
 }

@@ -34,6 +34,7 @@ pub(super) enum Limit {
     NoCallback,
     PendingPerSender,
     PendingPerGateway,
+    ReceiptTooLong,
 }
 
 impl Limit {
@@ -44,6 +45,7 @@ impl Limit {
             Self::NoCallback => "the gateway ID takes no messages: it has no callback URL",
             Self::PendingPerSender => "too many messages from you wait for this gateway ID",
             Self::PendingPerGateway => "too many messages wait for this gateway ID",
+            Self::ReceiptTooLong => "a receipt names too many messages; send several",
         }
     }
 
@@ -54,6 +56,7 @@ impl Limit {
             Self::NoCallback => "no_callback",
             Self::PendingPerSender => "pending_per_sender",
             Self::PendingPerGateway => "pending_per_gateway",
+            Self::ReceiptTooLong => "receipt_ids",
         }
     }
 

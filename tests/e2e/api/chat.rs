@@ -416,7 +416,7 @@ async fn status(app: &TestApp, gw: &TestGateway, id: &MessageId) -> (u16, serde_
     (code, res.json().await.unwrap_or(serde_json::Value::Null))
 }
 
-fn receipt(
+pub(super) fn receipt(
     from: &Device,
     keys: &KeyPair,
     to: &TestGateway,

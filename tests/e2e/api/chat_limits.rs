@@ -5,11 +5,12 @@
 //! message it sent, a refusal naming it instead of the ack, and the session goes on. What
 //! is refused is neither stored nor acked, and `/metrics` counts it.
 
+use tocsin::domain::MessageStatus;
 use tocsin::store::GatewayMode;
 use tocsin_sdk::protocol::csp::{MessageEnvelope, Payload};
-use tocsin_sdk::protocol::{IdentityId, MessageFlags, MessageId, Nonce};
+use tocsin_sdk::protocol::{IdentityId, MessageFlags, MessageId, Nonce, ReceiptStatus};
 
-use super::chat::{login, Device};
+use super::chat::{login, receipt, Device};
 use crate::helpers::{spawn_app_with, TestApp};
 
 /// A server with `settings`, and ALICE123's device 1 logged in with its (empty) queue read.
@@ -237,4 +238,62 @@ async fn replies_waiting_for_a_gateway_are_capped_per_sender() {
     let reply = reply_to(*gw.id.as_identity(), other.id);
     other.send(&Payload::OutgoingMessage(reply.clone())).await;
     assert_eq!(refusal(&mut other, &reply).await, None);
+}
+
+/// A receipt to a basic-mode gateway ID names at most `chat.receipt_message_ids`
+/// messages: a longer one is refused whole, a full one is recorded for the messages the
+/// gateway ID sent there and for no other.
+#[tokio::test]
+async fn a_receipt_naming_too_many_messages_is_refused_whole() {
+    let app = spawn_app_with(&[("TOCSIN__CHAT__RECEIPT_MESSAGE_IDS", "8".into())]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let keys = app.identity("ALICE123", None, None).await;
+    let mut sent = Vec::new();
+    for text in ["one", "two"] {
+        let form = format!("{}&to=ALICE123&text={text}", gw.credentials());
+        let (status, id) = app.post_form("/send_simple", form).await;
+        assert_eq!(status, 200);
+        sent.push(MessageId::parse(&id).unwrap());
+    }
+    let mut device = Device::connect(&app, "ALICE123", &keys, Some(1)).await;
+    device.drain_queue().await;
+    let naming = |n: usize| {
+        let mut ids = sent.clone();
+        ids.extend((ids.len()..n).map(|_| MessageId::random()));
+        ids
+    };
+    let read_events = |id: MessageId| {
+        let store = app.state.store.clone();
+        let gateway = *gw.id.as_identity();
+        async move {
+            let events = store.message_events(&gateway, &id).await.unwrap();
+            events
+                .iter()
+                .filter(|(e, _)| *e == MessageStatus::Read)
+                .count()
+        }
+    };
+
+    let too_long = receipt(&device, &keys, &gw, ReceiptStatus::Read, naming(9));
+    let Payload::OutgoingMessage(envelope) = &too_long else {
+        unreachable!()
+    };
+    let envelope = envelope.clone();
+    device.send(&too_long).await;
+    let reason = refusal(&mut device, &envelope).await.expect("refused");
+    assert!(reason.contains("too many messages"), "{reason}");
+    assert_eq!(read_events(sent[0]).await, 0);
+    assert_eq!(refused(&app, "receipt_ids").await, 1.0);
+
+    let full = receipt(&device, &keys, &gw, ReceiptStatus::Read, naming(8));
+    let Payload::OutgoingMessage(envelope) = &full else {
+        unreachable!()
+    };
+    let envelope = envelope.clone();
+    device.send(&full).await;
+    assert_eq!(refusal(&mut device, &envelope).await, None, "acked");
+    assert_eq!(
+        (read_events(sent[0]).await, read_events(sent[1]).await),
+        (1, 1)
+    );
 }
