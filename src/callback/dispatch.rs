@@ -252,7 +252,10 @@ impl Dispatcher {
             .ok()
             .and_then(|s| ApiSecret::parse(s).ok())
             .ok_or("stored secret is unreadable")?;
-        let (message_id, date) = (entry.message_id.to_string(), entry.sent_at.to_string());
+        // `date` is the attempt's time, not the message's: a receiver refuses deliveries
+        // older than its freshness window (5 minutes in the SDKs), and a retry after a
+        // longer outage must not be refused forever. The MAC covers it, per attempt.
+        let (message_id, date) = (entry.message_id.to_string(), now.as_secs().to_string());
         let (nonce, box_hex) = (entry.nonce.to_string(), hex::encode(&entry.body));
         let fields = CallbackFields {
             from: entry.sender.as_str(),
