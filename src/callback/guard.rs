@@ -19,7 +19,9 @@ pub struct AddressPolicy {
     allowed: Vec<IpNet>,
 }
 
-/// Why an address is refused, for messages.
+/// Why an address is refused, for messages: every range of the IANA special-purpose
+/// registries that is not globally reachable, and the IPv6 forms that carry an IPv4
+/// address inside (whose IPv4 part a relay or translator would reach).
 fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
@@ -27,7 +29,7 @@ fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
     };
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             if v4.is_loopback() {
                 Some("loopback")
             } else if v4.is_private() {
@@ -38,6 +40,12 @@ fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
                 Some("unspecified")
             } else if a == 100 && (64..128).contains(&b) {
                 Some("shared (carrier-grade NAT)")
+            } else if a == 198 && (18..20).contains(&b) {
+                Some("benchmarking")
+            } else if (a, b, c) == (192, 0, 0) || (a, b, c) == (192, 88, 99) {
+                Some("protocol-assignment or relay")
+            } else if matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113)) {
+                Some("documentation")
             } else if v4.is_multicast() || v4.is_broadcast() || a >= 240 {
                 Some("multicast or reserved")
             } else {
@@ -45,15 +53,33 @@ fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
             }
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
             if v6.is_loopback() {
                 Some("loopback")
             } else if v6.is_unspecified() {
                 Some("unspecified")
-            } else if first & 0xfe00 == 0xfc00 {
+            } else if s[..6] == [0; 6] {
+                Some("IPv4-compatible")
+            } else if s[..4] == [0; 4] && s[4] == 0xffff {
+                Some("IPv4-translated")
+            } else if (s[0], s[1]) == (0x64, 0xff9b) {
+                Some("NAT64 (embeds an IPv4 address)")
+            } else if s[0] == 0x2002 {
+                Some("6to4 (embeds an IPv4 address)")
+            } else if (s[0], s[1]) == (0x2001, 0) {
+                Some("Teredo (embeds an IPv4 address)")
+            } else if (s[0], s[1]) == (0x2001, 0xdb8) {
+                Some("documentation")
+            } else if s[0] == 0x0100 && s[1..4] == [0, 0, 0] {
+                Some("discard-only")
+            } else if (s[0], s[1]) == (0x2001, 0x2) && s[2] == 0 {
+                Some("benchmarking")
+            } else if s[0] & 0xfe00 == 0xfc00 {
                 Some("unique-local")
-            } else if first & 0xffc0 == 0xfe80 {
+            } else if s[0] & 0xffc0 == 0xfe80 {
                 Some("link-local")
+            } else if s[0] & 0xffc0 == 0xfec0 {
+                Some("site-local")
             } else if v6.is_multicast() {
                 Some("multicast")
             } else {
@@ -178,10 +204,38 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::",
+            // IPv6 forms that carry an IPv4 address: compatible, NAT64, 6to4, Teredo.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::ffff:0:a00:1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::808:808",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            // Other special-purpose ranges.
+            "fec0::1",
+            "2001:db8::1",
+            "100::1",
+            "2001:2::1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.88.99.1",
         ] {
             assert!(refused(&p, ip), "{ip} must be refused");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "8.8.8.8",
+            "198.20.0.1",
+            "2001:4860:4860::8888",
+            "2003::1",
+        ] {
             assert!(!refused(&p, ip), "{ip} must pass");
         }
     }

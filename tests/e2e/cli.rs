@@ -202,6 +202,17 @@ fn admin_round_trip(env: &Env) {
             "ftp://x.example.org/"
         ])
         .contains("http or https"));
+    // Addresses that reach inside through an IPv6 form or a special-purpose range.
+    for url in [
+        "http://[64:ff9b::7f00:1]/hook",
+        "http://[::127.0.0.1]/hook",
+        "http://[2002:a00:1::1]/hook",
+        "http://[fec0::1]/hook",
+        "http://198.18.0.1/hook",
+    ] {
+        let why = env.refused(&["gateway", "set-callback", "*ALERTS1", url]);
+        assert!(why.contains("address"), "{url}: {why}");
+    }
     assert!(env
         .refused(&["gateway", "set-callback", "*NOSUCH1", "https://a.example/"])
         .contains("no gateway ID"));
