@@ -53,6 +53,8 @@ pub struct StorageSettings {
     pub max_connections: NonZeroU32,
     pub busy_timeout_ms: u64,
     pub allow_unsafe_durability: bool,
+    /// SQLite zeroes what it deletes (acked boxes and nonces).
+    pub secure_delete: bool,
     pub data_key_file: String,
 }
 

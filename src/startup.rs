@@ -142,6 +142,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
         max_connections: storage.max_connections.get(),
         allow_unsafe_durability: storage.allow_unsafe_durability,
         busy_timeout: std::time::Duration::from_millis(storage.busy_timeout_ms),
+        secure_delete: storage.secure_delete,
     };
     let store = Store::open_with(&url, options)
         .await

@@ -211,6 +211,9 @@ pub struct StoreOptions {
     pub allow_unsafe_durability: bool,
     /// How long a SQLite write waits for a lock held by another process.
     pub busy_timeout: Duration,
+    /// SQLite overwrites what it deletes (an acked message's box and nonce) with zeros,
+    /// instead of leaving it in the file's free space.
+    pub secure_delete: bool,
 }
 
 impl Default for StoreOptions {
@@ -219,6 +222,7 @@ impl Default for StoreOptions {
             max_connections: 8,
             allow_unsafe_durability: false,
             busy_timeout: Duration::from_secs(5),
+            secure_delete: true,
         }
     }
 }
@@ -238,7 +242,7 @@ pub(super) async fn connect(url: &str, options: StoreOptions) -> Result<Connecte
     sqlx::any::install_default_drivers();
     let max_connections = options.max_connections.max(1);
     match Backend::of_url(url) {
-        Some(Backend::Sqlite) => connect_sqlite(url, max_connections, options.busy_timeout).await,
+        Some(Backend::Sqlite) => connect_sqlite(url, max_connections, options).await,
         Some(Backend::Postgres) => {
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
@@ -288,7 +292,7 @@ async fn unsafe_settings(pool: &AnyPool) -> Result<Option<String>, StoreError> {
 async fn connect_sqlite(
     url: &str,
     max_connections: u32,
-    busy_timeout: Duration,
+    options: StoreOptions,
 ) -> Result<Connected, StoreError> {
     let path = sqlite_path(url).unwrap_or_default();
     if path.is_empty() || path == ":memory:" {
@@ -309,12 +313,12 @@ async fn connect_sqlite(
     } else {
         format!("{url}?mode=rwc")
     };
-    let write = sqlite_pool(1, WRITER_CACHE_KIB, true, busy_timeout)
+    let write = sqlite_pool(1, WRITER_CACHE_KIB, true, options)
         .connect(&url)
         .await?;
     // WAL is a property of the file; set it once, before readers open it.
     write.execute("PRAGMA journal_mode = WAL").await?;
-    let read = sqlite_pool(max_connections, READER_CACHE_KIB, false, busy_timeout)
+    let read = sqlite_pool(max_connections, READER_CACHE_KIB, false, options)
         .connect(&url)
         .await?;
     // Commits are synced apart from the writer, by this file. SQLite keeps it while a
@@ -345,9 +349,10 @@ fn sqlite_pool(
     max_connections: u32,
     cache_kib: u32,
     writes: bool,
-    busy_timeout: Duration,
+    options: StoreOptions,
 ) -> AnyPoolOptions {
-    let busy_ms = busy_timeout.as_millis();
+    let busy_ms = options.busy_timeout.as_millis();
+    let secure_delete = if options.secure_delete { "ON" } else { "OFF" };
     AnyPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(30))
@@ -359,6 +364,10 @@ fn sqlite_pool(
                 // FULL: a commit is on disk (WAL fsynced) before it returns.
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                conn.execute(sqlx::AssertSqlSafe(format!(
+                    "PRAGMA secure_delete = {secure_delete}"
+                )))
+                .await?;
                 if writes {
                     conn.execute("PRAGMA temp_store = MEMORY").await?;
                 }

@@ -11,6 +11,7 @@ mod identities;
 mod openapi;
 mod ops;
 mod ratelimit;
+mod residue;
 mod send;
 mod send_bulk;
 mod send_simple;
