@@ -248,7 +248,10 @@ mod tests {
     fn malformed_key_file_is_refused_with_its_path() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("data.key");
-        fs::write(&path, "not hex").unwrap();
+        create_private(&path)
+            .unwrap()
+            .write_all(b"not hex")
+            .unwrap();
         let err = DataKey::load_or_create(&path).unwrap_err().to_string();
         assert!(err.contains("data.key") && err.contains("64 hex"), "{err}");
     }

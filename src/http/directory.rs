@@ -96,9 +96,14 @@ pub async fn create(
 /// or of a gateway ID (devices need it to open alerts and to reply).
 pub async fn show(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     const UNKNOWN: ApiError = ApiError::NotFound("no such identity");
+    // Anyone may ask, so each address is held to the per-IP budget of the API.
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        state.limits.check_ip(ip)?;
+    }
     let id = IdentityId::parse(&id).map_err(|_| UNKNOWN)?;
     let (public_key, capabilities) = if id.is_gateway() {
         let gateway = GatewayId::try_from(id).map_err(|_| UNKNOWN)?;

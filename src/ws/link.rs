@@ -18,6 +18,8 @@ pub(super) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub(super) enum End {
     Closed,
+    /// The device's connection broke off (a transport error, not ours): logged at debug.
+    Aborted(String),
     Refused(&'static str),
     Stuck,
     Idle,

@@ -21,6 +21,16 @@ pub async fn chat(
     req: HttpRequest,
     body: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
+    // A connection and its handshake cost a key exchange before anyone is known: each
+    // address is held to the per-IP budget of the API.
+    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+        if let Err(limited) = state.limits.check_ip(ip) {
+            return Ok(HttpResponse::TooManyRequests()
+                .insert_header(("Retry-After", limited.retry_after_secs.to_string()))
+                .content_type("text/plain")
+                .body("rate limit reached"));
+        }
+    }
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let state = state.get_ref().clone();
     actix_web::rt::spawn(session::run(state, session, stream));

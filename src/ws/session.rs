@@ -59,7 +59,7 @@ async fn next_binary(stream: &mut MessageStream, ws: &mut WsSession) -> Result<V
             Some(Ok(Message::Pong(_))) => {}
             Some(Ok(Message::Close(_))) | None => return Err(End::Closed),
             Some(Ok(_)) => return Err(End::Refused("text or continuation message")),
-            Some(Err(e)) => return Err(End::Failed(format!("websocket: {e}"))),
+            Some(Err(e)) => return Err(End::Aborted(format!("websocket: {e}"))),
         }
     }
 }
@@ -125,6 +125,7 @@ pub async fn run(state: AppState, mut ws: WsSession, stream: MessageStream) {
     };
     let (code, description) = match &end {
         End::Closed => (CloseCode::Normal, "closed"),
+        End::Aborted(_) => (CloseCode::Abnormal, "connection broke off"),
         End::Refused(why) => (CloseCode::Policy, *why),
         End::Stuck => (CloseCode::Again, "device too slow"),
         End::Idle => (CloseCode::Normal, "idle timeout"),
@@ -132,6 +133,7 @@ pub async fn run(state: AppState, mut ws: WsSession, stream: MessageStream) {
     };
     match &end {
         End::Failed(why) => tracing::warn!("chat session failed: {why}"),
+        End::Aborted(why) => tracing::debug!("chat connection broke off: {why}"),
         other => tracing::debug!(?other, "chat session ended"),
     }
     let _ = ws

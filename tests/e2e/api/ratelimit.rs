@@ -117,3 +117,34 @@ async fn a_client_address_over_its_budget_gets_429_before_authentication() {
     let res = credits(&app, &app.client, "*NOSUCH1", "whatever1").await;
     assert_eq!(res.status(), 429, "unauthenticated floods are cut off too");
 }
+
+/// What anyone may reach without credentials, the directory's lookups and the chat
+/// server's handshake, is held to the same per-IP budget.
+#[tokio::test]
+async fn anonymous_directory_reads_and_chat_connections_are_held_to_the_per_ip_budget() {
+    let app = spawn_app_with(&[
+        ("TOCSIN__RATELIMIT__PER_IP_PER_SECOND", "1".into()),
+        ("TOCSIN__RATELIMIT__PER_IP_BURST", "2".into()),
+    ])
+    .await;
+    app.identity("ALICE123", None, None).await;
+    let read = || {
+        app.client
+            .get(app.url("/api/v1/identities/ALICE123"))
+            .send()
+    };
+    assert_eq!(read().await.unwrap().status(), 200);
+    assert_eq!(read().await.unwrap().status(), 200);
+    let limited = read().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    // The same address has spent its budget: the chat upgrade is refused before any
+    // handshake, with 429.
+    let url = format!("ws://{}/chat", app.http);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+        }
+        other => panic!("expected 429, got {:?}", other.map(|(_, r)| r.status())),
+    }
+}
