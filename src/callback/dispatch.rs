@@ -67,6 +67,9 @@ impl Dispatcher {
         let policy =
             Arc::new(AddressPolicy::new(&settings.allowed_ranges).map_err(anyhow::Error::msg)?);
         let client = reqwest::Client::builder()
+            // Never through a proxy of the environment (HTTP_PROXY, ALL_PROXY, …): the
+            // proxy, not the guard below, would then pick the address reached.
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(settings.timeout_secs))
             .dns_resolver(GuardedResolver {
