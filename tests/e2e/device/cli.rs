@@ -154,8 +154,30 @@ async fn device_init_send_reply_and_listen_work_from_the_command_line() {
         "{line}"
     );
     assert!(fields[0].ends_with('Z'), "{line}");
-    until("the alert was receipted and acked", || async {
-        depth(&app).await == 1 && app.state.store.callbacks_for(&gw.id).await.unwrap().len() == 3
+    // A one-time password with a TTL: its line says how long it has left.
+    let nonce = tocsin_sdk::protocol::Nonce::random();
+    let sealed = SharedKey::new(&gw.keys.secret, &keys.public_key())
+        .unwrap()
+        .seal(&nonce, &E2eMessage::Text("482913".into()).to_padded());
+    let form = format!(
+        "{}&to={}&nonce={nonce}&box={}&ttl=300",
+        gw.credentials(),
+        keys.identity,
+        hex::encode(sealed)
+    );
+    assert_eq!(app.post_form("/send_e2e", form).await.0, 200);
+    let line = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("a line in time")
+        .unwrap()
+        .expect("a line");
+    let left = line
+        .split_once("text 482913 (expires in ")
+        .map(|(_, left)| left)
+        .unwrap_or_else(|| panic!("no expiry in {line}"));
+    assert!(["4m 59s)", "5m 0s)"].contains(&left), "{line}");
+    until("both alerts were receipted and acked", || async {
+        depth(&app).await == 1 && app.state.store.callbacks_for(&gw.id).await.unwrap().len() == 4
     })
     .await;
 
