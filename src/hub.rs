@@ -18,8 +18,7 @@
 //! that it is marked overflowed and the session goes back to the store.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::Notify;
@@ -35,9 +34,15 @@ pub struct Slot {
     inbox: Mutex<Inbox>,
     /// The csp-device-id the session logged in with.
     device_id: u64,
-    /// A newer login of the same device took this session's place; it must end.
-    replaced: AtomicBool,
+    /// Why the session must end, once it must: a newer login of the same device took its
+    /// place, or its identity was revoked.
+    ended: OnceLock<&'static str>,
 }
+
+/// Why a session whose device logged in again ends.
+pub const REPLACED: &str = "replaced by a newer login of this device";
+/// Why the sessions of a revoked identity end.
+pub const REVOKED: &str = "this identity has been revoked";
 
 /// Messages committed for a session since it last looked.
 #[derive(Debug, Default)]
@@ -61,9 +66,16 @@ impl Slot {
         }
     }
 
-    /// Whether a newer login of the same device has replaced this session.
-    pub fn replaced(&self) -> bool {
-        self.replaced.load(Ordering::Acquire)
+    /// Why the session must end, once it must ([`REPLACED`], [`REVOKED`]).
+    pub fn ended(&self) -> Option<&'static str> {
+        self.ended.get().copied()
+    }
+
+    /// Tells the session to end for `why` (the first reason given stands).
+    fn end(&self, why: &'static str) {
+        if self.ended.set(why).is_ok() {
+            self.notify.notify_one();
+        }
     }
 
     /// Takes what the inbox holds, leaving it empty and not overflowed.
@@ -123,10 +135,8 @@ impl Hub {
         let mut others = 0;
         for (_, older) in list.iter() {
             if older.device_id == device_id {
-                if !older.replaced.swap(true, Ordering::AcqRel) {
-                    older.notify.notify_one();
-                }
-            } else if !older.replaced() {
+                older.end(REPLACED);
+            } else if older.ended().is_none() {
                 others += 1;
             }
         }
@@ -165,6 +175,18 @@ impl Hub {
     /// Whether `identity` has at least one connected session.
     pub fn is_online(&self, identity: &IdentityId) -> bool {
         self.lock().get(identity).is_some_and(|s| !s.is_empty())
+    }
+
+    /// The identities with at least one session.
+    pub fn identities(&self) -> Vec<IdentityId> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Ends every session of `identity` for `why`.
+    pub fn end_sessions(&self, identity: &IdentityId, why: &'static str) {
+        for (_, slot) in self.lock().get(identity).into_iter().flatten() {
+            slot.end(why);
+        }
     }
 
     /// Number of connected sessions.
@@ -332,9 +354,20 @@ mod tests {
             .join(alice, 7, 4, 2)
             .expect("the same device may log in again");
         phone.slot.notify.notified().await;
-        assert!(phone.slot.replaced() && !laptop.slot.replaced() && !phone_again.slot.replaced());
+        assert_eq!(
+            (
+                phone.slot.ended(),
+                laptop.slot.ended(),
+                phone_again.slot.ended()
+            ),
+            (Some(REPLACED), None, None)
+        );
         drop(phone);
         assert_eq!(hub.sessions(), 2);
+        hub.end_sessions(&alice, REVOKED);
+        laptop.slot.notify.notified().await;
+        assert_eq!(laptop.slot.ended(), Some(REVOKED));
+        assert_eq!(phone_again.slot.ended(), Some(REVOKED));
         drop((laptop, phone_again));
         assert!(!hub.is_online(&alice));
         assert!(hub.join(alice, 9, 5, 2).is_some());

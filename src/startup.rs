@@ -45,7 +45,32 @@ async fn maintain(state: AppState) {
         } else {
             expire_messages(&state, now).await;
         }
+        if let Err(e) = close_revoked(&state).await {
+            tracing::warn!("checking connected identities for revocation failed: {e}");
+        }
     }
+}
+
+/// Ends the sessions of connected identities that have been revoked (by `tocsin admin`,
+/// in another process, or through another node): within [`EXPIRY_INTERVAL`] of the
+/// revocation. Returns how many identities' sessions were ended.
+pub async fn close_revoked(state: &AppState) -> Result<usize, crate::store::StoreError> {
+    let connected = state.hub.identities();
+    if connected.is_empty() {
+        return Ok(0);
+    }
+    let revoked: Vec<_> = state
+        .store
+        .identities(&connected)
+        .await?
+        .into_iter()
+        .filter(|record| record.revoked)
+        .collect();
+    for record in &revoked {
+        tracing::info!(identity = %record.id, "ending the sessions of a revoked identity");
+        state.hub.end_sessions(&record.id, crate::hub::REVOKED);
+    }
+    Ok(revoked.len())
 }
 
 /// Deletes the messages past their TTL, which become `expired`.

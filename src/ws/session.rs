@@ -40,9 +40,6 @@ fn poll_timer(period: Duration) -> tokio::time::Interval {
     timer
 }
 
-/// Why an older session ends when its device logs in again.
-const REPLACED: &str = "replaced by a newer login of this device";
-
 /// Most acks of one connection committed together.
 const ACK_BATCH: usize = 256;
 
@@ -177,13 +174,13 @@ async fn serve(
     let mut committing: Option<futures_util::future::LocalBoxFuture<'_, Result<(), End>>> = None;
     let mut behind_acks: Option<Payload> = None;
     let end = 'session: loop {
-        if presence.slot.replaced() {
+        if let Some(why) = presence.slot.ended() {
             let bye = Payload::CloseError {
                 can_reconnect: false,
-                reason: REPLACED.into(),
+                reason: why.into(),
             };
             let _ = link.send(&bye).await;
-            break 'session End::Refused(REPLACED);
+            break 'session End::Refused(why);
         }
         let mut from_inbox = None;
         if caught_up && !recheck {

@@ -297,3 +297,21 @@ async fn a_receipt_naming_too_many_messages_is_refused_whole() {
         (1, 1)
     );
 }
+
+/// Revoking an identity (with `tocsin admin`, in another process) ends its open sessions
+/// at the server's next check of connected identities, which runs every few seconds and
+/// is called directly here; other identities' sessions go on.
+#[tokio::test]
+async fn a_revoked_identitys_sessions_end_and_others_go_on() {
+    let (app, mut alice) = alice_on(&[]).await;
+    let bob_keys = app.identity("BOB45678", None, None).await;
+    let mut bob = Device::connect(&app, "BOB45678", &bob_keys, Some(1)).await;
+    bob.drain_queue().await;
+    assert_eq!(tocsin::startup::close_revoked(&app.state).await.unwrap(), 0);
+    app.state.store.revoke_identity(&alice.id).await.unwrap();
+    assert_eq!(tocsin::startup::close_revoked(&app.state).await.unwrap(), 1);
+    let (_, can_reconnect, reason) = until_closed(&mut alice).await;
+    assert!(!can_reconnect, "a revoked identity must not come back");
+    assert!(reason.contains("revoked"), "{reason}");
+    still_served(&mut bob).await;
+}
