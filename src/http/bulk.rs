@@ -1,11 +1,12 @@
 //! `POST /pubkeys/bulk` and `POST /lookup/bulk` (spec §2.5, §2.6): credentials in the
 //! query, a JSON body, a JSON array of the matches only.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use tocsin_sdk::protocol::{IdentityId, LookupHash};
 
 use super::error::ApiError;
+use super::json;
 use super::params::Params;
 use super::{authed, charge_lookup};
 use crate::meter::Operation;
@@ -78,10 +79,12 @@ fn live(record: Option<IdentityRecord>) -> Option<IdentityRecord> {
 
 pub async fn pubkeys(
     state: web::Data<AppState>,
+    req: HttpRequest,
     params: Params,
-    body: web::Json<IdentitiesBody>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
+    let body: IdentitiesBody = json::read(&req, payload, json::BULK_LOOKUP).await?;
     check_count(body.identities.len())?;
     let mut found = Vec::new();
     for raw in &body.identities {
@@ -112,10 +115,12 @@ fn parse_hashes(raw: &[String]) -> Result<Vec<LookupHash>, ApiError> {
 
 pub async fn lookup(
     state: web::Data<AppState>,
+    req: HttpRequest,
     params: Params,
-    body: web::Json<HashesBody>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
+    let body: HashesBody = json::read(&req, payload, json::BULK_LOOKUP).await?;
     check_count(body.phone_hashes.len() + body.email_hashes.len())?;
     let phones = parse_hashes(&body.phone_hashes)?;
     let emails = parse_hashes(&body.email_hashes)?;

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use tocsin_sdk::protocol::{Capabilities, GatewayId, IdentityId, PublicKey};
 
 use super::error::ApiError;
+use super::json;
 use super::keys::GATEWAY_CAPABILITIES;
 use crate::domain::UnixMs;
 use crate::state::AppState;
@@ -59,12 +60,13 @@ fn check_enrollment(state: &AppState, req: &HttpRequest) -> Result<(), ApiError>
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<CreateIdentity>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
         state.limits.check_identity_creation(ip)?;
     }
     check_enrollment(&state, &req)?;
+    let body: CreateIdentity = json::read(&req, payload, json::IDENTITY).await?;
     let public_key = PublicKey::parse(&body.public_key)
         .map_err(|e| ApiError::bad_request(format!("publicKey: {e}")))?;
     for _ in 0..16 {

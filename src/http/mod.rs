@@ -6,6 +6,7 @@ mod bulk;
 mod credits;
 mod directory;
 pub mod error;
+mod json;
 mod keys;
 mod lookup;
 mod ops;
@@ -22,23 +23,6 @@ use crate::meter::Operation;
 use crate::state::AppState;
 use error::ApiError;
 use params::Params;
-
-/// Largest JSON body: 1000 bulk messages with 4000-byte boxes in base64 fit in 8 MiB.
-const BULK_JSON_LIMIT: usize = 8 * 1024 * 1024;
-
-/// A JSON body that is too large (413) or not the expected shape (400).
-fn json_error(
-    err: actix_web::error::JsonPayloadError,
-    _req: &actix_web::HttpRequest,
-) -> actix_web::Error {
-    use actix_web::error::JsonPayloadError;
-    match err {
-        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-            ApiError::TooLarge(format!("JSON body over {BULK_JSON_LIMIT} bytes")).into()
-        }
-        other => ApiError::bad_request(format!("malformed JSON body: {other}")).into(),
-    }
-}
 
 /// The OpenAPI 3 document of the public listener, served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -130,12 +114,7 @@ pub fn api_route_list() -> Vec<(Method, &'static str)> {
 
 /// Routes of the public listener.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT))
-        .app_data(
-            web::JsonConfig::default()
-                .limit(BULK_JSON_LIMIT)
-                .error_handler(json_error),
-        );
+    cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT));
     for (_, path, route) in api_routes() {
         cfg.route(path, route);
     }

@@ -18,6 +18,7 @@ use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 use super::authed;
 use super::bulk::MAX_BULK_ITEMS;
 use super::error::ApiError;
+use super::json;
 use super::params::Params;
 use super::send::{header_flags, idempotency_key, recipient, require_mode, ttl, MAX_BOX_BYTES};
 use crate::domain::UnixMs;
@@ -123,10 +124,11 @@ pub async fn send_e2e_bulk(
     state: web::Data<AppState>,
     req: HttpRequest,
     params: Params,
-    body: web::Json<Vec<BulkMessage>>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     require_mode(&who, GatewayMode::E2e)?;
+    let body: Vec<BulkMessage> = json::read(&req, payload, json::BULK_SEND).await?;
     if body.len() > MAX_BULK_ITEMS {
         return Err(ApiError::TooLarge(format!(
             "more than {MAX_BULK_ITEMS} messages in one request"

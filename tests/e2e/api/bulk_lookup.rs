@@ -123,3 +123,48 @@ async fn pubkeys_bulk_accepts_ids_as_byte_arrays_too() {
         json!([{"identity": "ALICE123", "publicKey": alice.public.to_string()}])
     );
 }
+
+/// A JSON body is read only after the credentials, and each route reads no more than its
+/// largest valid body: a stranger's body is refused for its credentials before it is
+/// parsed; a lookup body over 128 KiB and an identity request over 4 KiB are refused as
+/// too large.
+#[tokio::test]
+async fn json_bodies_are_read_after_the_credentials_and_within_the_routes_limit() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let res = app
+        .client
+        .post(app.url("/lookup/bulk?from=*NOSUCH1&secret=Guess0000000000"))
+        .header("content-type", "application/json")
+        .body("not JSON at all")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "the credentials are checked first");
+
+    let ids: Vec<String> = (0..20_000).map(|i| format!("ID{i:06}")).collect();
+    let (status, body) = post_json(&app, &gw, "/pubkeys/bulk", &json!({ "identities": ids })).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body, Value::String("JSON body over 131072 bytes".into()));
+
+    let padded = json!({ "publicKey": "00".repeat(32), "padding": "x".repeat(5000) });
+    let res = app
+        .client
+        .post(app.url("/api/v1/identities"))
+        .json(&padded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+
+    let res = app
+        .client
+        .post(app.url(&format!("/pubkeys/bulk?{}", gw.credentials())))
+        .header("content-type", "text/plain")
+        .body(r#"{"identities": []}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("application/json"));
+}
