@@ -146,6 +146,8 @@ pub struct CallbackSettings {
 pub struct BlobSettings {
     pub max_bytes: u64,
     pub ttl_secs: u64,
+    /// Bytes all stored blobs may take together; 0: no bound.
+    pub max_total_bytes: u64,
 }
 
 /// Request budgets; a rate of 0 disables that limiter.

@@ -128,6 +128,19 @@ pub async fn housekeeping(state: &AppState, now: UnixMs) {
         }
         Err(e) => tracing::warn!("expiring blobs failed: {e}"),
     }
+    sweep_uploads(state, UPLOAD_IDLE).await;
+}
+
+/// An upload file not written to for this long was left behind: a body takes far less.
+const UPLOAD_IDLE: Duration = Duration::from_secs(3600);
+
+/// Removes upload files left behind that were idle for `idle`.
+async fn sweep_uploads(state: &AppState, idle: Duration) {
+    match state.blobs.sweep_uploads(idle).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "upload files left behind were removed"),
+        Err(e) => tracing::warn!("sweeping upload files failed: {e}"),
+    }
 }
 
 /// Connections the kernel holds for a listener until they are accepted.
@@ -242,6 +255,8 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let serving = crate::store::ServingLock::take(&settings.database_url())?;
         let state = open_state(settings).await?;
+        // No upload of this server runs yet: whatever is in its upload directory was left.
+        sweep_uploads(&state, Duration::ZERO).await;
         let started = std::time::Instant::now();
         let keys = state
             .store

@@ -57,6 +57,28 @@ pub struct FsUpload {
     final_dir: PathBuf,
 }
 
+impl FsBlobStore {
+    /// Removes upload files left behind (by a crash, say) that were last written over
+    /// `idle` ago; `Duration::ZERO` removes them all (at start, when no upload runs).
+    /// Returns how many went.
+    pub async fn sweep_uploads(&self, idle: std::time::Duration) -> io::Result<usize> {
+        let mut entries = match fs::read_dir(self.root.join("tmp")).await {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut removed = 0;
+        while let Some(entry) = entries.next_entry().await? {
+            let modified = entry.metadata().await?.modified()?;
+            let age = modified.elapsed().unwrap_or_default();
+            if age >= idle && fs::remove_file(entry.path()).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
 impl BlobStore for FsBlobStore {
     type Upload = FsUpload;
 
@@ -117,6 +139,44 @@ impl BlobUpload for FsUpload {
 #[cfg(test)]
 mod tests {
     use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn uploads_left_behind_are_swept_once_idle_and_all_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::FsBlobStore::new(dir.path().to_owned());
+        assert_eq!(
+            store
+                .sweep_uploads(std::time::Duration::ZERO)
+                .await
+                .unwrap(),
+            0
+        );
+        let mut old = store.begin().await.unwrap();
+        old.write(b"half an upload").await.unwrap();
+        // Tokio writes in the background: done before the time is set, or it moves it.
+        tokio::io::AsyncWriteExt::flush(&mut old.file)
+            .await
+            .unwrap();
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3700);
+        std::fs::File::options()
+            .write(true)
+            .open(&old.temp)
+            .unwrap()
+            .set_modified(an_hour_ago)
+            .unwrap();
+        let fresh = store.begin().await.unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(store.sweep_uploads(hour).await.unwrap(), 1);
+        assert!(!old.temp.exists() && fresh.temp.exists());
+        assert_eq!(
+            store
+                .sweep_uploads(std::time::Duration::ZERO)
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(!fresh.temp.exists());
+    }
 
     use super::*;
 

@@ -99,10 +99,19 @@ pub async fn upload(
     if balance < paid.charge().amount.as_i64() {
         return Err(ApiError::NoCredits);
     }
+    let quota = state.settings.blobs.max_total_bytes;
+    if quota > 0 && state.store.blob_bytes().await? >= quota {
+        return Err(full(quota));
+    }
     let (upload, size) = store_blob_part(&state, &mut multipart).await?;
     if size == 0 {
         upload.abort().await;
         return Err(ApiError::bad_request("blob is empty"));
+    }
+    // Checked again with the size known (concurrent uploads may overshoot by a few).
+    if quota > 0 && state.store.blob_bytes().await?.saturating_add(size) > quota {
+        upload.abort().await;
+        return Err(full(quota));
     }
     let id = BlobId::random();
     upload.commit(&id).await.map_err(internal)?;
@@ -129,6 +138,12 @@ pub async fn upload(
         }
         false => Err(ApiError::NoCredits),
     }
+}
+
+fn full(quota: u64) -> ApiError {
+    ApiError::StoreFull(format!(
+        "the blob store holds its {quota} bytes; retry once blobs have expired"
+    ))
 }
 
 /// `GET /blobs/{id}` for gateway IDs (credentials required, free of charge).

@@ -25,6 +25,9 @@ pub enum ApiError {
     /// 413: text, box or blob over its limit.
     #[error("{0}")]
     TooLarge(String),
+    /// 507: the blob store holds as much as it may.
+    #[error("{0}")]
+    StoreFull(String),
     /// 429: a rate limit was reached; retry after this many seconds.
     #[error("rate limit reached")]
     RateLimited { retry_after_secs: u64 },
@@ -99,6 +102,7 @@ impl ResponseError for ApiError {
             Self::NoCredits => StatusCode::PAYMENT_REQUIRED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -47,6 +47,16 @@ fn blob_from_row(row: &AnyRow) -> Result<BlobRecord, StoreError> {
 }
 
 impl Store {
+    /// Bytes the recorded blobs take together.
+    pub async fn blob_bytes(&self) -> Result<u64, StoreError> {
+        let total: i64 =
+            sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS n FROM blobs")
+                .fetch_one(&self.read)
+                .await?
+                .try_get("n")?;
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// Takes `charge` and records the blob in one transaction; `false` (nothing recorded)
     /// when the balance cannot cover it.
     pub async fn record_blob(

@@ -3,7 +3,7 @@
 use tocsin::store::GatewayMode;
 use tocsin_sdk::protocol::BlobId;
 
-use crate::helpers::{spawn_app, TestApp, TestGateway};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestGateway};
 
 const BOUNDARY: &str = "tocsin-test-boundary";
 
@@ -158,4 +158,49 @@ async fn empty_missing_unpaid_and_unknown_blobs() {
     ] {
         assert_eq!(download(&app, &gw, id).await.0, 404, "{id}");
     }
+}
+
+/// The blob store holds at most `blobs.max_total_bytes`: an upload that would pass it is
+/// answered 507, charged nothing and keeps nothing.
+#[tokio::test]
+async fn uploads_past_the_stores_bound_are_refused_with_507() {
+    let app = spawn_app_with(&[("TOCSIN__BLOBS__MAX_TOTAL_BYTES", "100".into())]).await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let (status, body) = upload(&app, &gw, "", multipart(RUST, &[1; 60], false)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, reason) = upload(&app, &gw, "", multipart(RUST, &[2; 60], false)).await;
+    assert_eq!(status, 507);
+    assert!(reason.contains("100 bytes"), "{reason}");
+    assert_eq!(
+        app.balance(&gw).await,
+        9,
+        "the refused upload is not charged"
+    );
+    assert_eq!(app.state.store.blob_bytes().await.unwrap(), 60);
+    let files = std::fs::read_dir(app.state.settings.storage.data_dir.join("blobs/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 0, "nothing of it is left in the upload directory");
+    // Once the first has gone, there is room again.
+    app.state
+        .store
+        .expire_blobs(tocsin::domain::UnixMs::MAX)
+        .await
+        .unwrap();
+    let (status, _) = upload(&app, &gw, "", multipart(RUST, &[3; 60], false)).await;
+    assert_eq!(status, 200);
+}
+
+/// An upload a crash left behind in the upload directory is removed when the server
+/// starts again.
+#[tokio::test]
+async fn uploads_left_behind_are_removed_at_start() {
+    let app = spawn_app().await;
+    let tmp = app.state.settings.storage.data_dir.join("blobs/tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let left = tmp.join("upload-0000000000000000");
+    std::fs::write(&left, b"half an upload").unwrap();
+    let app = app.restart().await;
+    assert!(!left.exists());
+    drop(app);
 }
