@@ -39,6 +39,8 @@ pub struct ServerSettings {
     pub metrics_addr: SocketAddr,
     /// The bearer token `/metrics` asks for; empty: none.
     pub metrics_token: String,
+    /// Reverse proxies (CIDR ranges or addresses) whose forwarding headers name the client.
+    pub trusted_proxies: Vec<String>,
     /// 0 = one worker per core.
     pub workers: usize,
     pub shutdown_grace_secs: u64,
@@ -218,6 +220,7 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("callbacks.allowed_ranges")
+            .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("callbacks.retry_schedule_secs")
             .source(Some(vars.clone()));
         let mut settings: Settings = builder.add_source(env_source).build()?.try_deserialize()?;
@@ -327,6 +330,9 @@ impl Settings {
                 "callbacks",
                 "per_url_concurrency, timeout_secs and sweep_secs must be at least 1",
             ));
+        }
+        if let Err(e) = crate::client_ip::TrustedProxies::new(&self.server.trusted_proxies) {
+            return Err(invalid("server.trusted_proxies", e));
         }
         if let Err(e) = crate::callback::guard::AddressPolicy::new(&self.callbacks.allowed_ranges) {
             return Err(invalid("callbacks.allowed_ranges", e));

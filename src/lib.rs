@@ -20,7 +20,8 @@
 //!   and runs the workers; [`shutdown`] waits for the stop signal; [`metrics`] counts;
 //! * the edges: [`http`] (the Gateway API), [`ws`] (devices at `GET /chat`), [`callback`]
 //!   (POSTs to customers, only to addresses its guard permits);
-//! * the send path: [`ratelimit`], [`auth`], [`meter`] (the one place that prices a paid
+//! * the send path: [`ratelimit`] (keyed on the address [`client_ip`] finds), [`auth`],
+//!   [`meter`] (the one place that prices a paid
 //!   operation), [`crypto`] (server keys, the data key that protects secrets at rest,
 //!   basic-mode shared keys), and [`submit`], the one use case every way of sending ends in;
 //! * shared by both directions: [`store`], the one durable home of accounts, keys, queues,
@@ -32,6 +33,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod callback;
+pub mod client_ip;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -220,7 +220,10 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     }));
     let metrics = Arc::new(Metrics::new());
     let meter = Arc::new(crate::meter::Meter::new(settings.prices, metrics.clone()));
+    let proxies = crate::client_ip::TrustedProxies::new(&settings.server.trusted_proxies)
+        .map_err(anyhow::Error::msg)?;
     Ok(AppState {
+        proxies: Arc::new(proxies),
         meter,
         message_ids: Arc::new(crate::domain::MessageIds::new(node)),
         hub,

@@ -32,6 +32,8 @@ pub struct AppState {
     pub meter: Arc<crate::meter::Meter>,
     /// IDs for the messages this node accepts.
     pub message_ids: Arc<crate::domain::MessageIds>,
+    /// Who the client of a request is, behind trusted reverse proxies.
+    pub proxies: Arc<crate::client_ip::TrustedProxies>,
 }
 
 /// How long a cached directory row may be used: a revocation or a new secret takes

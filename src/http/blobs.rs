@@ -164,7 +164,7 @@ pub async fn device_download(
     req: actix_web::HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if let Some(ip) = state.proxies.client_ip(&req) {
         state.limits.check_ip(ip)?;
     }
     stream_blob(&state, &id).await

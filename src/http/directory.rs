@@ -62,7 +62,7 @@ pub async fn create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if let Some(ip) = state.proxies.client_ip(&req) {
         state.limits.check_identity_creation(ip)?;
     }
     check_enrollment(&state, &req)?;
@@ -103,7 +103,7 @@ pub async fn show(
 ) -> Result<HttpResponse, ApiError> {
     const UNKNOWN: ApiError = ApiError::NotFound("no such identity");
     // Anyone may ask, so each address is held to the per-IP budget of the API.
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if let Some(ip) = state.proxies.client_ip(&req) {
         state.limits.check_ip(ip)?;
     }
     let id = IdentityId::parse(&id).map_err(|_| UNKNOWN)?;

@@ -73,7 +73,8 @@ impl Params {
             .map(|(_, value)| &self.text[value.clone()])
     }
 
-    /// The TCP peer's address (no proxy headers are trusted).
+    /// The client's address: the TCP peer, or behind a trusted proxy the address it
+    /// forwarded (`crate::client_ip`).
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
     }
@@ -104,8 +105,12 @@ impl FromRequest for Params {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let client_ip = match req.app_data::<actix_web::web::Data<crate::state::AppState>>() {
+            Some(state) => state.proxies.client_ip(req),
+            None => req.peer_addr().map(|a| a.ip()),
+        };
         let mut params = Params {
-            client_ip: req.peer_addr().map(|a| a.ip()),
+            client_ip,
             ..Params::default()
         };
         params.add(req.query_string().as_bytes());

@@ -23,7 +23,7 @@ pub async fn chat(
 ) -> Result<HttpResponse, actix_web::Error> {
     // A connection and its handshake cost a key exchange before anyone is known: each
     // address is held to the per-IP budget of the API.
-    if let Some(ip) = req.peer_addr().map(|a| a.ip()) {
+    if let Some(ip) = state.proxies.client_ip(&req) {
         if let Err(limited) = state.limits.check_ip(ip) {
             return Ok(HttpResponse::TooManyRequests()
                 .insert_header(("Retry-After", limited.retry_after_secs.to_string()))

@@ -148,3 +148,57 @@ async fn anonymous_directory_reads_and_chat_connections_are_held_to_the_per_ip_b
         other => panic!("expected 429, got {:?}", other.map(|(_, r)| r.status())),
     }
 }
+
+async fn credits_from(
+    app: &TestApp,
+    forwarded_for: &str,
+    from: &str,
+    secret: &str,
+) -> reqwest::StatusCode {
+    let url = app.url(&format!(
+        "/credits?from={}&secret={secret}",
+        urlencode(from)
+    ));
+    let req = app.client.get(url).header("x-forwarded-for", forwarded_for);
+    req.send().await.unwrap().status()
+}
+
+/// Behind a reverse proxy the operator trusts, a brute force from one client is blocked
+/// without locking out the real sender coming through the same proxy; from a peer that is
+/// not trusted, the header changes nothing.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_limited() {
+    let app = spawn_app_with(&[("TOCSIN__SERVER__TRUSTED_PROXIES", "127.0.0.0/8".into())]).await;
+    let gw = app.gateway(GatewayMode::E2e, 7).await;
+    let id = gw.id.as_str();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let guess = format!("Guess{i:07}");
+        statuses.push(
+            credits_from(&app, "198.51.100.1", id, &guess)
+                .await
+                .as_u16(),
+        );
+    }
+    assert_eq!(statuses[..5], [401; 5]);
+    assert_eq!(statuses[5..], [429; 3]);
+    assert_eq!(
+        credits_from(&app, "198.51.100.1", id, &gw.secret).await,
+        429
+    );
+    assert_eq!(
+        credits_from(&app, "198.51.100.2", id, &gw.secret).await,
+        200
+    );
+
+    // Without trusted proxies, a forged header gives no fresh budget.
+    let direct = spawn_app_with(&[]).await;
+    let gw = direct.gateway(GatewayMode::E2e, 7).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let (forged, guess) = (format!("198.51.100.{i}"), format!("Guess{i:07}"));
+        let status = credits_from(&direct, &forged, gw.id.as_str(), &guess).await;
+        statuses.push(status.as_u16());
+    }
+    assert_eq!(statuses[5..], [429; 3]);
+}
