@@ -161,6 +161,7 @@ pub struct RateLimitSettings {
     pub per_gateway_per_second: u32,
     pub per_gateway_burst: u32,
     pub auth_failures_per_minute: u32,
+    pub auth_failures_per_gateway_per_minute: u32,
 }
 
 /// Credits per operation (whole numbers, never negative).

@@ -16,6 +16,9 @@ pub struct Metrics {
     pub http_latency: HistogramVec,
     /// Requests whose credentials were refused.
     pub auth_failures: IntCounter,
+    /// Gateway IDs found past their watch of failed logins from all addresses (at most one
+    /// a minute per ID).
+    pub auth_failure_alarms: IntCounter,
     /// Messages committed to a queue, by gateway mode (`basic`, `e2e`).
     pub messages_accepted: IntCounterVec,
     /// Credits taken, by ledger reason (`send_simple`, `send_e2e`, lookups, …).
@@ -100,6 +103,13 @@ impl Metrics {
                 IntCounter::new(
                     "tocsin_auth_failures_total",
                     "API requests whose gateway ID and secret were refused",
+                ),
+            ),
+            auth_failure_alarms: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_auth_failure_alarms_total",
+                    "Gateway IDs with many failed logins from many addresses, at most one a minute per ID",
                 ),
             ),
             messages_accepted: register(

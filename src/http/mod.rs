@@ -147,6 +147,15 @@ async fn authed(state: &AppState, params: &Params) -> Result<Authenticated, ApiE
         }
         Err(AuthError::Rejected) => {
             state.metrics.auth_failures.inc();
+            if let Some(from) = claimed {
+                if limits.gateway_failure_alarm(&from) {
+                    state.metrics.auth_failure_alarms.inc();
+                    tracing::warn!(
+                        gateway_id = %from,
+                        "many failed logins for this gateway ID from many addresses"
+                    );
+                }
+            }
             if let Some((from, ip)) = attempt {
                 limits.record_failure(&from, ip)?;
             }

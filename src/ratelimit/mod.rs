@@ -56,6 +56,10 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     per_ip: Option<Keyed<IpAddr, C>>,
     per_gateway: Option<Keyed<GatewayId, C>>,
     failures: Keyed<FailureKey, C>,
+    /// Failures per gateway ID from every address, watched but never blocking.
+    gateway_failures: Option<Keyed<GatewayId, C>>,
+    /// At most one alarm a minute per gateway ID.
+    alarms: Keyed<GatewayId, C>,
     identity_creation: Option<Keyed<IpAddr, C>>,
     device_frames: Option<Keyed<IdentityId, C>>,
     device_bytes: Option<Keyed<IdentityId, C>>,
@@ -96,6 +100,9 @@ impl<C: Clock + Clone> RateLimits<C> {
             per_gateway: quota(settings.per_gateway_per_second, settings.per_gateway_burst)
                 .map(|q| keyed(q, &clock)),
             failures: keyed(Quota::per_minute(failures_per_minute), &clock),
+            gateway_failures: NonZeroU32::new(settings.auth_failures_per_gateway_per_minute)
+                .map(|n| keyed(Quota::per_minute(n), &clock)),
+            alarms: keyed(Quota::per_minute(NonZeroU32::MIN), &clock),
             identity_creation: None,
             device_frames: None,
             device_bytes: None,
@@ -187,6 +194,16 @@ impl<C: Clock + Clone> RateLimits<C> {
         }
     }
 
+    /// Counts a failed authentication against `from` from every address; `true` when the
+    /// gateway ID is past its watch and no alarm was raised for it within the minute.
+    pub fn gateway_failure_alarm(&self, from: &GatewayId) -> bool {
+        let past = self
+            .gateway_failures
+            .as_ref()
+            .is_some_and(|l| l.check_key(from).is_err());
+        past && self.alarms.check_key(from).is_ok()
+    }
+
     /// Records a failed authentication; `Err` once the pair's budget is spent (it is then
     /// blocked until the bucket refills).
     pub fn record_failure(&self, from: &GatewayId, ip: IpAddr) -> Result<(), Limited> {
@@ -214,6 +231,10 @@ impl<C: Clock + Clone> RateLimits<C> {
             l.retain_recent();
         }
         self.failures.retain_recent();
+        self.alarms.retain_recent();
+        if let Some(l) = &self.gateway_failures {
+            l.retain_recent();
+        }
         if let Some(l) = &self.identity_creation {
             l.retain_recent();
         }
@@ -247,6 +268,7 @@ mod tests {
             per_gateway_per_second: 1,
             per_gateway_burst: 3,
             auth_failures_per_minute: 5,
+            auth_failures_per_gateway_per_minute: 20,
         }
     }
 
@@ -367,5 +389,28 @@ mod tests {
             off.check_device_frame(&alice).unwrap();
             off.check_device_bytes(&alice, 8194).unwrap();
         }
+    }
+
+    #[test]
+    fn failures_from_many_addresses_raise_one_alarm_a_minute_and_block_nothing() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(&settings(), clock.clone());
+        let id = gw("*ALERTS1");
+        let mut alarms = 0;
+        for i in 0..100u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
+            let _ = limits.record_failure(&id, ip);
+            alarms += usize::from(limits.gateway_failure_alarm(&id));
+            limits.check_not_blocked(&id, ip).unwrap();
+        }
+        assert_eq!(alarms, 1, "past 20 failures, one alarm within the minute");
+        clock.advance(Duration::from_secs(61));
+        let ip = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 1));
+        for _ in 0..21 {
+            let _ = limits.record_failure(&id, ip);
+            alarms += usize::from(limits.gateway_failure_alarm(&id));
+        }
+        assert_eq!(alarms, 2);
+        assert!(!limits.gateway_failure_alarm(&gw("*OTHER12")));
     }
 }

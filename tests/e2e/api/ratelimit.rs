@@ -202,3 +202,27 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_the_one_limited() {
     }
     assert_eq!(statuses[5..], [429; 3]);
 }
+
+/// Guesses for one gateway ID from many addresses block none of them beyond their own
+/// pair, and the real sender goes on; past the per-ID watch the server raises one alarm.
+#[tokio::test]
+async fn guesses_from_many_addresses_raise_an_alarm_and_lock_nobody_out() {
+    let app = spawn_app_with(&[
+        ("TOCSIN__SERVER__TRUSTED_PROXIES", "127.0.0.0/8".into()),
+        (
+            "TOCSIN__RATELIMIT__AUTH_FAILURES_PER_GATEWAY_PER_MINUTE",
+            "3".into(),
+        ),
+    ])
+    .await;
+    let gw = app.gateway(GatewayMode::E2e, 7).await;
+    for i in 0..10 {
+        let (client, guess) = (format!("198.51.100.{i}"), format!("Guess{i:07}"));
+        let status = credits_from(&app, &client, gw.id.as_str(), &guess).await;
+        assert_eq!(status, 401);
+    }
+    let alarms = app.metric("tocsin_auth_failure_alarms_total").await;
+    assert_eq!(alarms, Some(1.0));
+    let real = credits_from(&app, "203.0.113.9", gw.id.as_str(), &gw.secret).await;
+    assert_eq!(real, 200);
+}
