@@ -82,6 +82,8 @@ pub struct MessageSettings {
     /// On SQLite, the most idempotency keys held in memory; beyond it the oldest are
     /// forgotten before their window ends.
     pub idempotency_max_keys: u64,
+    /// How long a message's status events are kept once it has left the queue.
+    pub status_retention_secs: u64,
 }
 
 impl MessageSettings {
@@ -136,6 +138,8 @@ pub struct CallbackSettings {
     pub horizon_secs: u64,
     pub sweep_secs: u64,
     pub allowed_ranges: Vec<String>,
+    /// How long a dead-lettered entry is kept (for `tocsin admin`) before it is purged.
+    pub dead_retention_secs: u64,
     /// Replies and receipts from one sender waiting for a gateway ID's callback, at most.
     pub pending_per_sender: u32,
     /// Replies and receipts waiting for one gateway ID's callback, at most.

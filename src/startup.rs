@@ -129,6 +129,20 @@ pub async fn housekeeping(state: &AppState, now: UnixMs) {
         Err(e) => tracing::warn!("expiring blobs failed: {e}"),
     }
     sweep_uploads(state, UPLOAD_IDLE).await;
+    let settings = &state.settings;
+    let events_before = now.minus(Duration::from_secs(settings.messages.status_retention_secs));
+    let dead_before = now.minus(Duration::from_secs(settings.callbacks.dead_retention_secs));
+    match state.store.purge_history(events_before, dead_before).await {
+        Ok((0, 0)) => {}
+        Ok((events, dead)) => {
+            tracing::info!(
+                events,
+                dead,
+                "status events and dead callbacks past retention purged"
+            );
+        }
+        Err(e) => tracing::warn!("purging old status events failed: {e}"),
+    }
 }
 
 /// An upload file not written to for this long was left behind: a body takes far less.

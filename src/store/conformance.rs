@@ -614,6 +614,7 @@ on_every_backend!(
     devices_are_capped_per_identity,
     pending_callbacks_are_capped_per_sender_and_per_gateway,
     a_burst_of_callback_entries_keeps_each_senders_cap,
+    history_past_retention_is_purged,
     blobs_go_when_every_device_is_done_unless_persistent,
     a_group_that_meets_an_existing_message_falls_back_and_charges_nothing_extra,
     a_group_replayed_one_by_one_still_sees_its_own_keys,
@@ -1140,6 +1141,69 @@ async fn a_burst_of_callback_entries_keeps_each_senders_cap(store: Store) {
     assert!(resent <= 1);
     assert!(stored.values().all(|n| *n == 6), "{stored:?}");
     assert_eq!(store.callbacks_for(&gateway).await.unwrap().len(), 30);
+}
+
+/// Status events of messages that have left the queue are purged once past their
+/// retention, those of a message still queued stay, and dead-lettered callback entries go
+/// after theirs.
+async fn history_past_retention_is_purged(store: Store) {
+    let to = import(&store, "ALICE123").await;
+    let (a, _b) = (
+        device(&store, &to, 1, NOW).await,
+        device(&store, &to, 2, NOW).await,
+    );
+    let gone = direct("BOB45678", "ALICE123", NOW.plus_ms(10));
+    assert!(store.enqueue_direct(&gone, NOW).await.unwrap());
+    let waiting = direct("BOB45678", "ALICE123", NOW.plus_ms(1_000_000));
+    assert!(store.enqueue_direct(&waiting, NOW).await.unwrap());
+    assert_eq!(
+        ack(&store, &a, &waiting, NOW.plus_ms(5)).await,
+        (true, false)
+    );
+    assert_eq!(store.expire_messages(NOW.plus_ms(10)).await.unwrap(), 1);
+    let events = |m: &NewMessage| {
+        let (store, m) = (store.clone(), m.clone());
+        async move {
+            store
+                .message_events(&m.sender, &m.message_id)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!((events(&gone).await, events(&waiting).await), (2, 2));
+
+    let entry = CallbackEntry {
+        gateway: GatewayId::random(),
+        sender: to,
+        message_id: MessageId::random(),
+        sent_at: 1_700_000_000,
+        nonce: Nonce::random(),
+        body: vec![1; 40],
+        nickname: None,
+    };
+    store.enqueue_callback(&entry, UNCAPPED, NOW).await.unwrap();
+    let claimed = store.claim_callbacks(NOW, 10, 10).await.unwrap();
+    store
+        .callback_failed(claimed[0].id, "gone", None)
+        .await
+        .unwrap();
+
+    assert_eq!(store.purge_history(NOW, NOW).await.unwrap(), (0, 0));
+    assert_eq!(
+        store
+            .purge_history(NOW.plus_ms(100), NOW.plus_ms(1))
+            .await
+            .unwrap(),
+        (2, 1)
+    );
+    // The queue row stands for `queued`; its delivered event stays while it waits.
+    assert_eq!((events(&gone).await, events(&waiting).await), (0, 2));
+    assert!(store
+        .dead_callbacks(&entry.gateway)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Acks `m` from `device` at `at`: (matched, deleted).

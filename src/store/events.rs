@@ -45,6 +45,34 @@ impl Store {
         Ok(expired)
     }
 
+    /// Deletes the status events recorded before `events_before` (of messages no longer
+    /// queued) and the dead-lettered callback entries that arrived before `dead_before`;
+    /// returns how many of each went.
+    pub async fn purge_history(
+        &self,
+        events_before: UnixMs,
+        dead_before: UnixMs,
+    ) -> Result<(u64, u64), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        let events = sqlx::query(
+            "DELETE FROM message_events WHERE at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM queued_messages q WHERE q.sender = message_events.sender \
+              AND q.message_id = message_events.message_id \
+              AND q.recipient = message_events.recipient)",
+        )
+        .bind(events_before)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let dead = sqlx::query("DELETE FROM callback_outbox WHERE dead = 1 AND created_at < $1")
+            .bind(dead_before)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((events, dead))
+    }
+
     /// Records a status event for each of `message_ids` sent by `sender` to `recipient`
     /// (a receipt the server could read), ignoring IDs this sender never sent there.
     pub async fn record_receipt(

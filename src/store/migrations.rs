@@ -76,6 +76,11 @@ const MIGRATIONS: &[(i64, &str, Source)] = &[
         "pending callbacks index",
         Source::Both(include_str!("migrations/0008_pending_callbacks_index.sql")),
     ),
+    (
+        9,
+        "status retention",
+        Source::Both(include_str!("migrations/0009_status_retention.sql")),
+    ),
 ];
 
 /// A shared migration's text for `backend`. Each type token keeps the column alignment the
@@ -140,6 +145,7 @@ mod tests {
         (6, "59f88032c9d378c7bd955cd83e811626e0b0c75d0f5fa082fee96841ecf8309d3223fa92f6b320b5d5401e84f1a8d664", "949c671440a695d6d870f3a49d8855240eb5bac77023d883f9b7982abeb2ab758ec288604a861ae1354001e5b5c6fb0f"),
         (7, "bffd308dbcf3243a54ee5f64edff173be78248ed5d077b137192829878fe0f9049fe5d738aa791ad3c49cb8f8dab2a7f", "e53f8df842256bc89337f481d6bbd7a9d32672c4fdf49cd56b2085d4e18f720f60a5dbb1ae4cc6265c251e2278c5fde2"),
         (8, "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0", "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0"),
+        (9, "8784c8c0ea7e96134e57319f53ec2cd4ab9a695a329c9abe2cff0a9d1e0abb3eed2f75a02a5ced703ad16e72198a08c6", "8784c8c0ea7e96134e57319f53ec2cd4ab9a695a329c9abe2cff0a9d1e0abb3eed2f75a02a5ced703ad16e72198a08c6"),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {
