@@ -59,16 +59,10 @@ pub async fn close_revoked(state: &AppState) -> Result<usize, crate::store::Stor
     if connected.is_empty() {
         return Ok(0);
     }
-    let revoked: Vec<_> = state
-        .store
-        .identities(&connected)
-        .await?
-        .into_iter()
-        .filter(|record| record.revoked)
-        .collect();
-    for record in &revoked {
-        tracing::info!(identity = %record.id, "ending the sessions of a revoked identity");
-        state.hub.end_sessions(&record.id, crate::hub::REVOKED);
+    let revoked = state.store.revoked_among(&connected).await?;
+    for id in &revoked {
+        tracing::info!(identity = %id, "ending the sessions of a revoked identity");
+        state.hub.end_sessions(id, crate::hub::REVOKED);
     }
     Ok(revoked.len())
 }

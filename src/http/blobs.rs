@@ -100,7 +100,11 @@ pub async fn upload(
         return Err(ApiError::NoCredits);
     }
     let quota = state.settings.blobs.max_total_bytes;
-    if quota > 0 && state.store.blob_bytes().await? >= quota {
+    let held = match quota {
+        0 => 0,
+        _ => state.store.blob_bytes().await?,
+    };
+    if quota > 0 && held >= quota {
         return Err(full(quota));
     }
     let (upload, size) = store_blob_part(&state, &mut multipart).await?;
@@ -109,7 +113,7 @@ pub async fn upload(
         return Err(ApiError::bad_request("blob is empty"));
     }
     // Checked again with the size known (concurrent uploads may overshoot by a few).
-    if quota > 0 && state.store.blob_bytes().await?.saturating_add(size) > quota {
+    if quota > 0 && held.saturating_add(size) > quota {
         upload.abort().await;
         return Err(full(quota));
     }

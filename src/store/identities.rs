@@ -128,6 +128,26 @@ impl Store {
         Ok(found)
     }
 
+    /// Which of `ids` are revoked (IDs only: checked every few seconds for the connected).
+    pub async fn revoked_among(&self, ids: &[IdentityId]) -> Result<Vec<IdentityId>, StoreError> {
+        let params = self.backend.placeholders();
+        let mut revoked = Vec::new();
+        for chunk in ids.chunks(IDS_PER_QUERY) {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM identities WHERE revoked = 1 AND id IN ({})",
+                params.list(1, chunk.len())
+            ));
+            let mut query = sqlx::query(sql);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            for row in query.fetch_all(&self.read).await? {
+                revoked.push(identity_id(&row, "id")?);
+            }
+        }
+        Ok(revoked)
+    }
+
     pub async fn list_identities(&self) -> Result<Vec<IdentityRecord>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{SELECT_CURRENT} ORDER BY i.id"));
         let rows = sqlx::query(sql).fetch_all(&self.read).await?;

@@ -87,12 +87,17 @@ pub(super) struct Link {
 impl Link {
     /// Tells the device why the session ends (`close-error`), then ends it.
     pub async fn close_for(&mut self, limit: Limit, state: &AppState) -> End {
+        self.say_goodbye(limit.reason(), true).await;
+        limit.end(state)
+    }
+
+    /// Sends a `close-error` with `reason`; whether it arrives no longer matters.
+    pub async fn say_goodbye(&mut self, reason: &str, can_reconnect: bool) {
         let bye = Payload::CloseError {
-            can_reconnect: true,
-            reason: limit.reason().into(),
+            can_reconnect,
+            reason: reason.into(),
         };
         let _ = self.send(&bye).await;
-        limit.end(state)
     }
 
     /// Seals and sends one payload, giving up on a device that does not drain.

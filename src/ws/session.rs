@@ -175,11 +175,7 @@ async fn serve(
     let mut behind_acks: Option<Payload> = None;
     let end = 'session: loop {
         if let Some(why) = presence.slot.ended() {
-            let bye = Payload::CloseError {
-                can_reconnect: false,
-                reason: why.into(),
-            };
-            let _ = link.send(&bye).await;
+            link.say_goodbye(why, false).await;
             break 'session End::Refused(why);
         }
         let mut from_inbox = None;
@@ -240,8 +236,7 @@ async fn serve(
             incoming = tokio::time::timeout(idle, next_binary(stream, &mut link.ws)), if committing.is_none() => {
                 let frame = match incoming {
                     Err(_) => {
-                        let bye = Payload::CloseError { can_reconnect: true, reason: "idle timeout".into() };
-                        let _ = link.send(&bye).await;
+                        link.say_goodbye("idle timeout", true).await;
                         break 'session End::Idle;
                     }
                     Ok(Err(end)) => break 'session end,
@@ -289,11 +284,7 @@ async fn handle_or_end(
     match handle(state, link, payload, idle).await {
         Ok(Outcome::Continue) => None,
         Ok(Outcome::Close(reason)) => {
-            let bye = Payload::CloseError {
-                can_reconnect: false,
-                reason: reason.into(),
-            };
-            let _ = link.send(&bye).await;
+            link.say_goodbye(reason, false).await;
             Some(End::Refused(reason))
         }
         Err(end) => Some(end),
