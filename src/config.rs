@@ -100,6 +100,11 @@ impl MessageSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DirectorySettings {
+    /// Anyone may create an identity (rate-limited per address). Off by default: a device
+    /// needs an invite code or the enrollment token.
+    pub open_enrollment: bool,
+    /// Lifetime of an invite made without `--expires`, in seconds.
+    pub invite_ttl_secs: u64,
     pub enrollment_token: String,
     pub enrollment_token_file: String,
     pub identities_per_ip_per_hour: u32,
@@ -288,6 +293,12 @@ impl Settings {
                 "must be at least 1000, or retries would be charged twice",
             ));
         }
+        if self.directory.invite_ttl_secs < 60 {
+            return Err(invalid(
+                "directory.invite_ttl_secs",
+                "must be at least 60 seconds",
+            ));
+        }
         if self.chat.inbox_messages == 0 {
             return Err(invalid("chat.inbox_messages", "must be at least 1"));
         }
@@ -412,6 +423,11 @@ mod tests {
         assert_eq!(s.data_key_path(), PathBuf::from("./data/data.key"));
         assert_eq!(s.messages.ttl_secs, 14 * 24 * 3600);
         assert_eq!((s.prices.text, s.prices.blob, s.prices.lookup), (1, 1, 0));
+        assert!(
+            !s.directory.open_enrollment,
+            "enrolment is by invite unless opened"
+        );
+        assert_eq!(s.directory.invite_ttl_secs, 7 * 24 * 3600);
     }
 
     #[test]
@@ -488,6 +504,11 @@ mod tests {
                 "pending_per_gateway",
             ),
             ("TOCSIN__CALLBACKS__SWEEP_SECS", "0", "sweep_secs"),
+            (
+                "TOCSIN__DIRECTORY__INVITE_TTL_SECS",
+                "59",
+                "invite_ttl_secs",
+            ),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
         ];
         for (key, value, named) in cases {

@@ -137,6 +137,11 @@ pub async fn housekeeping(state: &AppState, now: UnixMs) {
         }
         Err(e) => tracing::warn!("purging old status events failed: {e}"),
     }
+    match state.store.purge_invites(events_before).await {
+        Ok(0) => {}
+        Ok(gone) => tracing::info!(gone, "invites expired past retention purged"),
+        Err(e) => tracing::warn!("purging old invites failed: {e}"),
+    }
 }
 
 /// An upload file not written to for this long was left behind: a body takes far less.

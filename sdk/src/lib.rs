@@ -66,3 +66,4 @@ pub mod files;
 pub mod protocol;
 #[cfg(feature = "receive")]
 pub mod receive;
+pub mod time;

@@ -4,10 +4,11 @@
 //! (HMAC-SHA256 of the normalised value, as the gateway API's lookups expect).
 
 use std::io::Write;
+use std::time::Duration;
 
 use clap::Subcommand;
 use tocsin_sdk::protocol::{
-    hash_email, hash_phone, normalize_phone, Capabilities, IdentityId, PublicKey,
+    hash_email, hash_phone, normalize_phone, Capabilities, IdentityId, InviteCode, PublicKey,
 };
 
 use super::{refuse, AdminError};
@@ -41,6 +42,54 @@ pub enum IdentityCommand {
     Show { id: String },
     /// Revoke an identity: it stops resolving and can no longer log in.
     Revoke { id: String },
+    /// Make one-time invite codes: each lets one device enrol
+    /// (`tocsin-cli device init --invite CODE`). The codes are printed once; only their
+    /// keyed hashes are kept.
+    Invite {
+        /// How many codes to make (1 to 1000).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// How long the codes stay valid: a number with s, m, h, d or w (e.g. 7d, 12h);
+        /// default directory.invite_ttl_secs.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List the invites kept: a tag of each code's hash, when it expires, and who spent it.
+    Invites,
+}
+
+/// Most invite codes one command makes.
+const MAX_INVITES: u32 = 1000;
+
+/// Reads `7d`, `12h`, `30m`, `90s` or `2w`.
+fn parse_lifetime(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "--expires {text:?}: give a number with s, m, h, d or w, e.g. 7d"
+            ))
+        }
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("--expires {text:?}: give a number with s, m, h, d or w, e.g. 7d"))?;
+    let secs = number.saturating_mul(unit_secs);
+    if !(60..=366 * 86_400).contains(&secs) {
+        return Err(format!(
+            "--expires {text:?}: must be from 1 minute to 366 days"
+        ));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 fn parse_id(raw: &str) -> Result<IdentityId, AdminError> {
@@ -139,8 +188,72 @@ pub async fn run(
                 })?;
             writeln!(out, "revoked identity {id}")?;
         }
+        IdentityCommand::Invite { count, expires } => {
+            if !(1..=MAX_INVITES).contains(&count) {
+                return Err(refuse(format!("--count must be from 1 to {MAX_INVITES}")));
+            }
+            let lifetime = match expires {
+                Some(text) => parse_lifetime(&text).map_err(refuse)?,
+                None => Duration::from_secs(state.settings.directory.invite_ttl_secs),
+            };
+            let (codes, expires_at) = make_invites(state, count, lifetime).await?;
+            for code in &codes {
+                writeln!(out, "{}", code.display())?;
+            }
+            writeln!(
+                out,
+                "{count} invite code(s), each good for one enrolment until {} (shown once)",
+                when(expires_at)
+            )?;
+            if state.settings.directory.open_enrollment {
+                writeln!(
+                    out,
+                    "note: directory.open_enrollment is on, so devices may enrol without one"
+                )?;
+            }
+        }
+        IdentityCommand::Invites => {
+            let now = UnixMs::now();
+            for invite in state.store.list_invites().await? {
+                let state = match (&invite.identity, invite.redeemed_at) {
+                    (Some(id), Some(at)) => format!("spent by {id} at {}", when(at)),
+                    _ if invite.expires_at <= now => "expired".to_owned(),
+                    _ => "open".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{} made {} expires {} {state}",
+                    invite.tag,
+                    when(invite.created_at),
+                    when(invite.expires_at)
+                )?;
+            }
+        }
     }
     Ok(())
+}
+
+/// Makes `count` invite codes valid for `lifetime` and stores their hashes; returns the
+/// codes (never kept) and when they expire.
+pub async fn make_invites(
+    state: &AppState,
+    count: u32,
+    lifetime: Duration,
+) -> Result<(Vec<InviteCode>, UnixMs), StoreError> {
+    let codes: Vec<InviteCode> = (0..count).map(|_| InviteCode::generate()).collect();
+    let hashes: Vec<[u8; 32]> = codes
+        .iter()
+        .map(|code| state.data_key.hash_invite(code))
+        .collect();
+    let now = UnixMs::now();
+    let expires_at = now.plus(lifetime);
+    state.store.create_invites(&hashes, now, expires_at).await?;
+    Ok((codes, expires_at))
+}
+
+/// A stored moment in UTC, to the second.
+fn when(at: UnixMs) -> String {
+    tocsin_sdk::time::utc(u64::try_from(at.as_secs()).unwrap_or(0))
 }
 
 fn print_identity(record: &IdentityRecord, out: &mut dyn Write) -> Result<(), AdminError> {
@@ -161,4 +274,29 @@ fn print_identity(record: &IdentityRecord, out: &mut dyn Write) -> Result<(), Ad
         if record.revoked { "yes" } else { "no" }
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invite_lifetimes_take_a_unit_and_stay_within_a_year() {
+        assert_eq!(parse_lifetime("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_lifetime("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_lifetime("2w"), Ok(Duration::from_secs(1_209_600)));
+        assert_eq!(parse_lifetime("90s"), Ok(Duration::from_secs(90)));
+        for bad in [
+            "7",
+            "d",
+            "7 days",
+            "-1d",
+            "30s",
+            "400d",
+            "99999999999999999999w",
+        ] {
+            let err = parse_lifetime(bad).unwrap_err();
+            assert!(err.starts_with("--expires"), "{bad}: {err}");
+        }
+    }
 }

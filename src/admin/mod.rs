@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::store::{Account, StoreError};
 
 pub use gateway::GatewayCommand;
-pub use identity::IdentityCommand;
+pub use identity::{make_invites, IdentityCommand};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {

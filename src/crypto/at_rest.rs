@@ -5,8 +5,8 @@
 //! distinct labels:
 //! * the *seal* key encrypts basic-mode private keys and API secrets (NaCl secretbox, a
 //!   fresh random nonce per value, stored as `nonce ‖ box`);
-//! * the *hash* key turns API secrets into the keyed hashes that requests are checked
-//!   against, so a copy of the database alone allows no offline guessing.
+//! * the *hash* key turns API secrets and invite codes into the keyed hashes that requests
+//!   are checked against, so a copy of the database alone allows no offline guessing.
 //!
 //! Several nodes sharing one PostgreSQL database must share this file.
 
@@ -18,11 +18,14 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tocsin_sdk::crypto::SymmetricKey;
-use tocsin_sdk::protocol::{ApiSecret, Nonce};
+use tocsin_sdk::protocol::{ApiSecret, InviteCode, Nonce};
 use zeroize::Zeroizing;
 
 const SEAL_LABEL: &[u8] = b"tocsin data key: seal v1";
 const HASH_LABEL: &[u8] = b"tocsin data key: api secret hash v1";
+/// Prefixed to an invite code before it is hashed; API secrets have no `:`, so no secret
+/// hashes like a code.
+const INVITE_LABEL: &[u8] = b"invite code v1:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
@@ -101,6 +104,16 @@ impl DataKey {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash.as_ref())
             .expect("HMAC takes any key length");
         mac.update(secret.expose().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Keyed hash of an invite code, as stored in `invites.code_hash`. A label keeps it
+    /// apart from the hashes of API secrets made with the same key.
+    pub fn hash_invite(&self, code: &InviteCode) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash.as_ref())
+            .expect("HMAC takes any key length");
+        mac.update(INVITE_LABEL);
+        mac.update(code.canonical().as_bytes());
         mac.finalize().into_bytes().into()
     }
 

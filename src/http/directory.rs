@@ -2,13 +2,15 @@
 //! chat server's public key.
 //!
 //! A device generates its key pair itself and sends only the public key; the server picks
-//! a fresh 8-character ID. Creation is rate-limited per client IP and, when configured,
-//! needs the enrollment token as a bearer token.
+//! a fresh 8-character ID. Creation is rate-limited per client (an IPv6 client by its
+//! /64) and, unless `directory.open_enrollment` is on, needs a one-time invite code in the
+//! body or the configured enrollment token as a bearer token. An invite is spent in the
+//! transaction that creates the identity.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use tocsin_sdk::protocol::{Capabilities, GatewayId, IdentityId, PublicKey};
+use tocsin_sdk::protocol::{Capabilities, GatewayId, IdentityId, InviteCode, PublicKey};
 
 use super::error::ApiError;
 use super::json;
@@ -21,6 +23,8 @@ use crate::store::{NewIdentity, StoreError};
 #[serde(rename_all = "camelCase")]
 pub struct CreateIdentity {
     public_key: String,
+    #[serde(default)]
+    invite: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -37,20 +41,23 @@ struct ServerView {
     public_key: String,
 }
 
-/// Checks the enrollment token when one is configured (constant time).
-fn check_enrollment(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+/// Whether the request carries the configured enrollment token (compared in constant
+/// time): `Ok(false)` when none is configured or none is presented, 401 for a wrong one.
+fn presents_enrollment_token(state: &AppState, req: &HttpRequest) -> Result<bool, ApiError> {
     let expected = &state.settings.directory.enrollment_token;
     if expected.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    let presented = req
+    let Some(presented) = req
         .headers()
         .get("Authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    else {
+        return Ok(false);
+    };
     if bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
-        Ok(())
+        Ok(true)
     } else {
         Err(ApiError::Unauthorized)
     }
@@ -65,8 +72,20 @@ pub async fn create(
     if let Some(ip) = state.proxies.client_ip(&req) {
         state.limits.check_identity_creation(ip)?;
     }
-    check_enrollment(&state, &req)?;
+    let by_token = presents_enrollment_token(&state, &req)?;
     let body: CreateIdentity = json::read(&req, payload, json::IDENTITY).await?;
+    let invite = body
+        .invite
+        .as_deref()
+        .map(InviteCode::parse)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(format!("invite: {e}")))?;
+    if invite.is_none() && !by_token && !state.settings.directory.open_enrollment {
+        return Err(ApiError::Forbidden(
+            "enrolment needs an invite code from the operator of this server",
+        ));
+    }
+    let invite_hash = invite.map(|code| state.data_key.hash_invite(&code));
     let public_key = PublicKey::parse(&body.public_key)
         .map_err(|e| ApiError::bad_request(format!("publicKey: {e}")))?;
     for _ in 0..16 {
@@ -77,7 +96,11 @@ pub async fn create(
             email_hash: None,
             capabilities: Capabilities::default_for_device(),
         };
-        match state.store.import_identity(&new, UnixMs::now()).await {
+        match state
+            .store
+            .enrol_identity(&new, UnixMs::now(), invite_hash.as_ref())
+            .await
+        {
             Ok(record) => {
                 return Ok(HttpResponse::Created().json(IdentityView {
                     identity: record.id.to_string(),

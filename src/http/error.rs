@@ -16,6 +16,10 @@ pub enum ApiError {
     /// 401: unknown gateway ID or wrong secret (the two are indistinguishable).
     #[error("invalid credentials")]
     Unauthorized,
+    /// 403: the request is understood and authenticated as far as it goes, but not
+    /// admitted (enrolment without a valid invite).
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 402: the balance cannot cover the request.
     #[error("not enough credits")]
     NoCredits,
@@ -43,6 +47,9 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
+/// Why an enrolment's invite code was not taken (the store does not say which case).
+pub const INVITE_REFUSED: &str = "the invite code is unknown, already used or expired";
+
 /// When a client should try again after the store refused a write for now.
 const RETRY_UNAVAILABLE_SECS: u64 = 5;
 /// … and after it failed until a restart (another node may take it meanwhile).
@@ -62,6 +69,7 @@ impl From<StoreError> for ApiError {
                 "the message store cannot write for now; nothing was kept, retry later",
                 RETRY_UNAVAILABLE_SECS,
             ),
+            StoreError::InviteRefused => Self::Forbidden(INVITE_REFUSED),
             StoreError::Failed(_) => unavailable(
                 "the message store has failed and takes no writes until a restart",
                 RETRY_FAILED_SECS,
@@ -100,6 +108,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::NoCredits => StatusCode::PAYMENT_REQUIRED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,

@@ -10,6 +10,10 @@
 //! * per identity, on what its devices send over the chat protocol: frames (acks aside)
 //!   and bytes, across all of the identity's sessions.
 //!
+//! A client is keyed by its IPv4 address, or by the /64 of its IPv6 address: one
+//! subscriber or host usually holds a whole /64, so keying on the full address would give
+//! one client 2^64 budgets ([`client_key`]).
+//!
 //! In a multi-node deployment each node enforces its own share, so the effective limit is
 //! roughly the configured one times the number of nodes.
 
@@ -42,6 +46,20 @@ impl Limited {
         Self {
             retry_after_secs: secs.max(1),
         }
+    }
+}
+
+/// The key a client's budgets are kept under: an IPv4 address as it is (also when it
+/// arrives IPv4-mapped), an IPv6 address cut to its /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from_bits(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
     }
 }
 
@@ -155,7 +173,7 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// One identity creation from `ip`.
     pub fn check_identity_creation(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.check(self.identity_creation.as_ref(), &ip)
+        self.check(self.identity_creation.as_ref(), &client_key(ip))
     }
 
     fn check<K: Hash + Eq + Clone>(
@@ -171,7 +189,7 @@ impl<C: Clock + Clone> RateLimits<C> {
 
     /// One request from `ip`.
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
-        self.check(self.per_ip.as_ref(), &ip)
+        self.check(self.per_ip.as_ref(), &client_key(ip))
     }
 
     /// One request by an authenticated gateway ID.
@@ -182,7 +200,7 @@ impl<C: Clock + Clone> RateLimits<C> {
     /// Whether `from` may try a secret from `ip` now (no earlier failures blocked it).
     pub fn check_not_blocked(&self, from: &GatewayId, ip: IpAddr) -> Result<(), Limited> {
         let now = self.clock.now();
-        let key = (*from, ip);
+        let key = (*from, client_key(ip));
         let mut blocked = self.lock_blocked();
         match blocked.get(&key) {
             Some(until) if *until > now => Err(Limited::after(until.duration_since(now).into())),
@@ -207,7 +225,7 @@ impl<C: Clock + Clone> RateLimits<C> {
     /// Records a failed authentication; `Err` once the pair's budget is spent (it is then
     /// blocked until the bucket refills).
     pub fn record_failure(&self, from: &GatewayId, ip: IpAddr) -> Result<(), Limited> {
-        let key = (*from, ip);
+        let key = (*from, client_key(ip));
         let Err(not_until) = self.failures.check_key(&key) else {
             return Ok(());
         };
@@ -299,6 +317,34 @@ mod tests {
         limits
             .check_gateway(&GatewayId::parse("*OTHER12").unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_client_is_one_client_across_its_64() {
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let limits = RateLimits::with_clock(&settings(), FakeRelativeClock::default());
+        for host in 1..=4 {
+            limits
+                .check_ip(v6(&format!("2001:db8:1:2::{host:x}")))
+                .unwrap();
+        }
+        assert!(limits
+            .check_ip(v6("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+            .is_err());
+        limits.check_ip(v6("2001:db8:1:3::1")).unwrap();
+        assert_eq!(client_key(v6("::ffff:192.0.2.1")), A);
+        assert_eq!(client_key(A), A);
+        for _ in 0..10 {
+            if limits
+                .record_failure(&gw("*ALERTS1"), v6("2001:db8:1:2::1"))
+                .is_err()
+            {
+                break;
+            }
+        }
+        assert!(limits
+            .check_not_blocked(&gw("*ALERTS1"), v6("2001:db8:1:2::beef"))
+            .is_err());
     }
 
     #[test]

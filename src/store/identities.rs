@@ -62,6 +62,27 @@ impl Store {
         new: &NewIdentity,
         now: UnixMs,
     ) -> Result<IdentityRecord, StoreError> {
+        self.insert_identity(new, now, None).await
+    }
+
+    /// Adds an identity with key version 1, spending the invite with `invite_hash` in the
+    /// same transaction when one is given: [`StoreError::InviteRefused`] (and nothing
+    /// added) when that invite is unknown, already spent or expired at `now`.
+    pub async fn enrol_identity(
+        &self,
+        new: &NewIdentity,
+        now: UnixMs,
+        invite_hash: Option<&[u8; 32]>,
+    ) -> Result<IdentityRecord, StoreError> {
+        self.insert_identity(new, now, invite_hash).await
+    }
+
+    async fn insert_identity(
+        &self,
+        new: &NewIdentity,
+        now: UnixMs,
+        invite_hash: Option<&[u8; 32]>,
+    ) -> Result<IdentityRecord, StoreError> {
         let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
         sqlx::query(
             "INSERT INTO identities (id, phone_hash, email_hash, capabilities, revoked, created_at) \
@@ -84,6 +105,9 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(hash) = invite_hash {
+            super::invites::spend(&mut tx, hash, &new.id, now).await?;
+        }
         tx.commit().await?;
         Ok(IdentityRecord {
             id: new.id,

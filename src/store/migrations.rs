@@ -81,6 +81,11 @@ const MIGRATIONS: &[(i64, &str, Source)] = &[
         "status retention",
         Source::Both(include_str!("migrations/0009_status_retention.sql")),
     ),
+    (
+        10,
+        "invites",
+        Source::Both(include_str!("migrations/0010_invites.sql")),
+    ),
 ];
 
 /// A shared migration's text for `backend`. Each type token keeps the column alignment the
@@ -146,6 +151,7 @@ mod tests {
         (7, "bffd308dbcf3243a54ee5f64edff173be78248ed5d077b137192829878fe0f9049fe5d738aa791ad3c49cb8f8dab2a7f", "e53f8df842256bc89337f481d6bbd7a9d32672c4fdf49cd56b2085d4e18f720f60a5dbb1ae4cc6265c251e2278c5fde2"),
         (8, "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0", "266ac610aed494d3d0633b24be09a385832427701734dd626f0d434d57af098d8fe112989651a9dbf31e04bf6b8d10f0"),
         (9, "8784c8c0ea7e96134e57319f53ec2cd4ab9a695a329c9abe2cff0a9d1e0abb3eed2f75a02a5ced703ad16e72198a08c6", "8784c8c0ea7e96134e57319f53ec2cd4ab9a695a329c9abe2cff0a9d1e0abb3eed2f75a02a5ced703ad16e72198a08c6"),
+        (10, "253d8cd45b221ded14578d73981ae02274373cc71fefb900079fa0a45483f7f9455f348e97b2a8a6e0977da5cbe4c400", "a9a7c93d6e48bd1248e5b4b308ad621409b6d08d12970a06a2adfd27f229e6621bcebcffffcac369c88f0471fc9be903"),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -23,6 +23,7 @@ mod gateways;
 mod health;
 mod idempotency;
 mod identities;
+mod invites;
 mod migrations;
 mod outbox;
 mod queue;
@@ -49,6 +50,7 @@ pub use gateways::{GatewayMode, GatewayRecord};
 pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};
+pub use invites::Invite;
 pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback, Enqueued, PendingCaps};
 pub use queue::{NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
 
@@ -90,6 +92,9 @@ pub enum StoreError {
     Io(String),
     #[error("the store is closed")]
     Closed,
+    /// The invite code given for an enrolment is unknown, already spent or expired.
+    #[error("the invite code is unknown, already used or expired")]
+    InviteRefused,
 }
 
 impl StoreError {

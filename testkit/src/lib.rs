@@ -14,7 +14,8 @@ use tocsin::startup::Application;
 use tocsin::state::AppState;
 use tocsin::store::{AccountId, GatewayMode, GatewayRecord, NewIdentity};
 use tocsin_sdk::protocol::{
-    hash_email, hash_phone, ApiSecret, Capabilities, GatewayId, IdentityId, KeyPair, MessageId,
+    hash_email, hash_phone, ApiSecret, Capabilities, GatewayId, IdentityId, InviteCode, KeyPair,
+    MessageId,
 };
 use tokio::sync::oneshot;
 
@@ -32,9 +33,12 @@ pub struct TestApp {
     dir: tempfile::TempDir,
 }
 
-/// Settings for a test: loopback, port 0, everything under `dir`.
+/// Settings for a test: loopback, port 0, everything under `dir`. Enrolment is open, so
+/// that tests enrol the devices they need freely; the tests of enrolment itself close it
+/// with `TOCSIN__DIRECTORY__OPEN_ENROLLMENT=false`, the default of a real server.
 pub fn test_settings(dir: &std::path::Path, extra: &[(String, String)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
+        ("TOCSIN__DIRECTORY__OPEN_ENROLLMENT".into(), "true".into()),
         ("TOCSIN__SERVER__HTTP_ADDR".into(), "127.0.0.1:0".into()),
         ("TOCSIN__SERVER__METRICS_ADDR".into(), "127.0.0.1:0".into()),
         ("TOCSIN__SERVER__WORKERS".into(), "2".into()),
@@ -119,6 +123,14 @@ impl TestApp {
 
     pub fn metrics_url(&self) -> String {
         format!("http://{}/metrics", self.metrics)
+    }
+
+    /// Invite codes, as `tocsin admin identity invite` makes them, valid for `lifetime`.
+    pub async fn invites(&self, count: u32, lifetime: std::time::Duration) -> Vec<InviteCode> {
+        tocsin::admin::make_invites(&self.state, count, lifetime)
+            .await
+            .unwrap()
+            .0
     }
 
     /// Stops the server gracefully and returns how `run_until_stopped` ended.

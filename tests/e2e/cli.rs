@@ -277,6 +277,31 @@ fn admin_round_trip(env: &Env) {
     );
     assert!(env.ok(&["identity", "list"]).contains("ALICE123"));
 
+    // Invite codes: printed once, kept as hashes, listed without the codes.
+    let made = env.ok(&["identity", "invite", "--count", "2", "--expires", "2h"]);
+    let codes: Vec<&str> = made.lines().take(2).collect();
+    for code in &codes {
+        tocsin_sdk::protocol::InviteCode::parse(code).unwrap();
+    }
+    assert_ne!(codes[0], codes[1]);
+    assert!(
+        made.lines().nth(2).unwrap().starts_with("2 invite code(s)"),
+        "{made}"
+    );
+    let listed = env.ok(&["identity", "invites"]);
+    assert_eq!(
+        listed.lines().filter(|l| l.ends_with(" open")).count(),
+        2,
+        "{listed}"
+    );
+    assert!(!listed.contains(codes[0]) && !listed.contains(&codes[0].replace('-', "")));
+    assert!(env
+        .refused(&["identity", "invite", "--count", "0"])
+        .contains("--count must be from 1 to 1000"));
+    assert!(env
+        .refused(&["identity", "invite", "--expires", "7 days"])
+        .contains("--expires"));
+
     // The chat server's key: created once, then the same on every call.
     let key = env.ok(&["server-key"]);
     assert_eq!(key.trim().len(), 64, "{key}");

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tocsin_sdk::device::{Connection, DeviceKeys, Event};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event};
 use tocsin_sdk::protocol::{E2eMessage, IdentityId};
 
 use crate::fleet::usage;
@@ -23,7 +23,7 @@ pub async fn run(url: &str, from: &str, secret: &str, devices: usize, rate: u64,
     let mut ids: Vec<IdentityId> = Vec::new();
     eprintln!("connecting {devices} devices…");
     for _ in 0..devices {
-        let keys = match DeviceKeys::init(url, None, None).await {
+        let keys = match DeviceKeys::init(url, Admission::Open, None).await {
             Ok(k) => k,
             Err(e) => {
                 eprintln!("error: cannot create a device identity: {e} (is directory.identities_per_ip_per_hour 0?)");

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tocsin_sdk::device::{Connection, DeviceKeys, Directory, Event};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Directory, Event};
 use tocsin_sdk::protocol::csp::CspDeviceId;
 use tocsin_sdk::protocol::{IdentityId, PublicKey, SecretKey};
 use tokio::task::JoinSet;
@@ -93,7 +93,9 @@ impl Fleet {
                 let (directory, done) = (directory.clone(), done.clone());
                 tasks.spawn(async move {
                     let secret = SecretKey::generate();
-                    let created = directory.create_identity(&secret.public_key(), None).await;
+                    let created = directory
+                        .create_identity(&secret.public_key(), Admission::Open)
+                        .await;
                     done.fetch_add(1, Ordering::Relaxed);
                     created.map(|identity| (identity, secret))
                 });

@@ -26,6 +26,11 @@ pub enum Error {
     #[error("the gateway refused the gateway ID or the API secret (401)")]
     Unauthorized,
 
+    /// 403: the server understood the request but does not admit it, e.g. an enrolment
+    /// without a valid invite code. Holds the server's one-line reason.
+    #[error("the server refused the request (403): {0}")]
+    Forbidden(String),
+
     /// 402: the account's balance cannot cover the request.
     #[error("the account has not enough credits for this request (402)")]
     NoCredits,
@@ -124,6 +129,7 @@ pub fn error_for_status(status: u16, body: &str, retry_after: Option<u64>) -> Er
         400 => Error::BadRequest(reason(body)),
         401 => Error::Unauthorized,
         402 => Error::NoCredits,
+        403 => Error::Forbidden(reason(body)),
         404 => Error::NotFound,
         413 => Error::TooLarge,
         429 => Error::RateLimited { retry_after },

@@ -23,7 +23,7 @@ use url::Url;
 
 use super::DeviceError;
 use crate::client::{error_for_status, parse_base_url, read_capped, transport_error, Error};
-use crate::protocol::{IdentityId, PublicKey};
+use crate::protocol::{IdentityId, InviteCode, PublicKey};
 
 /// Largest directory answer read.
 const ANSWER_LIMIT: usize = 64 * 1024;
@@ -35,6 +35,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[serde(rename_all = "camelCase")]
 struct CreateBody<'a> {
     public_key: &'a PublicKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invite: Option<&'a str>,
+}
+
+/// What admits a device to a server's directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Admission<'a> {
+    /// Nothing: for a server with open enrolment (`directory.open_enrollment`).
+    #[default]
+    Open,
+    /// A one-time invite code from the server's operator.
+    Invite(&'a InviteCode),
+    /// The server's enrollment token, for provisioning systems; sent as a bearer token.
+    Token(&'a str),
 }
 
 #[derive(Deserialize)]
@@ -113,24 +127,29 @@ impl Directory {
         Ok(view.public_key)
     }
 
-    /// `POST /api/v1/identities`: registers `public_key` and returns the new ID. The
-    /// enrollment token, when the server wants one, travels as a bearer token.
+    /// `POST /api/v1/identities`: registers `public_key` and returns the new ID,
+    /// spending the invite code or presenting the token of `admission`.
     ///
     /// # Errors
     ///
-    /// [`Error::Unauthorized`] for a missing or wrong enrollment token,
-    /// [`Error::RateLimited`] after too many creations from this address, and the
+    /// [`Error::Forbidden`] when the server's enrolment is closed and the invite code is
+    /// missing, unknown, spent or expired; [`Error::Unauthorized`] for a wrong enrollment
+    /// token; [`Error::RateLimited`] after too many creations from this address; and the
     /// other [`DeviceError::Http`] cases.
     pub async fn create_identity(
         &self,
         public_key: &PublicKey,
-        enrollment_token: Option<&str>,
+        admission: Admission<'_>,
     ) -> Result<IdentityId, DeviceError> {
+        let invite = match admission {
+            Admission::Invite(code) => Some(code.canonical()),
+            _ => None,
+        };
         let mut request = self
             .http
             .post(self.endpoint(&["api", "v1", "identities"]))
-            .json(&CreateBody { public_key });
-        if let Some(token) = enrollment_token {
+            .json(&CreateBody { public_key, invite });
+        if let Admission::Token(token) = admission {
             request = request.bearer_auth(token.trim());
         }
         let view: IdentityView = self.json(request).await?;

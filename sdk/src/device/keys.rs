@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::files::{check_private, create_private};
-use super::{DeviceError, Directory};
+use super::{Admission, DeviceError, Directory};
 use crate::client::parse_base_url;
 use crate::protocol::csp::CspDeviceId;
 use crate::protocol::{IdentityId, PublicKey, SecretKey};
@@ -94,11 +94,12 @@ impl DeviceKeys {
     /// # Errors
     ///
     /// [`DeviceError::ServerKeyMismatch`] before anything is registered;
-    /// [`DeviceError::Http`] for directory failures, e.g. a missing or wrong enrollment
-    /// token (401) or too many enrolments from this address (429).
+    /// [`DeviceError::Http`] for directory failures, e.g. a missing or spent invite code
+    /// (403), a wrong enrollment token (401) or too many enrolments from this address
+    /// (429).
     pub async fn init(
         base_url: &str,
-        enrollment_token: Option<&str>,
+        admission: Admission<'_>,
         server_key: Option<PublicKey>,
     ) -> Result<Self, DeviceError> {
         let directory = Directory::new(base_url)?;
@@ -110,7 +111,7 @@ impl DeviceKeys {
         }
         let secret_key = SecretKey::generate();
         let identity = directory
-            .create_identity(&secret_key.public_key(), enrollment_token)
+            .create_identity(&secret_key.public_key(), admission)
             .await?;
         Ok(Self {
             identity,

@@ -31,11 +31,15 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), tocsin_sdk::device::DeviceError> {
 //! use std::path::Path;
-//! use tocsin_sdk::device::{companion_path, DeviceKeys, Listener, Notice, SeenStore};
+//! use tocsin_sdk::device::{companion_path, Admission, DeviceKeys, Listener, Notice, SeenStore};
+//! use tocsin_sdk::protocol::InviteCode;
 //!
 //! let path = Path::new("device.json");
-//! // Once: enrol (pinning the chat key the server states now) and keep the keys.
-//! let keys = DeviceKeys::init("https://alerts.example.org", None, None).await?;
+//! // Once: enrol with the operator's invite code (pinning the chat key the server states
+//! // now) and keep the keys.
+//! let invite = InviteCode::parse("7KQ2-MX9D-0A1B-C2D3-E4F5").expect("a well-formed code");
+//! let keys = DeviceKeys::init("https://alerts.example.org", Admission::Invite(&invite), None)
+//!     .await?;
 //! keys.save(path)?;
 //!
 //! // Then: listen until Ctrl-C, printing each message once.
@@ -91,7 +95,7 @@ mod seen;
 
 pub use connection::Connection;
 pub use contacts::Contacts;
-pub use directory::Directory;
+pub use directory::{Admission, Directory};
 pub use error::DeviceError;
 pub use event::{Event, Received, Rejected};
 pub use files::companion_path;

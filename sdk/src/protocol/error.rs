@@ -67,6 +67,11 @@ pub enum ParseError {
     #[error("API secret must contain only ASCII letters and digits")]
     ApiSecretChar,
 
+    /// An invite code did not have 20 characters of its alphabet (dashes and spaces
+    /// aside).
+    #[error("invite code must be 20 letters and digits, as in ABCD-EFGH-JKMN-PQRS-TVWX")]
+    InviteCode,
+
     /// A capability list contained an empty token (for example `text,,image`).
     #[error("capability list contains an empty token at position {0}")]
     EmptyCapability(usize),

@@ -18,6 +18,7 @@
 //! | `message_id`, `blob_id`, `nonce` | [`MessageId`], [`BlobId`], [`Nonce`] |
 //! | `public_key`, `secret_key` | [`PublicKey`], [`SecretKey`], [`KeyPair`] |
 //! | `secret` | [`ApiSecret`] |
+//! | `invite` | [`InviteCode`], which admits one enrolment |
 //! | `hash` | [`LookupHash`], phone and e-mail hashing |
 //! | `callback` | the callback MAC |
 //! | `capabilities` | [`Capabilities`] |
@@ -35,6 +36,7 @@ mod error;
 mod flags;
 mod hash;
 mod ids;
+mod invite;
 mod message_id;
 mod nonce;
 mod public_key;
@@ -53,6 +55,7 @@ pub use error::ParseError;
 pub use flags::MessageFlags;
 pub use hash::{hash_email, hash_phone, normalize_email, normalize_phone, LookupHash};
 pub use ids::{GatewayId, IdentityId};
+pub use invite::InviteCode;
 pub use message_id::MessageId;
 pub use nonce::Nonce;
 pub use public_key::PublicKey;

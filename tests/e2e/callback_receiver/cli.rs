@@ -3,7 +3,7 @@
 //! sent, and answers forged, oversized and odd requests with the mapped statuses.
 
 use tocsin_sdk::crypto::{encrypt_file_blob, SymmetricKey};
-use tocsin_sdk::device::{Connection, DeviceKeys};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys};
 use tocsin_sdk::protocol::{
     callback_mac_hex, CallbackFields, E2eMessage, FileMessage, MessageFlags,
 };
@@ -108,7 +108,9 @@ async fn callback_serve_prints_replies_saves_files_and_refuses_forgeries() {
         .set_callback_url(&gw.id, Some(&url))
         .await
         .unwrap();
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
         .await
         .unwrap();

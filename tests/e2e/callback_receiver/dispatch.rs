@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use tocsin_sdk::client::{Client, E2eClient};
-use tocsin_sdk::device::{Connection, DeviceKeys, Event};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event};
 use tocsin_sdk::protocol::{ApiSecret, E2eMessage, MessageId, ReceiptStatus, SecretKey};
 use tocsin_sdk::receive::{CallbackReceiver, IncomingCallback};
 use tokio::sync::mpsc;
@@ -114,7 +114,9 @@ async fn a_device_reply_and_receipt_reach_the_receiver_authentic_and_readable() 
     let (gw, mut got, statuses) = gateway_with_receiver(&app, "/tocsin/callback").await;
 
     // The gateway alerts a device; the device reads it, replies and acknowledges it.
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let alerts = E2eClient::new(gateway_client(&app, &gw), gw.keys.secret.clone());
     let alert = alerts
         .send_text(&keys.identity, "Disk full on db-1")
@@ -175,7 +177,9 @@ async fn a_reply_is_dispatched_when_it_is_stored_not_at_the_next_sweep() {
     settings.push(("TOCSIN__CALLBACKS__SWEEP_SECS", "3600".into()));
     let app = spawn_app_with(&settings).await;
     let (gw, mut got, _) = gateway_with_receiver(&app, "/").await;
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
         .await
         .unwrap();
@@ -208,7 +212,9 @@ async fn a_receiver_with_another_secret_answers_401_and_the_callback_waits_for_a
         .set_callback_url(&gw.id, Some(&url))
         .await
         .unwrap();
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
         .await
         .unwrap();

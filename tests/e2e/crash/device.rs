@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tocsin_sdk::device::{Connection, DeviceKeys, Directory, Event};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Directory, Event};
 use tocsin_sdk::protocol::{E2eMessage, MessageId};
 use tokio::sync::{mpsc, watch};
 
@@ -164,7 +164,9 @@ async fn device_acks_survive_a_sigkill() {
     let relay = Relay::start().await;
     let mut server = env.serve().await;
     relay.point_to(server.http);
-    let keys = DeviceKeys::init(&relay.url(), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&relay.url(), Admission::Open, None)
+        .await
+        .unwrap();
     let me = keys.identity;
     let mut directory = keys.directory().unwrap();
     directory.pin(*gateway.id.as_identity(), gateway.public_key);

@@ -80,6 +80,8 @@ impl Env {
             // The bursts are faster than the default budgets allow.
             .env("TOCSIN__RATELIMIT__PER_IP_PER_SECOND", "0")
             .env("TOCSIN__RATELIMIT__PER_GATEWAY_PER_SECOND", "0")
+            // Devices enrol without invites, as in every other end-to-end test.
+            .env("TOCSIN__DIRECTORY__OPEN_ENROLLMENT", "true")
             .env("TOCSIN__LOG__LEVEL", "info")
             .env("TOCSIN__LOG__FORMAT", "json")
             .stdin(Stdio::null());

@@ -189,3 +189,42 @@ async fn device_init_send_reply_and_listen_work_from_the_command_line() {
         .unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+#[tokio::test]
+async fn device_init_on_a_closed_server_takes_an_invite_code_once() {
+    let app =
+        crate::helpers::spawn_app_with(&[("TOCSIN__DIRECTORY__OPEN_ENROLLMENT", "false".into())])
+            .await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = app.url("");
+    let keys = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let init = |keys: String, extra: &[&str]| {
+        let mut args = vec!["device", "init", "--server", &server, "--keys", &keys];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run(&args).await
+        }
+    };
+
+    let refused = failed(&init(keys("a.json"), &[]).await, 1);
+    assert!(refused.contains("--invite CODE"), "{refused}");
+    let malformed = failed(&init(keys("a.json"), &["--invite", "hello"]).await, 2);
+    assert!(
+        malformed.contains("--invite: invite code must be"),
+        "{malformed}"
+    );
+    assert!(!std::path::Path::new(&keys("a.json")).exists());
+
+    let code = app
+        .invites(1, std::time::Duration::from_secs(600))
+        .await
+        .remove(0)
+        .display();
+    let out = ok(&init(keys("a.json"), &["--invite", &code]).await);
+    assert!(out.contains("login: ok"), "{out}");
+    let spent = failed(&init(keys("b.json"), &["--invite", &code]).await, 1);
+    assert!(spent.contains("already used"), "{spent}");
+    assert!(!std::path::Path::new(&keys("b.json")).exists());
+}

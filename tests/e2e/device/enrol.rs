@@ -1,7 +1,10 @@
 //! Enrolment: the identity the server creates, the keys file, the pinned server key, the
-//! enrollment token, and logins that must fail.
+//! invite codes and the enrollment token of a closed server, and logins that must fail.
 
-use tocsin_sdk::device::{Connection, DeviceError, DeviceKeys, Event};
+use std::time::Duration;
+
+use tocsin_sdk::client::Error;
+use tocsin_sdk::device::{Admission, Connection, DeviceError, DeviceKeys, Event};
 use tocsin_sdk::protocol::KeyPair;
 
 use super::{enrol, PATIENCE};
@@ -10,9 +13,13 @@ use crate::helpers::{spawn_app, spawn_app_with};
 #[tokio::test]
 async fn init_registers_the_key_pins_the_server_and_writes_a_private_file() {
     let app = spawn_app().await;
-    let keys = DeviceKeys::init(&app.url("/"), None, Some(app.state.server_key.public))
-        .await
-        .unwrap();
+    let keys = DeviceKeys::init(
+        &app.url("/"),
+        Admission::Open,
+        Some(app.state.server_key.public),
+    )
+    .await
+    .unwrap();
     let record = app
         .state
         .store
@@ -55,7 +62,7 @@ async fn a_wrong_server_key_is_refused_before_anything_is_registered() {
     let app = spawn_app().await;
     let before = app.state.store.list_identities().await.unwrap().len();
     let impostor = KeyPair::generate().public;
-    let err = DeviceKeys::init(&app.url(""), None, Some(impostor))
+    let err = DeviceKeys::init(&app.url(""), Admission::Open, Some(impostor))
         .await
         .unwrap_err();
     match err {
@@ -79,31 +86,48 @@ async fn a_wrong_server_key_is_refused_before_anything_is_registered() {
 }
 
 #[tokio::test]
-async fn the_enrollment_token_is_required_when_the_server_has_one() {
+async fn a_closed_server_admits_a_device_with_an_invite_or_the_enrollment_token() {
     let token = "enrol-me-please-1234";
-    let app = spawn_app_with(&[("TOCSIN__DIRECTORY__ENROLLMENT_TOKEN", token.into())]).await;
-    for wrong in [None, Some("not-the-token")] {
-        let err = DeviceKeys::init(&app.url(""), wrong, None)
+    let app = spawn_app_with(&[
+        ("TOCSIN__DIRECTORY__OPEN_ENROLLMENT", "false".into()),
+        ("TOCSIN__DIRECTORY__ENROLLMENT_TOKEN", token.into()),
+    ])
+    .await;
+    let url = app.url("");
+    let err = DeviceKeys::init(&url, Admission::Open, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeviceError::Http(Error::Forbidden(reason)) if reason.contains("invite")),
+        "{err}"
+    );
+    let err = DeviceKeys::init(&url, Admission::Token("not-the-token"), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DeviceError::Http(Error::Unauthorized)),
+        "{err}"
+    );
+    let code = app.invites(1, Duration::from_secs(600)).await.remove(0);
+    let mut enrolled = vec![
+        DeviceKeys::init(&url, Admission::Invite(&code), None)
             .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DeviceError::Http(tocsin_sdk::client::Error::Unauthorized)
-            ),
-            "{err}"
-        );
+            .unwrap(),
+        DeviceKeys::init(&url, Admission::Token(token), None)
+            .await
+            .unwrap(),
+    ];
+    let err = DeviceKeys::init(&url, Admission::Invite(&code), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeviceError::Http(Error::Forbidden(reason)) if reason.contains("already used")),
+        "{err}"
+    );
+    for keys in enrolled.drain(..) {
+        let record = app.state.store.identity(&keys.identity).await.unwrap();
+        assert_eq!(record.unwrap().public_key, keys.public_key());
     }
-    let keys = DeviceKeys::init(&app.url(""), Some(token), None)
-        .await
-        .unwrap();
-    assert!(app
-        .state
-        .store
-        .identity(&keys.identity)
-        .await
-        .unwrap()
-        .is_some());
 }
 
 #[tokio::test]

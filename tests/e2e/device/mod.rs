@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use tocsin_sdk::client::Recipient;
 use tocsin_sdk::device::{
-    DeviceError, DeviceKeys, Directory, ListenEnd, ListenOptions, Listener, Notice, Received,
-    SeenStore,
+    Admission, DeviceError, DeviceKeys, Directory, ListenEnd, ListenOptions, Listener, Notice,
+    Received, SeenStore,
 };
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 use tokio::sync::{mpsc, oneshot};
@@ -26,7 +26,9 @@ use crate::helpers::{TestApp, TestGateway};
 
 /// Enrols a new device with `app`, pinning the key the server states.
 pub async fn enrol(app: &TestApp) -> DeviceKeys {
-    DeviceKeys::init(&app.url(""), None, None).await.unwrap()
+    DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap()
 }
 
 /// The device's directory with `gw`'s key pinned (the open directory has no gateway

@@ -4,7 +4,7 @@
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
-use tocsin_sdk::device::DeviceKeys;
+use tocsin_sdk::device::{Admission, DeviceKeys};
 use tocsin_sdk::protocol::E2eMessage;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -19,7 +19,9 @@ async fn device_listen_saves_files_sent_with_send_file_and_prints_them() {
     let home = tempfile::tempdir().unwrap();
     let keys_path = home.path().join("alice").join("device.json");
     std::fs::create_dir(keys_path.parent().unwrap()).unwrap();
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     keys.save(&keys_path).unwrap();
 
     // Two files of the same name from the gateway's command line.

@@ -10,8 +10,8 @@ use tocsin::store::GatewayMode;
 use tocsin_sdk::client::E2eSend;
 use tocsin_sdk::crypto::SymmetricKey;
 use tocsin_sdk::device::{
-    DeviceError, DeviceKeys, FileUnavailable, Handled, ListenEnd, ListenOptions, Listener, Notice,
-    SeenStore,
+    Admission, DeviceError, DeviceKeys, FileUnavailable, Handled, ListenEnd, ListenOptions,
+    Listener, Notice, SeenStore,
 };
 use tocsin_sdk::protocol::{BlobId, E2eMessage, FileMessage};
 use tokio::sync::{mpsc, oneshot};
@@ -97,7 +97,9 @@ async fn files_and_thumbnails_are_handed_over_and_done_only_once_handled() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
     app.takes_replies(&gw).await;
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let id = e2e_client(&app, &gw)
         .send_file(
             &keys.identity,
@@ -148,7 +150,9 @@ async fn a_file_that_is_gone_or_too_large_is_reported_and_dropped() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
     app.takes_replies(&gw).await;
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let gateway = e2e_client(&app, &gw);
     let gone = BlobId::random();
     let huge = 21 * 1024 * 1024;

@@ -4,7 +4,7 @@
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::client::Error;
-use tocsin_sdk::device::{Connection, DeviceKeys, Event};
+use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event};
 use tocsin_sdk::protocol::E2eMessage;
 
 use super::{blob_status, e2e_client, until, PATIENCE};
@@ -16,7 +16,9 @@ const LIMIT: usize = 20 * 1024 * 1024;
 async fn a_20_mib_file_arrives_intact_and_is_gone_once_the_only_device_is_done() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
-    let keys = DeviceKeys::init(&app.url(""), None, None).await.unwrap();
+    let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
+        .await
+        .unwrap();
     let data: Vec<u8> = (0..LIMIT - 16).map(|i| (i % 251) as u8).collect();
     let gateway = e2e_client(&app, &gw);
 

@@ -57,9 +57,19 @@ pub(crate) enum DeviceCommand {
         /// states now is pinned (trust on first use).
         #[arg(long, value_name = "HEX")]
         server_key: Option<PublicKey>,
+        /// The one-time invite code the server's operator gave you
+        /// (`tocsin admin identity invite`), or TOCSIN_INVITE. Not needed by a server
+        /// with open enrolment.
+        #[arg(
+            long,
+            value_name = "CODE",
+            env = "TOCSIN_INVITE",
+            hide_env_values = true
+        )]
+        invite: Option<String>,
         /// File holding the enrollment token (instead of TOCSIN_ENROLLMENT_TOKEN), for
-        /// servers that require one.
-        #[arg(long, value_name = "PATH")]
+        /// provisioning systems of servers that have one.
+        #[arg(long, value_name = "PATH", conflicts_with = "invite")]
         enrollment_token_file: Option<PathBuf>,
     },
     /// Print every message as it arrives, one line each; save the files of file

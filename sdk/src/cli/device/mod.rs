@@ -20,10 +20,10 @@ use super::remote::text_argument;
 use super::{say, Failure};
 use crate::client::Error;
 use crate::device::{
-    companion_path, Connection, Contacts, DeviceError, DeviceKeys, Directory, ListenEnd,
+    companion_path, Admission, Connection, Contacts, DeviceError, DeviceKeys, Directory, ListenEnd,
     ListenOptions, Listener, SeenStore,
 };
-use crate::protocol::{E2eMessage, IdentityId, MessageFlags, PublicKey};
+use crate::protocol::{E2eMessage, IdentityId, InviteCode, MessageFlags, PublicKey};
 
 impl From<DeviceError> for Failure {
     fn from(err: DeviceError) -> Self {
@@ -32,6 +32,10 @@ impl From<DeviceError> for Failure {
                 "the server refused the enrollment token (401); pass --enrollment-token-file \
                  or set TOCSIN_ENROLLMENT_TOKEN",
             ),
+            DeviceError::Http(Error::Forbidden(reason)) => Failure::new(format!(
+                "the server does not admit this device: {reason}; ask its operator for an \
+                 invite code and pass --invite CODE"
+            )),
             DeviceError::Http(Error::Transport(reason)) => Failure::new(format!(
                 "cannot reach the server ({reason}); check the URL and that the server is running"
             )),
@@ -55,8 +59,22 @@ async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
         DeviceCommand::Init {
             server,
             server_key,
+            invite,
             enrollment_token_file,
-        } => init(path, &server, server_key, enrollment_token_file.as_deref()).await,
+        } => {
+            let invite = invite
+                .as_deref()
+                .map(InviteCode::parse)
+                .transpose()
+                .map_err(|e| Failure::usage(format!("--invite: {e}")))?;
+            let token = enrollment_token(enrollment_token_file.as_deref())?;
+            let admission = match (&invite, &token) {
+                (Some(code), _) => Admission::Invite(code),
+                (None, Some(token)) => Admission::Token(token.as_str()),
+                (None, None) => Admission::Open,
+            };
+            init(path, &server, server_key, admission).await
+        }
         DeviceCommand::Listen {
             no_receipts,
             files,
@@ -88,7 +106,7 @@ async fn init(
     path: &Path,
     server: &str,
     server_key: Option<PublicKey>,
-    token_file: Option<&Path>,
+    admission: Admission<'_>,
 ) -> Result<(), Failure> {
     if path.exists() {
         return Err(Failure::usage(format!(
@@ -96,8 +114,7 @@ async fn init(
             path.display()
         )));
     }
-    let token = enrollment_token(token_file)?;
-    let keys = DeviceKeys::init(server, token.as_deref().map(String::as_str), server_key)
+    let keys = DeviceKeys::init(server, admission, server_key)
         .await
         .map_err(|e| match e {
             DeviceError::Http(Error::Invalid(reason)) => {
