@@ -41,6 +41,10 @@ pub struct ServerSettings {
     pub metrics_token: String,
     /// Reverse proxies (CIDR ranges or addresses) whose forwarding headers name the client.
     pub trusted_proxies: Vec<String>,
+    /// Connections one address may hold open at once; 0: no cap.
+    pub connections_per_ip: usize,
+    /// Deadline for a form or JSON body, in seconds.
+    pub body_timeout_secs: u64,
     /// 0 = one worker per core.
     pub workers: usize,
     pub shutdown_grace_secs: u64,
@@ -159,6 +163,8 @@ pub struct BlobSettings {
     pub ttl_secs: u64,
     /// Bytes all stored blobs may take together; 0: no bound.
     pub max_total_bytes: u64,
+    /// Deadline for an upload's body, in seconds.
+    pub upload_timeout_secs: u64,
 }
 
 /// Request budgets; a rate of 0 disables that limiter.
@@ -291,6 +297,12 @@ impl Settings {
             return Err(invalid(
                 "messages.idempotency_max_keys",
                 "must be at least 1000, or retries would be charged twice",
+            ));
+        }
+        if self.server.body_timeout_secs == 0 || self.blobs.upload_timeout_secs == 0 {
+            return Err(invalid(
+                "server.body_timeout_secs",
+                "body_timeout_secs and blobs.upload_timeout_secs must be at least 1 second",
             ));
         }
         if self.directory.invite_ttl_secs < 60 {

@@ -12,6 +12,8 @@ pub struct Metrics {
     registry: Registry,
     /// Requests answered, by route pattern and status code.
     pub http_requests: IntCounterVec,
+    /// Connections refused because their address held `server.connections_per_ip`.
+    pub connections_refused: IntCounter,
     /// Time to answer, by route pattern.
     pub http_latency: HistogramVec,
     /// Requests whose credentials were refused.
@@ -78,6 +80,13 @@ impl Metrics {
         );
         build_info.set(1);
         Self {
+            connections_refused: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_connections_refused_total",
+                    "HTTP connections refused because their address held as many as it may",
+                ),
+            ),
             http_requests: register(
                 &r,
                 IntCounterVec::new(

@@ -9,11 +9,13 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service};
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
+use futures_util::future::Either;
 
 use crate::blobs::FsBlobStore;
 use crate::config::Settings;
 use crate::crypto::{DataKey, SharedKeyCache};
 use crate::domain::UnixMs;
+use crate::http::connections::{self, ConnectionCounts};
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::state::AppState;
@@ -308,11 +310,21 @@ impl Application {
         let grace = server.shutdown_grace_secs;
 
         let data = web::Data::new(state.clone());
+        let counts = ConnectionCounts::new(server.connections_per_ip, Arc::clone(&state.proxies));
         let http = HttpServer::new({
             let data = data.clone();
             move || {
                 App::new()
                     .app_data(data.clone())
+                    .wrap_fn(|req, srv| match connections::refusal(req.request()) {
+                        Some(refused) => {
+                            if let Some(state) = req.app_data::<web::Data<AppState>>() {
+                                state.metrics.connections_refused.inc();
+                            }
+                            Either::Left(std::future::ready(Ok(req.into_response(refused))))
+                        }
+                        None => Either::Right(srv.call(req)),
+                    })
                     .wrap_fn(|req, srv| {
                         let state = req.app_data::<web::Data<AppState>>().cloned();
                         let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
@@ -347,6 +359,7 @@ impl Application {
             }
         })
         .workers(workers)
+        .on_connect(move |io, data| counts.on_connect(io, data))
         // Small frames (alerts, acks, receipts) go out at once instead of waiting for the
         // peer's delayed ACK (Nagle's algorithm costs up to 40 ms per exchange).
         .tcp_nodelay(true)

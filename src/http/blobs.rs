@@ -5,11 +5,13 @@
 //! metadata row are one transaction after the bytes are safely stored; a refused charge
 //! removes the bytes again.
 
+use std::time::Duration;
+
 use actix_multipart::{Field, Multipart};
 use actix_web::{web, HttpResponse};
-use futures_util::StreamExt;
 use tocsin_sdk::protocol::BlobId;
 
+use super::body::Deadline;
 use super::error::ApiError;
 use super::params::Params;
 use super::{authed, plain};
@@ -31,9 +33,14 @@ fn malformed(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Streams one field into `upload`; returns its size.
-async fn receive(field: &mut Field, upload: &mut FsUpload, max: u64) -> Result<u64, ApiError> {
+async fn receive(
+    field: &mut Field,
+    upload: &mut FsUpload,
+    max: u64,
+    deadline: &Deadline,
+) -> Result<u64, ApiError> {
     let mut size = 0u64;
-    while let Some(chunk) = field.next().await {
+    while let Some(chunk) = deadline.next(field).await? {
         let chunk = chunk.map_err(malformed)?;
         size += chunk.len() as u64;
         if size > max {
@@ -45,8 +52,8 @@ async fn receive(field: &mut Field, upload: &mut FsUpload, max: u64) -> Result<u
 }
 
 /// Reads and discards a field that is not the blob, within a small budget.
-async fn skip(field: &mut Field, budget: &mut u64) -> Result<(), ApiError> {
-    while let Some(chunk) = field.next().await {
+async fn skip(field: &mut Field, budget: &mut u64, deadline: &Deadline) -> Result<(), ApiError> {
+    while let Some(chunk) = deadline.next(field).await? {
         let len = chunk.map_err(malformed)?.len() as u64;
         *budget = budget
             .checked_sub(len)
@@ -55,35 +62,51 @@ async fn skip(field: &mut Field, budget: &mut u64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Finds the part named `blob` (file part or plain field, any content type) and stores it.
+/// Finds the part named `blob` (file part or plain field, any content type) and stores it,
+/// all of it within `blobs.upload_timeout_secs`. On any refusal nothing is left behind.
 async fn store_blob_part(
     state: &AppState,
     multipart: &mut Multipart,
 ) -> Result<(FsUpload, u64), ApiError> {
+    let mut stored = None;
+    match read_parts(state, multipart, &mut stored).await {
+        Ok(()) => stored.ok_or_else(|| ApiError::bad_request("multipart part \"blob\" is missing")),
+        Err(e) => {
+            if let Some((upload, _)) = stored {
+                upload.abort().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads every part, storing the first one named `blob` in `stored`.
+async fn read_parts(
+    state: &AppState,
+    multipart: &mut Multipart,
+    stored: &mut Option<(FsUpload, u64)>,
+) -> Result<(), ApiError> {
     let max = state.settings.blobs.max_bytes;
+    let deadline = Deadline::after(Duration::from_secs(
+        state.settings.blobs.upload_timeout_secs,
+    ));
     let mut budget = OTHER_FIELDS_LIMIT;
-    let mut stored: Option<(FsUpload, u64)> = None;
-    while let Some(field) = multipart.next().await {
+    while let Some(field) = deadline.next(multipart).await? {
         let mut field = field.map_err(malformed)?;
         if field.name() != Some("blob") || stored.is_some() {
-            if let Err(e) = skip(&mut field, &mut budget).await {
-                if let Some((upload, _)) = stored {
-                    upload.abort().await;
-                }
-                return Err(e);
-            }
+            skip(&mut field, &mut budget, &deadline).await?;
             continue;
         }
         let mut upload = state.blobs.begin().await.map_err(internal)?;
-        match receive(&mut field, &mut upload, max).await {
-            Ok(size) => stored = Some((upload, size)),
+        match receive(&mut field, &mut upload, max, &deadline).await {
+            Ok(size) => *stored = Some((upload, size)),
             Err(e) => {
                 upload.abort().await;
                 return Err(e);
             }
         }
     }
-    stored.ok_or_else(|| ApiError::bad_request("multipart part \"blob\" is missing"))
+    Ok(())
 }
 
 pub async fn upload(

@@ -26,6 +26,9 @@ pub enum ApiError {
     /// 404: no such identity, hash, or blob.
     #[error("{0}")]
     NotFound(&'static str),
+    /// 408: the body did not arrive before its deadline; the connection is closed.
+    #[error("{0}")]
+    Timeout(String),
     /// 413: text, box or blob over its limit.
     #[error("{0}")]
     TooLarge(String),
@@ -110,6 +113,7 @@ impl ResponseError for ApiError {
             Self::NoCredits => StatusCode::PAYMENT_REQUIRED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::StoreFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +127,10 @@ impl ResponseError for ApiError {
             tracing::error!("request failed: {cause:#}");
         }
         let mut res = HttpResponse::build(self.status_code());
+        if let Self::Timeout(_) = self {
+            // The rest of the body may still be on its way: this connection is done.
+            res.force_close();
+        }
         if let Self::RateLimited { retry_after_secs }
         | Self::Unavailable {
             retry_after_secs, ..

@@ -6,6 +6,7 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest};
 use serde::de::DeserializeOwned;
 
+use super::body::Deadline;
 use super::error::ApiError;
 
 /// `send_e2e_bulk`: 1000 messages with 4000-byte boxes in base64 fit in 8 MiB.
@@ -16,8 +17,9 @@ pub(super) const BULK_LOOKUP: usize = 128 * 1024;
 pub(super) const IDENTITY: usize = 4 * 1024;
 
 /// Reads and parses the JSON body of `req`, refusing one over `limit` bytes (413, as soon
-/// as its declared length or its bytes so far pass the limit) and one that is not JSON of
-/// the expected shape (400, with the parser's reason).
+/// as its declared length or its bytes so far pass the limit), one that does not arrive
+/// within the body deadline (408) and one that is not JSON of the expected shape (400, with
+/// the parser's reason).
 pub(super) async fn read<T: DeserializeOwned>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -44,9 +46,10 @@ pub(super) async fn read<T: DeserializeOwned>(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let bytes = payload
-        .to_bytes_limited(limit)
-        .await
+    let deadline = Deadline::for_body(req);
+    let bytes = deadline
+        .run(payload.to_bytes_limited(limit))
+        .await?
         .map_err(|_| too_large())?
         .map_err(|e| ApiError::bad_request(format!("the body could not be read: {e}")))?;
     serde_json::from_slice(&bytes)

@@ -2,7 +2,9 @@
 //! helpers every handler shares. Handlers parse, call one stage, and render.
 
 mod blobs;
+mod body;
 mod bulk;
+pub mod connections;
 mod credits;
 mod directory;
 pub mod error;

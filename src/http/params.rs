@@ -11,9 +11,9 @@ use actix_web::dev::Payload;
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use futures_util::StreamExt;
 use url::form_urlencoded;
 
+use super::body::Deadline;
 use super::error::ApiError;
 
 /// Largest form body: a 4000-byte box is 8000 hex characters, plus the other fields.
@@ -126,9 +126,10 @@ impl FromRequest for Params {
             return Box::pin(std::future::ready(Err(too_large())));
         }
         let mut payload = payload.take();
+        let deadline = Deadline::for_body(req);
         Box::pin(async move {
             let mut body = Vec::with_capacity(declared.unwrap_or(0));
-            while let Some(chunk) = payload.next().await {
+            while let Some(chunk) = deadline.next(&mut payload).await? {
                 let chunk = chunk.map_err(|_| ApiError::bad_request("malformed form body"))?;
                 if body.len() + chunk.len() > FORM_LIMIT {
                     return Err(too_large());

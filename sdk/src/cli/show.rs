@@ -87,4 +87,3 @@ pub(crate) fn save_file(dir: &Path, file: &DownloadedFile) -> std::io::Result<St
     };
     Ok(format!("{}{thumbnail}", saved.path.display()))
 }
-

@@ -6,6 +6,7 @@ mod bulk_lookup;
 mod callbacks;
 mod chat;
 mod chat_limits;
+mod deadlines;
 mod directory;
 mod identities;
 mod openapi;

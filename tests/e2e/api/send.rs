@@ -5,7 +5,7 @@ use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
 use tocsin_sdk::protocol::{MessageFlags, MessageId, Nonce};
 
-use crate::helpers::{spawn_app, TestApp, TestGateway};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestGateway};
 
 async fn post_form(app: &TestApp, path: &str, body: String, key: Option<&str>) -> (u16, String) {
     let mut req = app
@@ -238,7 +238,8 @@ async fn flags_follow_the_optional_fields() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_parallel_sends_against_500_credits_accept_exactly_500() {
-    let app = spawn_app().await;
+    // A thousand connections from one address: more than the default cap allows.
+    let app = spawn_app_with(&[("TOCSIN__SERVER__CONNECTIONS_PER_IP", "0".into())]).await;
     let gw = app.gateway(GatewayMode::E2e, 500).await;
     app.identity("ALICE123", None, None).await;
     let tasks: Vec<_> = (0..1000)
