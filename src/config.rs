@@ -147,6 +147,11 @@ pub struct CallbackSettings {
     pub horizon_secs: u64,
     pub sweep_secs: u64,
     pub allowed_ranges: Vec<String>,
+    /// Ports callbacks may use; empty: any.
+    pub allowed_ports: Vec<u16>,
+    /// Callbacks go through this HTTP(S) proxy; empty: directly (proxies of the
+    /// environment are never used).
+    pub proxy_url: String,
     /// How long a dead-lettered entry is kept (for `tocsin admin`) before it is purged.
     pub dead_retention_secs: u64,
     /// Replies and receipts from one sender waiting for a gateway ID's callback, at most.
@@ -236,6 +241,7 @@ impl Settings {
             .try_parsing(true)
             .list_separator(",")
             .with_list_parse_key("callbacks.allowed_ranges")
+            .with_list_parse_key("callbacks.allowed_ports")
             .with_list_parse_key("server.trusted_proxies")
             .with_list_parse_key("callbacks.retry_schedule_secs")
             .source(Some(vars.clone()));
@@ -362,8 +368,26 @@ impl Settings {
         if let Err(e) = crate::client_ip::TrustedProxies::new(&self.server.trusted_proxies) {
             return Err(invalid("server.trusted_proxies", e));
         }
-        if let Err(e) = crate::callback::guard::AddressPolicy::new(&self.callbacks.allowed_ranges) {
+        if let Err(e) =
+            crate::callback::guard::AddressPolicy::new(&self.callbacks.allowed_ranges, &[])
+        {
             return Err(invalid("callbacks.allowed_ranges", e));
+        }
+        if self.callbacks.allowed_ports.contains(&0) {
+            return Err(invalid(
+                "callbacks.allowed_ports",
+                "port 0 cannot be reached",
+            ));
+        }
+        let proxy = &self.callbacks.proxy_url;
+        if !proxy.is_empty()
+            && !url::Url::parse(proxy)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        {
+            return Err(invalid(
+                "callbacks.proxy_url",
+                "must be empty or a URL such as http://proxy.internal:3128",
+            ));
         }
         if self.blobs.max_bytes == 0 {
             return Err(invalid("blobs.max_bytes", "must be at least 1 byte"));

@@ -18,7 +18,7 @@ use tocsin_sdk::protocol::{callback_mac_hex, ApiSecret, CallbackFields};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::guard::{AddressPolicy, GuardedResolver};
+use super::guard::{self, AddressPolicy, GuardedResolver};
 use crate::domain::UnixMs;
 use crate::state::AppState;
 use crate::store::ClaimedCallback;
@@ -33,6 +33,8 @@ const MAX_IN_FLIGHT: usize = 512;
 pub struct Dispatcher {
     state: AppState,
     policy: Arc<AddressPolicy>,
+    /// Callbacks go through `callbacks.proxy_url`.
+    proxied: bool,
     client: reqwest::Client,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Arc<Semaphore>,
@@ -64,22 +66,34 @@ impl Dispatcher {
     pub fn new(state: AppState) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = &state.settings.callbacks;
-        let policy =
-            Arc::new(AddressPolicy::new(&settings.allowed_ranges).map_err(anyhow::Error::msg)?);
-        let client = reqwest::Client::builder()
-            // Never through a proxy of the environment (HTTP_PROXY, ALL_PROXY, …): the
-            // proxy, not the guard below, would then pick the address reached.
-            .no_proxy()
+        let policy = Arc::new(AddressPolicy::from_settings(settings).map_err(anyhow::Error::msg)?);
+        // Never through a proxy of the environment (HTTP_PROXY, ALL_PROXY, …): the proxy,
+        // not the guard, would then pick the address reached. Only an explicitly configured
+        // one is used, and the guard then checks each target before it is handed over.
+        let builder = reqwest::Client::builder();
+        let (builder, proxy_host) = match settings.proxy_url.as_str() {
+            "" => (builder.no_proxy(), None),
+            raw => {
+                let parsed = url::Url::parse(raw)
+                    .map_err(|e| anyhow::anyhow!("callbacks.proxy_url {raw:?}: {e}"))?;
+                let host = parsed.host_str().map(str::to_owned);
+                (builder.proxy(reqwest::Proxy::all(raw)?), host)
+            }
+        };
+        let proxied = proxy_host.is_some();
+        let client = builder
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(settings.timeout_secs))
             .dns_resolver(GuardedResolver {
                 policy: policy.clone(),
+                proxy_host,
             })
             .user_agent(concat!("tocsin/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
             state,
             policy,
+            proxied,
             client,
             per_host: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
@@ -284,18 +298,12 @@ impl Dispatcher {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        // Literal addresses never reach the resolver, so they are checked here.
+        // Literal addresses never reach the resolver, nor does a target behind a proxy,
+        // and the resolver sees no ports: all of that is checked here.
         let parsed = url::Url::parse(&url).map_err(|e| e.to_string())?;
-        let literal = match parsed.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal {
-            self.policy
-                .check(ip)
-                .map_err(|why| format!("callback address refused: {why}"))?;
-        }
+        guard::check_destination(&parsed, &self.policy, self.proxied)
+            .await
+            .map_err(|why| format!("callback address refused: {why}"))?;
         let limit = self.host_limit(&url);
         let _permit = limit.acquire().await.map_err(|e| e.to_string())?;
         // If the wait for the host left too little of the claim to cover the request, renew

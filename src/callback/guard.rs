@@ -13,10 +13,12 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// The address policy: everything public, plus the ranges the operator allowed.
+/// The address policy: everything public, plus the ranges the operator allowed; on the
+/// ports the operator allowed (any, when none are listed).
 #[derive(Debug, Clone, Default)]
 pub struct AddressPolicy {
     allowed: Vec<IpNet>,
+    ports: Vec<u16>,
 }
 
 /// Why an address is refused, for messages: every range of the IANA special-purpose
@@ -90,8 +92,9 @@ fn forbidden_kind(ip: IpAddr) -> Option<&'static str> {
 }
 
 impl AddressPolicy {
-    /// Parses the allowed ranges (CIDR notation, e.g. `127.0.0.0/8`).
-    pub fn new(allowed: &[String]) -> Result<Self, String> {
+    /// Parses the allowed ranges (CIDR notation, e.g. `127.0.0.0/8`); `ports` are the
+    /// ports callbacks may use (empty: any).
+    pub fn new(allowed: &[String], ports: &[u16]) -> Result<Self, String> {
         let allowed = allowed
             .iter()
             .map(|r| {
@@ -99,7 +102,38 @@ impl AddressPolicy {
                     .map_err(|_| format!("{r:?} is not a CIDR range such as 127.0.0.0/8"))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { allowed })
+        if ports.contains(&0) {
+            return Err("port 0 cannot be reached".into());
+        }
+        Ok(Self {
+            allowed,
+            ports: ports.to_vec(),
+        })
+    }
+
+    /// The policy of `callbacks.allowed_ranges` and `callbacks.allowed_ports`.
+    pub fn from_settings(settings: &crate::config::CallbackSettings) -> Result<Self, String> {
+        Self::new(&settings.allowed_ranges, &settings.allowed_ports)
+    }
+
+    /// `Err` with the reason when callbacks may not go to `port` of `host`. A literal
+    /// address of an allowed range may use any port: the operator allowed it whole.
+    fn check_port(&self, host: &url::Host<&str>, port: u16) -> Result<(), String> {
+        let literal = match host {
+            url::Host::Ipv4(ip) => Some(IpAddr::V4(*ip)),
+            url::Host::Ipv6(ip) => Some(IpAddr::V6(*ip)),
+            url::Host::Domain(_) => None,
+        };
+        let in_allowed_range =
+            literal.is_some_and(|ip| self.allowed.iter().any(|net| net.contains(&ip)));
+        if self.ports.is_empty() || self.ports.contains(&port) || in_allowed_range {
+            return Ok(());
+        }
+        let listed: Vec<String> = self.ports.iter().map(u16::to_string).collect();
+        Err(format!(
+            "port {port} is not one callbacks may use ({}; callbacks.allowed_ports)",
+            listed.join(", ")
+        ))
     }
 
     /// `Err` with the reason when callbacks may not go to `ip`.
@@ -114,19 +148,29 @@ impl AddressPolicy {
     }
 }
 
-/// A resolver that hands reqwest only permitted addresses.
+/// A resolver that hands reqwest only permitted addresses. The configured proxy's own name
+/// (`proxy_host`) resolves unchecked: the operator chose it, and it is usually internal.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     pub policy: Arc<AddressPolicy>,
+    pub proxy_host: Option<String>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
+        let exempt = self
+            .proxy_host
+            .as_deref()
+            .is_some_and(|proxy| proxy.eq_ignore_ascii_case(&host));
         Box::pin(async move {
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if exempt {
+                let addrs: Addrs = Box::new(resolved.into_iter());
+                return Ok(addrs);
+            }
             let permitted: Vec<SocketAddr> = resolved
                 .iter()
                 .copied()
@@ -162,11 +206,12 @@ pub async fn check_url(raw: &str, policy: &AddressPolicy) -> Result<String, Stri
         );
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    match url.host() {
-        None => return Err("callback URL needs a host".into()),
-        Some(url::Host::Ipv4(ip)) => policy.check(IpAddr::V4(ip))?,
-        Some(url::Host::Ipv6(ip)) => policy.check(IpAddr::V6(ip))?,
-        Some(url::Host::Domain(name)) => {
+    let host = url.host().ok_or("callback URL needs a host")?;
+    policy.check_port(&host, port)?;
+    match host {
+        url::Host::Ipv4(ip) => policy.check(IpAddr::V4(ip))?,
+        url::Host::Ipv6(ip) => policy.check(IpAddr::V6(ip))?,
+        url::Host::Domain(name) => {
             if let Ok(addrs) = tokio::net::lookup_host((name, port)).await {
                 for addr in addrs {
                     policy
@@ -177,6 +222,41 @@ pub async fn check_url(raw: &str, policy: &AddressPolicy) -> Result<String, Stri
         }
     }
     Ok(url.to_string())
+}
+
+/// Checks a callback's destination right before it is sent: its port, and its host when
+/// that is a literal address (names are checked by [`GuardedResolver`] as they resolve).
+/// Through a proxy nothing here resolves the target, so `resolve` makes this resolve the
+/// name and check every address; the proxy resolves it again, so operators should have
+/// the proxy refuse internal destinations as well.
+pub async fn check_destination(
+    url: &url::Url,
+    policy: &AddressPolicy,
+    resolve: bool,
+) -> Result<(), String> {
+    let port = url.port_or_known_default().unwrap_or(443);
+    let host = url.host().ok_or("callback URL needs a host")?;
+    policy.check_port(&host, port)?;
+    match host {
+        url::Host::Ipv4(ip) => policy.check(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => policy.check(IpAddr::V6(ip)),
+        url::Host::Domain(name) if resolve => {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| format!("{name} does not resolve: {e}"))?
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{name} does not resolve"));
+            }
+            for addr in addrs {
+                policy
+                    .check(addr.ip())
+                    .map_err(|why| format!("{name} resolves to {why}"))?;
+            }
+            Ok(())
+        }
+        url::Host::Domain(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -242,12 +322,45 @@ mod tests {
 
     #[test]
     fn allowed_ranges_are_exempt_and_bad_ranges_are_named() {
-        let p = AddressPolicy::new(&["127.0.0.0/8".to_owned()]).unwrap();
+        let p = AddressPolicy::new(&["127.0.0.0/8".to_owned()], &[]).unwrap();
         assert!(!refused(&p, "127.0.0.1"));
         assert!(refused(&p, "10.0.0.1"));
-        assert!(AddressPolicy::new(&["nonsense".to_owned()])
+        assert!(AddressPolicy::new(&["nonsense".to_owned()], &[])
             .unwrap_err()
             .contains("nonsense"));
+        assert!(AddressPolicy::new(&[], &[443, 0]).is_err());
+    }
+
+    #[tokio::test]
+    async fn callbacks_use_the_allowed_ports_but_allowed_literal_ranges_use_any() {
+        let p = AddressPolicy::new(&["127.0.0.0/8".to_owned()], &[80, 443, 8080, 8443]).unwrap();
+        for ok in [
+            "https://hooks.example.org/x",
+            "http://hooks.example.org/x",
+            "https://hooks.example.org:8443/x",
+            "http://127.0.0.1:39000/cb",
+        ] {
+            assert!(check_url(ok, &p).await.is_ok(), "{ok}");
+            let url = url::Url::parse(ok).unwrap();
+            assert!(check_destination(&url, &p, false).await.is_ok(), "{ok}");
+        }
+        for refused in [
+            "http://hooks.example.org:22/x",
+            "https://93.184.215.14:6379/x",
+            "http://localhost:39000/cb",
+        ] {
+            let why = check_url(refused, &p).await.unwrap_err();
+            assert!(why.contains("callbacks.allowed_ports"), "{refused}: {why}");
+            let url = url::Url::parse(refused).unwrap();
+            let why = check_destination(&url, &p, false).await.unwrap_err();
+            assert!(why.starts_with("port "), "{refused}: {why}");
+        }
+        // Through a proxy, a name is resolved and checked before the request is sent.
+        let strict = AddressPolicy::new(&[], &[]).unwrap();
+        let local = url::Url::parse("http://localhost:9/cb").unwrap();
+        assert!(check_destination(&local, &strict, false).await.is_ok());
+        let why = check_destination(&local, &strict, true).await.unwrap_err();
+        assert!(why.contains("localhost resolves to"), "{why}");
     }
 
     #[tokio::test]
@@ -282,7 +395,8 @@ mod tests {
             check_url("https://hooks.example.org/x", &p).await.unwrap(),
             "https://hooks.example.org/x"
         );
-        let loopback_ok = AddressPolicy::new(&["127.0.0.0/8".into(), "::1/128".into()]).unwrap();
+        let loopback_ok =
+            AddressPolicy::new(&["127.0.0.0/8".into(), "::1/128".into()], &[]).unwrap();
         assert!(check_url("http://localhost:9/cb", &loopback_ok)
             .await
             .is_ok());

@@ -7,4 +7,5 @@
 mod cli;
 mod dispatch;
 mod fuzz;
+mod proxy;
 mod vectors;

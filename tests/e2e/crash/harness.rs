@@ -43,6 +43,8 @@ pub struct Env {
     dir: tempfile::TempDir,
     /// The PostgreSQL database; `None` on SQLite (a file under `dir`).
     url: Option<String>,
+    /// Settings of this data beyond the harness's own (`TOCSIN__…`), for every command.
+    settings: Vec<(String, String)>,
 }
 
 impl Env {
@@ -54,7 +56,18 @@ impl Env {
             engine,
             dir: tempfile::tempdir().unwrap(),
             url: engine.fresh_storage_url().await,
+            settings: Vec::new(),
         }
+    }
+
+    /// Fresh data whose every command also gets `settings`.
+    pub async fn with(settings: &[(&str, &str)]) -> Self {
+        let mut env = Self::new().await;
+        env.settings = settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env
     }
 
     pub fn engine(&self) -> Engine {
@@ -88,6 +101,7 @@ impl Env {
         if let Some(url) = &self.url {
             cmd.env("TOCSIN__STORAGE__URL", url);
         }
+        cmd.envs(self.settings.iter().map(|(k, v)| (k, v)));
     }
 
     /// Runs `tocsin admin …`, which must succeed; returns its standard output.
@@ -133,8 +147,13 @@ impl Env {
 
     /// Starts `tocsin serve` on this data and waits until it serves.
     pub async fn serve(&self) -> Running {
+        self.serve_with(&[]).await
+    }
+
+    /// Like [`Env::serve`], with `vars` in the server's environment.
+    pub async fn serve_with(&self, vars: &[(&str, &str)]) -> Running {
         let mut cmd = self.command();
-        cmd.arg("serve");
+        cmd.arg("serve").envs(vars.iter().copied());
         Running::start(cmd).await
     }
 

@@ -20,5 +20,5 @@
 
 mod device;
 mod disk;
-mod harness;
+pub(crate) mod harness;
 mod sends;
