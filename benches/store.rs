@@ -73,6 +73,7 @@ fn new_gateway(account: AccountId) -> GatewayRecord {
         public_key: KeyPair::generate().public,
         private_sealed: None,
         callback_url: None,
+        bulk_lookup: false,
         created_at: NOW,
     }
 }

@@ -182,6 +182,8 @@ pub struct RateLimitSettings {
     pub per_gateway_burst: u32,
     pub auth_failures_per_minute: u32,
     pub auth_failures_per_gateway_per_minute: u32,
+    /// Phone and e-mail hashes one gateway ID may look up per day, found or not; 0: any.
+    pub lookups_per_gateway_per_day: u32,
 }
 
 /// Credits per operation (whole numbers, never negative).

@@ -26,10 +26,11 @@ pub enum Operation {
     IdLookup,
     PubkeyLookup,
     CapabilitiesLookup,
-    /// Lookups of a bulk request that found something, charged together.
+    /// The hashes of a bulk request, each charged whether it matched or not.
     BulkIdLookup {
-        found: usize,
+        hashes: usize,
     },
+    /// The IDs of a bulk request that were found, charged together.
     BulkPubkeyLookup {
         found: usize,
     },
@@ -88,7 +89,8 @@ impl Meter {
             Operation::BulkPubkeyLookup { .. } => (p.lookup, LedgerReason::BulkPubkeyLookup),
         };
         let count = match operation {
-            Operation::BulkIdLookup { found } | Operation::BulkPubkeyLookup { found } => found,
+            Operation::BulkIdLookup { hashes } => hashes,
+            Operation::BulkPubkeyLookup { found } => found,
             _ => 1,
         };
         Reservation(Charge {
@@ -164,7 +166,7 @@ mod tests {
             (5, LedgerReason::BulkPubkeyLookup)
         );
         assert_eq!(
-            priced(Operation::BulkIdLookup { found: 0 }),
+            priced(Operation::BulkIdLookup { hashes: 0 }),
             (0, LedgerReason::BulkIdLookup)
         );
     }
@@ -174,7 +176,7 @@ mod tests {
         let meter = meter();
         meter.taken(meter.reserve(AccountId(1), Operation::SendSimple));
         meter.taken(meter.reserve(AccountId(1), Operation::SendSimple));
-        meter.taken(meter.reserve(AccountId(1), Operation::BulkIdLookup { found: 0 }));
+        meter.taken(meter.reserve(AccountId(1), Operation::BulkIdLookup { hashes: 0 }));
         let text = meter.metrics.render();
         assert!(
             text.contains(r#"tocsin_credits_debited_total{reason="send_simple"} 4"#),

@@ -210,6 +210,7 @@ pub async fn open_state(settings: Settings) -> anyhow::Result<AppState> {
     let limits = Arc::new(
         RateLimits::new(&settings.ratelimit)
             .with_identity_quota(settings.directory.identities_per_ip_per_hour)
+            .with_lookup_quota(settings.ratelimit.lookups_per_gateway_per_day)
             .with_device_budget(
                 (
                     settings.chat.device_frames_per_second,

@@ -54,6 +54,15 @@ pub enum GatewayCommand {
         #[arg(long, conflicts_with = "url")]
         clear: bool,
     },
+    /// Open or close `/lookup/bulk` (phone and e-mail hashes, many at once) to a gateway
+    /// ID. It is closed until turned on: in bulk, hashes of a whole number range can be
+    /// tried quickly.
+    SetLookup {
+        id: String,
+        /// `on` or `off`.
+        #[arg(long, value_parser = ["on", "off"])]
+        bulk: String,
+    },
     /// List gateway IDs, optionally of one account.
     List {
         #[arg(long)]
@@ -136,6 +145,7 @@ pub async fn run(
                     GatewayMode::E2e => None,
                 },
                 callback_url: callback_url.clone(),
+                bulk_lookup: false,
                 created_at: now,
             };
             let record = match id {
@@ -193,6 +203,19 @@ pub async fn run(
                 None => writeln!(out, "callback URL of {id} removed")?,
             }
         }
+        GatewayCommand::SetLookup { id, bulk } => {
+            let id = GatewayId::parse(&id).map_err(|e| refuse(format!("gateway ID: {e}")))?;
+            let on = bulk == "on";
+            state
+                .store
+                .set_bulk_lookup(&id, on)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => refuse(format!("no gateway ID {id}")),
+                    other => other.into(),
+                })?;
+            writeln!(out, "bulk lookup of {id}: {bulk}")?;
+        }
         GatewayCommand::List { account } => {
             let account = match account {
                 Some(name) => Some(find_account(state, &name).await?.id),
@@ -229,6 +252,11 @@ pub async fn run(
                 out,
                 "callback URL: {}",
                 g.callback_url.as_deref().unwrap_or("-")
+            )?;
+            writeln!(
+                out,
+                "bulk lookup: {}",
+                if g.bulk_lookup { "on" } else { "off" }
             )?;
         }
     }

@@ -1,5 +1,7 @@
 //! `POST /pubkeys/bulk` and `POST /lookup/bulk` (spec §2.5, §2.6): credentials in the
-//! query, a JSON body, a JSON array of the matches only.
+//! query, a JSON body, a JSON array of the matches only. `/lookup/bulk` is open only to
+//! gateway IDs whose operator turned it on, and its hashes count against the daily lookup
+//! quota and are charged before the search, each whether it matches or not.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -120,10 +122,19 @@ pub async fn lookup(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
+    if !who.gateway().bulk_lookup {
+        return Err(ApiError::Forbidden(
+            "bulk lookups are off for this gateway ID; its operator can turn them on \
+             (tocsin admin gateway set-lookup ID --bulk on)",
+        ));
+    }
     let body: HashesBody = json::read(&req, payload, json::BULK_LOOKUP).await?;
     check_count(body.phone_hashes.len() + body.email_hashes.len())?;
     let phones = parse_hashes(&body.phone_hashes)?;
     let emails = parse_hashes(&body.email_hashes)?;
+    let asked = phones.len() + emails.len();
+    state.limits.check_lookups(&who.gateway().id, asked)?;
+    charge_lookup(&state, &who, Operation::BulkIdLookup { hashes: asked }).await?;
     let mut found = Vec::new();
     for hash in phones {
         if let Some(r) = live(state.store.identity_by_phone_hash(&hash).await?) {
@@ -145,7 +156,5 @@ pub async fn lookup(
             });
         }
     }
-    let lookups = Operation::BulkIdLookup { found: found.len() };
-    charge_lookup(&state, &who, lookups).await?;
     Ok(HttpResponse::Ok().json(found))
 }

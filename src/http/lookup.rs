@@ -2,7 +2,8 @@
 //!
 //! Plain values are normalised and hashed here, exactly as clients hash them, so both
 //! forms meet the same stored hashes. Garbage that cannot match is a 404, a hash of the
-//! wrong length a 400.
+//! wrong length a 400. Every lookup of a hash counts against the gateway ID's daily quota
+//! (`ratelimit.lookups_per_gateway_per_day`) and is charged `prices.lookup`, found or not.
 
 use actix_web::{web, HttpResponse};
 use tocsin_sdk::protocol::{hash_email, hash_phone, normalize_email, normalize_phone, LookupHash};
@@ -34,6 +35,9 @@ async fn find(
     })
 }
 
+/// Looks `hash` up for `who`: counted against its daily quota and charged before the
+/// search, so a miss costs what a match does (misses are how a number range would be
+/// tried). A value that cannot hash to anything is a free 404.
 async fn answer(
     state: &AppState,
     who: &Authenticated,
@@ -41,8 +45,9 @@ async fn answer(
     hash: Option<LookupHash>,
 ) -> Result<HttpResponse, ApiError> {
     let hash = hash.ok_or(NO_MATCH)?;
-    let record = find(state, kind, &hash).await?.ok_or(NO_MATCH)?;
+    state.limits.check_lookups(&who.gateway().id, 1)?;
     charge_lookup(state, who, Operation::IdLookup).await?;
+    let record = find(state, kind, &hash).await?.ok_or(NO_MATCH)?;
     Ok(plain(record.id.to_string()))
 }
 

@@ -79,6 +79,8 @@ pub struct RateLimits<C: Clock = DefaultClock> {
     /// At most one alarm a minute per gateway ID.
     alarms: Keyed<GatewayId, C>,
     identity_creation: Option<Keyed<IpAddr, C>>,
+    /// Phone and e-mail hashes each gateway ID may look up in a day, found or not.
+    lookups: Option<Keyed<GatewayId, C>>,
     device_frames: Option<Keyed<IdentityId, C>>,
     device_bytes: Option<Keyed<IdentityId, C>>,
     blocked: Mutex<HashMap<FailureKey, C::Instant>>,
@@ -122,6 +124,7 @@ impl<C: Clock + Clone> RateLimits<C> {
                 .map(|n| keyed(Quota::per_minute(n), &clock)),
             alarms: keyed(Quota::per_minute(NonZeroU32::MIN), &clock),
             identity_creation: None,
+            lookups: None,
             device_frames: None,
             device_bytes: None,
             blocked: Mutex::new(HashMap::new()),
@@ -135,6 +138,34 @@ impl<C: Clock + Clone> RateLimits<C> {
         self.identity_creation =
             NonZeroU32::new(per_hour).map(|n| keyed(Quota::per_hour(n), &self.clock));
         self
+    }
+
+    /// Limits the phone and e-mail hashes each gateway ID looks up to `per_day`, refilled
+    /// evenly over the day (0 = unlimited).
+    #[must_use]
+    pub fn with_lookup_quota(mut self, per_day: u32) -> Self {
+        self.lookups = NonZeroU32::new(per_day).and_then(|n| {
+            let period = Duration::from_secs(86_400) / n.get();
+            Quota::with_period(period).map(|q| keyed(q.allow_burst(n), &self.clock))
+        });
+        self
+    }
+
+    /// `hashes` lookups by `gateway`, counted whether they find anything or not; `Err` when
+    /// its daily quota cannot take them now (and, for more than a whole day's quota in one
+    /// request, ever: it is then told to wait a day).
+    pub fn check_lookups(&self, gateway: &GatewayId, hashes: usize) -> Result<(), Limited> {
+        let (Some(lookups), Some(n)) = (
+            &self.lookups,
+            NonZeroU32::new(u32::try_from(hashes).unwrap_or(u32::MAX)),
+        ) else {
+            return Ok(());
+        };
+        match lookups.check_key_n(gateway, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(Limited::after(not_until.wait_time_from(self.clock.now()))),
+            Err(_) => Err(Limited::after(Duration::from_secs(86_400))),
+        }
     }
 
     /// Limits what each identity's devices send: `frames` (per second, burst) counts every
@@ -256,6 +287,9 @@ impl<C: Clock + Clone> RateLimits<C> {
         if let Some(l) = &self.identity_creation {
             l.retain_recent();
         }
+        if let Some(l) = &self.lookups {
+            l.retain_recent();
+        }
         for l in [&self.device_frames, &self.device_bytes]
             .into_iter()
             .flatten()
@@ -287,6 +321,7 @@ mod tests {
             per_gateway_burst: 3,
             auth_failures_per_minute: 5,
             auth_failures_per_gateway_per_minute: 20,
+            lookups_per_gateway_per_day: 0,
         }
     }
 
@@ -317,6 +352,36 @@ mod tests {
         limits
             .check_gateway(&GatewayId::parse("*OTHER12").unwrap())
             .unwrap();
+    }
+
+    #[test]
+    fn lookups_are_held_to_a_daily_quota_that_refills_over_the_day() {
+        let clock = FakeRelativeClock::default();
+        let limits = RateLimits::with_clock(&settings(), clock.clone()).with_lookup_quota(48);
+        let (id, other) = (gw("*ALERTS1"), gw("*OTHER12"));
+        limits.check_lookups(&id, 40).unwrap();
+        limits.check_lookups(&id, 8).unwrap();
+        let refused = limits.check_lookups(&id, 1).unwrap_err();
+        assert_eq!(
+            refused.retry_after_secs, 1800,
+            "one lookup comes back each half hour"
+        );
+        limits.check_lookups(&other, 48).unwrap();
+        assert_eq!(
+            limits
+                .check_lookups(&other, 49)
+                .unwrap_err()
+                .retry_after_secs,
+            86_400,
+            "more than a day's quota at once never fits"
+        );
+        clock.advance(Duration::from_secs(1800));
+        limits.check_lookups(&id, 1).unwrap();
+        assert!(limits.check_lookups(&id, 1).is_err());
+        clock.advance(Duration::from_secs(86_400));
+        limits.check_lookups(&id, 48).unwrap();
+        let off = RateLimits::with_clock(&settings(), FakeRelativeClock::default());
+        off.check_lookups(&id, 1_000_000).unwrap();
     }
 
     #[test]

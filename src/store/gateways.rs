@@ -10,7 +10,7 @@ use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, PublicKey};
 
 use super::rows::{gateway_id, public_key};
-use super::{insert_error, AccountId, Store, StoreError};
+use super::{flag, insert_error, AccountId, Store, StoreError};
 use crate::domain::UnixMs;
 
 /// Who encrypts: the server (basic) or the customer (end-to-end).
@@ -57,11 +57,13 @@ pub struct GatewayRecord {
     /// Present exactly when `mode` is [`GatewayMode::Basic`].
     pub private_sealed: Option<Vec<u8>>,
     pub callback_url: Option<String>,
+    /// `/lookup/bulk` is open to this gateway ID (off until the operator turns it on).
+    pub bulk_lookup: bool,
     pub created_at: UnixMs,
 }
 
 const COLUMNS: &str = "id, account_id, mode, secret_hash, secret_sealed, public_key, \
-                       private_sealed, callback_url, created_at";
+                       private_sealed, callback_url, bulk_lookup, created_at";
 
 fn gateway_from_row(row: &AnyRow) -> Result<GatewayRecord, StoreError> {
     let mode: String = row.try_get("mode")?;
@@ -75,6 +77,7 @@ fn gateway_from_row(row: &AnyRow) -> Result<GatewayRecord, StoreError> {
         public_key: public_key(row, "public_key")?,
         private_sealed: row.try_get("private_sealed")?,
         callback_url: row.try_get("callback_url")?,
+        bulk_lookup: flag(row, "bulk_lookup")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -83,7 +86,7 @@ impl Store {
     /// Inserts `new` as it is (its `created_at` included) and returns it as stored.
     pub async fn create_gateway(&self, new: &GatewayRecord) -> Result<GatewayRecord, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO gateway_ids ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO gateway_ids ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              RETURNING {COLUMNS}"
         ));
         let row = sqlx::query(sql)
@@ -95,6 +98,7 @@ impl Store {
             .bind(new.public_key.as_bytes().to_vec())
             .bind(new.private_sealed.clone())
             .bind(new.callback_url.clone())
+            .bind(i64::from(new.bulk_lookup))
             .bind(new.created_at)
             .fetch_one(&self.write)
             .await
@@ -124,6 +128,19 @@ impl Store {
             .fetch_all(&self.read)
             .await?;
         rows.iter().map(gateway_from_row).collect()
+    }
+
+    /// Opens or closes `/lookup/bulk` to `id`.
+    pub async fn set_bulk_lookup(&self, id: &GatewayId, on: bool) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE gateway_ids SET bulk_lookup = $1 WHERE id = $2")
+            .bind(i64::from(on))
+            .bind(id.as_str())
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(format!("gateway ID {id}")));
+        }
+        Ok(())
     }
 
     /// Sets or clears the callback URL; the caller has validated it.

@@ -236,6 +236,15 @@ impl TestApp {
         (res.status().as_u16(), res.text().await.unwrap())
     }
 
+    /// Opens `/lookup/bulk` to `gw`, as `tocsin admin gateway set-lookup --bulk on` does.
+    pub async fn allow_bulk_lookup(&self, gw: &TestGateway) {
+        self.state
+            .store
+            .set_bulk_lookup(&gw.id, true)
+            .await
+            .unwrap();
+    }
+
     /// Gives `gw` a callback URL, so that devices' replies and receipts to it are taken and
     /// wait in its outbox. The URL never answers (its domain is `.invalid`): the entries
     /// stay there, retried later.
@@ -300,6 +309,7 @@ impl TestApp {
             private_sealed: (mode == GatewayMode::Basic)
                 .then(|| self.state.data_key.seal(keys.secret.as_bytes())),
             callback_url: None,
+            bulk_lookup: false,
             created_at: UnixMs::now(),
         };
         let record = store.create_gateway(&new).await.unwrap();

@@ -224,6 +224,27 @@ fn admin_round_trip(env: &Env) {
         "https://hooks.example.org/tocsin"
     );
     assert!(!shown.contains("MySecret"));
+    assert_eq!(field(&shown, "bulk lookup:"), "off");
+    // Callbacks to a port outside callbacks.allowed_ports are refused.
+    let why = env.refused(&[
+        "gateway",
+        "set-callback",
+        "*ALERTS1",
+        "https://hooks.example.org:22/x",
+    ]);
+    assert!(why.contains("callbacks.allowed_ports"), "{why}");
+    assert_eq!(
+        env.ok(&["gateway", "set-lookup", "*ALERTS1", "--bulk", "on"])
+            .trim(),
+        "bulk lookup of *ALERTS1: on"
+    );
+    assert_eq!(
+        field(&env.ok(&["gateway", "show", "*ALERTS1"]), "bulk lookup:"),
+        "on"
+    );
+    assert!(env
+        .refused(&["gateway", "set-lookup", "*NOSUCH1", "--bulk", "on"])
+        .contains("no gateway ID"));
     let listed = env.ok(&["gateway", "list", "--account", "acme"]);
     assert!(
         listed.contains("*ALERTS1") && listed.contains(&id),

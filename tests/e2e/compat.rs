@@ -96,6 +96,7 @@ async fn simple_api_sends_by_id_phone_and_email() {
 async fn e2e_api_looks_up_encrypts_and_sends() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.allow_bulk_lookup(&gw).await;
     let bob = app
         .identity("BOB45678", Some("41791234567"), Some("test@threema.ch"))
         .await;

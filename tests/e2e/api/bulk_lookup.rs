@@ -3,7 +3,8 @@
 use serde_json::{json, Value};
 use tocsin::store::GatewayMode;
 
-use crate::helpers::{spawn_app, TestApp, TestGateway};
+use crate::helpers::wait::until;
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, TestGateway};
 
 async fn post_json(app: &TestApp, gw: &TestGateway, path: &str, body: &Value) -> (u16, Value) {
     let url = app.url(&format!("{path}?{}", gw.credentials()));
@@ -40,6 +41,7 @@ async fn pubkeys_bulk_answers_known_live_identities_only() {
 async fn lookup_bulk_matches_phone_and_email_hashes() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 0).await;
+    app.allow_bulk_lookup(&gw).await;
     let carol = app
         .identity("CAROL123", Some("41791234567"), Some("test@threema.ch"))
         .await;
@@ -167,4 +169,80 @@ async fn json_bodies_are_read_after_the_credentials_and_within_the_routes_limit(
         .unwrap();
     assert_eq!(res.status(), 400);
     assert!(res.text().await.unwrap().contains("application/json"));
+}
+
+#[tokio::test]
+async fn bulk_lookup_is_off_until_the_operator_turns_it_on() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 0).await;
+    let body = json!({"phoneHashes": ["0".repeat(64)]});
+    let (status, answer) = post_json(&app, &gw, "/lookup/bulk", &body).await;
+    assert_eq!(status, 403);
+    assert!(
+        answer.as_str().unwrap().contains("set-lookup ID --bulk on"),
+        "{answer}"
+    );
+    app.allow_bulk_lookup(&gw).await;
+    until("the change reaches the cached gateway record", || async {
+        post_json(&app, &gw, "/lookup/bulk", &body).await == (200, json!([]))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lookups_are_charged_and_counted_found_or_not_within_a_daily_quota() {
+    let app = spawn_app_with(&[
+        ("TOCSIN__RATELIMIT__LOOKUPS_PER_GATEWAY_PER_DAY", "5".into()),
+        ("TOCSIN__PRICES__LOOKUP", "1".into()),
+    ])
+    .await;
+    let gw = app.gateway(GatewayMode::E2e, 100).await;
+    app.allow_bulk_lookup(&gw).await;
+    app.identity("CAROL123", Some("41791234567"), None).await;
+    let zero = "0".repeat(64);
+    // Misses cost what matches do, and count alike.
+    assert_eq!(app.get_as(&gw, "/lookup/phone/41790000000").await.0, 404);
+    let miss = format!("/lookup/email_hash/{zero}");
+    assert_eq!(app.get_as(&gw, &miss).await.0, 404);
+    assert_eq!(app.balance(&gw).await, 98);
+    // Something that cannot be a number is no lookup: free, and not counted.
+    assert_eq!(app.get_as(&gw, "/lookup/phone/not-a-number").await.0, 404);
+    let found = "ad398f4d7ebe63c6550a486cc6e07f9baa09bd9d8b3d8cb9d9be106d35a7fdbc";
+    let body = json!({"phoneHashes": [found, zero], "emailHashes": [zero]});
+    let (status, answer) = post_json(&app, &gw, "/lookup/bulk", &body).await;
+    assert_eq!(status, 200);
+    assert_eq!(answer.as_array().unwrap().len(), 1);
+    assert_eq!(app.balance(&gw).await, 95, "three hashes, three credits");
+
+    // The day's five are spent: refused with the wait, and nothing charged.
+    let res = app
+        .client
+        .get(app.url(&format!("/lookup/phone/41791234567?{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["Retry-After"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (17_000..=17_280).contains(&wait),
+        "one lookup comes back each 4.8 h: {wait}"
+    );
+    assert_eq!(
+        post_json(&app, &gw, "/lookup/bulk", &json!({"phoneHashes": [found]}))
+            .await
+            .0,
+        429
+    );
+    assert_eq!(app.balance(&gw).await, 95);
+
+    // Another gateway ID has a quota of its own.
+    let other = app.gateway(GatewayMode::E2e, 10).await;
+    assert_eq!(
+        app.get_as(&other, "/lookup/phone/41791234567").await,
+        (200, "CAROL123".into())
+    );
 }

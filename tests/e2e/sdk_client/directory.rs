@@ -36,6 +36,7 @@ async fn single_lookups_find_the_id_and_answer_none_for_no_match() {
 async fn bulk_lookup_answers_the_matches_with_their_keys() {
     let app = spawn_app().await;
     let gw = app.gateway(GatewayMode::E2e, 0).await;
+    app.allow_bulk_lookup(&gw).await;
     let keys = app
         .identity("ALICE123", Some("41791234567"), Some("alice@example.com"))
         .await;
@@ -140,6 +141,7 @@ async fn every_method_reports_a_wrong_secret_as_unauthorized() {
 async fn priced_lookups_answer_no_credits_to_an_empty_account() {
     let app = spawn_app_with(&[("TOCSIN__PRICES__LOOKUP", "1".into())]).await;
     let broke = app.gateway(GatewayMode::E2e, 0).await;
+    app.allow_bulk_lookup(&broke).await;
     let paying = app.gateway(GatewayMode::E2e, 10).await;
     app.identity("ALICE123", Some("41791234567"), None).await;
     let sdk = client(&app, &broke);
