@@ -1,9 +1,11 @@
 //! `POST /upload_blob` and `GET /blobs/{id}` (spec §2.9, §2.10).
 //!
 //! The upload is streamed to a temporary file and the size cap is enforced while reading,
-//! so an oversized upload is refused without ever being held in memory. The charge and the
-//! metadata row are one transaction after the bytes are safely stored; a refused charge
-//! removes the bytes again.
+//! so an oversized upload is refused without ever being held in memory. The upload is
+//! charged before its bytes are taken (402 at once when the balance cannot cover it); the
+//! metadata row follows once the bytes are safely stored, and an upload refused after the
+//! charge (too large, empty, too slow, the store full) gets its credits back in the ledger
+//! as `upload_blob refund`.
 
 use std::time::Duration;
 
@@ -116,12 +118,6 @@ pub async fn upload(
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     let account = who.gateway().account;
-    let paid = state.meter.reserve(account, Operation::UploadBlob);
-    // Refuse early rather than after receiving 20 MiB; the charge itself comes later.
-    let balance = state.store.account(account).await?.map_or(0, |a| a.balance);
-    if balance < paid.charge().amount.as_i64() {
-        return Err(ApiError::NoCredits);
-    }
     let quota = state.settings.blobs.max_total_bytes;
     let held = match quota {
         0 => 0,
@@ -130,7 +126,42 @@ pub async fn upload(
     if quota > 0 && held >= quota {
         return Err(full(quota));
     }
-    let (upload, size) = store_blob_part(&state, &mut multipart).await?;
+    // Paid before a byte is taken, so concurrent uploads of one account cannot all pass a
+    // balance check that only one of them could pay; a refused or failed upload gets its
+    // credits back.
+    let paid = state.meter.reserve(account, Operation::UploadBlob);
+    if !paid.is_free()
+        && state
+            .store
+            .charge(&paid.charge(), UnixMs::now())
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::NoCredits);
+    }
+    match receive_and_record(&state, &params, account, held, &mut multipart).await {
+        Ok(id) => {
+            state.meter.taken(paid);
+            Ok(plain(id.to_string()))
+        }
+        Err(e) => {
+            refund(&state, &paid).await;
+            Err(e)
+        }
+    }
+}
+
+/// Stores the upload's blob part and records it; `held` is what the blob store held
+/// before. On any refusal nothing is left behind.
+async fn receive_and_record(
+    state: &AppState,
+    params: &Params,
+    account: crate::store::AccountId,
+    held: u64,
+    multipart: &mut Multipart,
+) -> Result<BlobId, ApiError> {
+    let quota = state.settings.blobs.max_total_bytes;
+    let (upload, size) = store_blob_part(state, multipart).await?;
     if size == 0 {
         upload.abort().await;
         return Err(ApiError::bad_request("blob is empty"));
@@ -152,20 +183,40 @@ pub async fn upload(
         persist: params.flag("persist"),
         expires_at: now.plus_ms(ttl_ms),
     };
-    let recorded = state.store.record_blob(&blob, &paid.charge(), now).await;
-    if !matches!(recorded, Ok(true)) {
+    if let Err(e) = state.store.record_blob(&blob, now).await {
         if let Err(e) = state.blobs.delete(&id).await {
             tracing::warn!(blob = %id, "cannot remove unrecorded blob: {e}");
         }
+        return Err(e.into());
     }
-    match recorded? {
-        true => {
-            state.meter.taken(paid);
-            Ok(plain(id.to_string()))
-        }
-        false => Err(ApiError::NoCredits),
+    Ok(id)
+}
+
+/// Gives back what a refused or failed upload was charged.
+async fn refund(state: &AppState, paid: &crate::meter::Reservation) {
+    let charge = paid.charge();
+    if charge.amount.is_zero() {
+        return;
+    }
+    let credited = state
+        .store
+        .add_credits(
+            charge.account,
+            charge.amount.as_i64(),
+            REFUND_REASON,
+            UnixMs::now(),
+        )
+        .await;
+    if let Err(e) = credited {
+        tracing::error!(
+            account = charge.account.0,
+            "an upload failed, and its charge could not be given back: {e}"
+        );
     }
 }
+
+/// The ledger's reason for the credits of a refused upload, given back.
+const REFUND_REASON: &str = "upload_blob refund";
 
 fn full(quota: u64) -> ApiError {
     ApiError::StoreFull(format!(

@@ -5,7 +5,6 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::BlobId;
 
-use super::accounts::{debit, Charge};
 use super::{flag, AccountId, Store, StoreError};
 use crate::domain::UnixMs;
 
@@ -57,19 +56,8 @@ impl Store {
         Ok(u64::try_from(total).unwrap_or(0))
     }
 
-    /// Takes `charge` and records the blob in one transaction; `false` (nothing recorded)
-    /// when the balance cannot cover it.
-    pub async fn record_blob(
-        &self,
-        blob: &NewBlob,
-        charge: &Charge,
-        now: UnixMs,
-    ) -> Result<bool, StoreError> {
-        let mut tx = super::engine::begin_write(&self.write, self.backend).await?;
-        if !charge.amount.is_zero() && debit(&mut tx, charge, None, now).await?.is_none() {
-            tx.rollback().await?;
-            return Ok(false);
-        }
+    /// Records a stored blob (its upload was charged before its bytes were taken).
+    pub async fn record_blob(&self, blob: &NewBlob, now: UnixMs) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO blobs (id, account_id, size, persist, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -80,10 +68,9 @@ impl Store {
         .bind(i64::from(blob.persist))
         .bind(now)
         .bind(blob.expires_at)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(())
     }
 
     pub async fn blob(&self, id: &BlobId) -> Result<Option<BlobRecord>, StoreError> {

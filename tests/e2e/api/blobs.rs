@@ -204,3 +204,68 @@ async fn uploads_left_behind_are_removed_at_start() {
     assert!(!left.exists());
     drop(app);
 }
+
+/// Writes the head of an upload of `body` and its first `sent` bytes; the rest waits.
+async fn begin_upload(
+    app: &TestApp,
+    gw: &TestGateway,
+    body: &[u8],
+    sent: usize,
+) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.http).await.unwrap();
+    let head = format!(
+        "POST /upload_blob?{} HTTP/1.1\r\nHost: tocsin\r\nConnection: close\r\n\
+         Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {}\r\n\r\n",
+        gw.credentials(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..sent]).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn an_upload_is_paid_before_its_bytes_so_a_second_one_the_balance_cannot_cover_is_refused_at_once(
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 1).await;
+    let body = multipart(RUST, &[7; 4096], false);
+    let mut first = begin_upload(&app, &gw, &body, 1000).await;
+    crate::helpers::wait::until("the first upload is paid", || async {
+        app.balance(&gw).await == 0
+    })
+    .await;
+    // Before, the second passed the balance check too and took its bytes, and one of the
+    // two was refused only at the end.
+    assert_eq!(
+        upload(&app, &gw, "", body.clone()).await,
+        (402, "not enough credits".into())
+    );
+    first.write_all(&body[1000..]).await.unwrap();
+    let mut answer = String::new();
+    first.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(app.balance(&gw).await, 0);
+}
+
+#[tokio::test]
+async fn an_upload_refused_after_its_charge_gets_the_credits_back() {
+    let app = spawn_app_with(&[("TOCSIN__BLOBS__MAX_BYTES", "16".into())]).await;
+    let gw = app.gateway(GatewayMode::E2e, 5).await;
+    let (status, _) = upload(&app, &gw, "", multipart(RUST, &[1; 17], false)).await;
+    assert_eq!(status, 413);
+    let (status, _) = upload(&app, &gw, "", multipart(RUST, b"", false)).await;
+    assert_eq!(status, 400);
+    assert_eq!(app.balance(&gw).await, 5);
+    let ledger = app.state.store.ledger(gw.account, 10).await.unwrap();
+    let refunds = ledger
+        .iter()
+        .filter(|e| e.reason == "upload_blob refund" && e.delta == 1)
+        .count();
+    assert_eq!(refunds, 2, "{ledger:?}");
+    let (status, _) = upload(&app, &gw, "", multipart(RUST, &[1; 16], false)).await;
+    assert_eq!(status, 200);
+    assert_eq!(app.balance(&gw).await, 4);
+}
