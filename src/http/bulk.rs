@@ -86,7 +86,7 @@ pub async fn pubkeys(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
-    let body: IdentitiesBody = json::read(&req, payload, json::BULK_LOOKUP).await?;
+    let body: IdentitiesBody = json::read_object(&req, payload, json::BULK_LOOKUP).await?;
     check_count(body.identities.len())?;
     let mut found = Vec::new();
     for raw in &body.identities {
@@ -128,7 +128,7 @@ pub async fn lookup(
              (tocsin admin gateway set-lookup ID --bulk on)",
         ));
     }
-    let body: HashesBody = json::read(&req, payload, json::BULK_LOOKUP).await?;
+    let body: HashesBody = json::read_object(&req, payload, json::BULK_LOOKUP).await?;
     check_count(body.phone_hashes.len() + body.email_hashes.len())?;
     let phones = parse_hashes(&body.phone_hashes)?;
     let emails = parse_hashes(&body.email_hashes)?;

@@ -73,7 +73,7 @@ pub async fn create(
         state.limits.check_identity_creation(ip)?;
     }
     let by_token = presents_enrollment_token(&state, &req)?;
-    let body: CreateIdentity = json::read(&req, payload, json::IDENTITY).await?;
+    let body: CreateIdentity = json::read_object(&req, payload, json::IDENTITY).await?;
     let invite = body
         .invite
         .as_deref()

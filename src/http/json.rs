@@ -25,6 +25,36 @@ pub(super) async fn read<T: DeserializeOwned>(
     payload: web::Payload,
     limit: usize,
 ) -> Result<T, ApiError> {
+    let bytes = read_bytes(req, payload, limit).await?;
+    parse(&bytes)
+}
+
+/// Like [`read`], for a body that must be a JSON object: an array is refused even where
+/// the fields could be read from it by position.
+pub(super) async fn read_object<T: DeserializeOwned>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let bytes = read_bytes(req, payload, limit).await?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request(
+            "malformed JSON body: expected an object",
+        ));
+    }
+    parse(&bytes)
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+}
+
+async fn read_bytes(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<actix_web::web::Bytes, ApiError> {
     let is_json = req
         .headers()
         .get(CONTENT_TYPE)
@@ -52,6 +82,5 @@ pub(super) async fn read<T: DeserializeOwned>(
         .await?
         .map_err(|_| too_large())?
         .map_err(|e| ApiError::bad_request(format!("the body could not be read: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    Ok(bytes)
 }

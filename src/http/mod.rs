@@ -114,11 +114,34 @@ pub fn api_route_list() -> Vec<(Method, &'static str)> {
         .collect()
 }
 
-/// Routes of the public listener.
+/// Routes of the public listener. A path asked with a method it does not serve is
+/// answered 405 with `Allow`.
 pub fn configure_api(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT));
-    for (_, path, route) in api_routes() {
-        cfg.route(path, route);
+    let mut paths: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
+    for (method, path, route) in api_routes() {
+        match paths.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, routes)) => routes.push((method, route)),
+            None => paths.push((path, vec![(method, route)])),
+        }
+    }
+    for (path, routes) in paths {
+        let allow: Vec<&str> = routes.iter().map(|(m, _)| m.as_str()).collect();
+        let allow = allow.join(", ");
+        let resource = routes
+            .into_iter()
+            .fold(web::resource(path), |resource, (_, route)| {
+                resource.route(route)
+            });
+        cfg.service(resource.default_service(web::to(move || {
+            let allow = allow.clone();
+            async move {
+                HttpResponse::MethodNotAllowed()
+                    .insert_header(("Allow", allow.as_str()))
+                    .content_type("text/plain; charset=utf-8")
+                    .body(format!("method not allowed; this path takes {allow}"))
+            }
+        })));
     }
 }
 

@@ -31,7 +31,12 @@ pub async fn chat(
                 .body("rate limit reached"));
         }
     }
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    // Anything but a WebSocket upgrade gets the API's plain-text 400 with the reason.
+    let (response, session, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        crate::http::error::ApiError::bad_request(format!(
+            "/chat takes WebSocket upgrades only: {e}"
+        ))
+    })?;
     let state = state.get_ref().clone();
     actix_web::rt::spawn(session::run(state, session, stream));
     Ok(response)

@@ -72,3 +72,52 @@ async fn an_anonymous_call_to_each_operation_answers_a_documented_status() {
         }
     }
 }
+
+#[tokio::test]
+async fn what_the_document_leaves_out_is_refused_as_it_says() {
+    let app = spawn_app().await;
+    // A path asked with a method it does not serve: 405 with the methods it does.
+    for (path, allowed) in [
+        ("/send_simple", "POST"),
+        ("/health", "GET"),
+        ("/chat", "GET"),
+    ] {
+        let res = app
+            .client
+            .request(reqwest::Method::TRACE, app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{path}");
+        assert_eq!(res.headers()["allow"], allowed, "{path}");
+    }
+    // `/chat` without an upgrade: the API's plain-text 400 with its reason.
+    let res = app.client.get(app.url("/chat")).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .starts_with("/chat takes WebSocket upgrades only"));
+    // An object body given as an array is refused, not read by position.
+    let gw = app.gateway(tocsin::store::GatewayMode::E2e, 0).await;
+    app.allow_bulk_lookup(&gw).await;
+    for path in ["/lookup/bulk", "/pubkeys/bulk"] {
+        let res = app
+            .client
+            .post(app.url(&format!("{path}?{}", gw.credentials())))
+            .json(&serde_json::json!([]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{path}");
+        assert_eq!(
+            res.text().await.unwrap(),
+            "malformed JSON body: expected an object"
+        );
+    }
+}
