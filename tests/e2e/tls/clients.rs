@@ -1,15 +1,18 @@
 //! The SDK against the HTTPS server: the gateway client and a device trusting the
 //! private CA work over https:// and wss://; without the CA they fail at the TLS
-//! handshake; plain HTTP to the TLS port gets nothing from the API.
+//! handshake; plain HTTP to the TLS port gets nothing from the API; the cap on
+//! connections per address counts HTTPS connections.
 
 use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tocsin::store::GatewayMode;
-use tocsin_sdk::client::{Error, Recipient};
+use tocsin_sdk::client::{Error, PrivateCa, Recipient};
 use tocsin_sdk::device::{Admission, Connection, DeviceError, DeviceKeys, Directory, Event};
 
-use super::{https_client, https_url, spawn_tls_app, Pki};
+use super::{https_client, https_url, spawn_tls_app, spawn_tls_app_with, Pki};
 use crate::helpers::wait::PATIENCE;
 
 #[tokio::test]
@@ -121,7 +124,7 @@ async fn plain_http_to_the_tls_port_gets_nothing_from_the_api() {
     let app = spawn_tls_app(&pki).await;
     let addr = app.http;
     let answer = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        let mut stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -154,4 +157,75 @@ async fn plain_http_to_the_tls_port_gets_nothing_from_the_api() {
         .unwrap();
     assert_eq!(health.status(), 200);
     assert_eq!(health.text().await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn the_connection_cap_counts_https_connections() {
+    let pki = Pki::new();
+    let app = spawn_tls_app_with(&pki, &[("TOCSIN__SERVER__CONNECTIONS_PER_IP", "2")]).await;
+    let (addr, ca) = (app.http, pki.ca());
+    let answers = tokio::task::spawn_blocking(move || {
+        // Each answer proves the server counted its connection before the next one.
+        let mut held: Vec<_> = (0..2).map(|_| tls_connect(addr, &ca)).collect();
+        let mut answers: Vec<String> = held.iter_mut().map(health).collect();
+        answers.push(health(&mut tls_connect(addr, &ca)));
+        answers
+    })
+    .await
+    .unwrap();
+    assert!(answers[0].starts_with("HTTP/1.1 200"), "{answers:?}");
+    assert!(answers[1].starts_with("HTTP/1.1 200"), "{answers:?}");
+    assert!(
+        answers[2].starts_with("HTTP/1.1 429")
+            && answers[2].contains("too many connections from this address"),
+        "{answers:?}"
+    );
+    assert_eq!(
+        app.metric("tocsin_connections_refused_total").await,
+        Some(1.0)
+    );
+}
+
+type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// A blocking TLS connection to `addr` as `localhost`, trusting only `ca`.
+fn tls_connect(addr: SocketAddr, ca: &PrivateCa) -> TlsStream {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(ca.certificates().iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    rustls::StreamOwned::new(connection, tcp)
+}
+
+/// GET /health on `stream`, which stays open; the whole answer, head and body.
+fn health(stream: &mut TlsStream) -> String {
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+            if answer.len() >= end + 4 + length {
+                break;
+            }
+        }
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed mid-answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -69,7 +69,12 @@ impl Pki {
 
 /// A server that serves HTTPS with `pki`'s certificate.
 pub async fn spawn_tls_app(pki: &Pki) -> TestApp {
-    spawn_app_with(&[
+    spawn_tls_app_with(pki, &[]).await
+}
+
+/// Like [`spawn_tls_app`], with extra `TOCSIN__…` settings.
+pub async fn spawn_tls_app_with(pki: &Pki, extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![
         (
             "TOCSIN__SERVER__TLS_CERT_FILE",
             pki.cert_file.display().to_string(),
@@ -78,8 +83,9 @@ pub async fn spawn_tls_app(pki: &Pki) -> TestApp {
             "TOCSIN__SERVER__TLS_KEY_FILE",
             pki.key_file.display().to_string(),
         ),
-    ])
-    .await
+    ];
+    settings.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    spawn_app_with(&settings).await
 }
 
 /// The server's base URL over HTTPS, by IP address.
