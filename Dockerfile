@@ -27,8 +27,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/tocsin /usr/local/bin/tocsin
 COPY config /etc/tocsin/config
 WORKDIR /var/lib/tocsin
+# production.toml binds 0.0.0.0:8080, where plain HTTP is refused unless a TLS-terminating
+# proxy or ingress is in front of the container, as this image assumes. To have Tocsin
+# serve HTTPS itself, mount a certificate chain and key and set
+# TOCSIN__SERVER__TLS_CERT_FILE and TOCSIN__SERVER__TLS_KEY_FILE (then this has no effect).
 ENV TOCSIN_CONFIG_DIR=/etc/tocsin/config \
     TOCSIN_ENV=production \
+    TOCSIN__SERVER__ALLOW_PLAIN_HTTP=true \
     TOCSIN__STORAGE__DATA_DIR=/var/lib/tocsin/data
 USER tocsin
 VOLUME ["/var/lib/tocsin/data"]

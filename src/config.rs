@@ -48,6 +48,40 @@ pub struct ServerSettings {
     /// 0 = one worker per core.
     pub workers: usize,
     pub shutdown_grace_secs: u64,
+    /// PEM certificate chain (leaf first) and PEM private key: with both set, the API
+    /// listener serves HTTPS (and `/chat` WSS). Both empty: plain HTTP.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS-terminating
+    /// proxy). Without it such a bind is refused at start.
+    pub allow_plain_http: bool,
+}
+
+impl ServerSettings {
+    /// Whether the API listener serves HTTPS.
+    pub fn tls_enabled(&self) -> bool {
+        !self.tls_cert_file.is_empty()
+    }
+
+    /// Refuses to serve plain HTTP on an address other than loopback, unless
+    /// `allow_plain_http` says a TLS-terminating proxy is in front: API secrets and
+    /// device logins would cross the network in the clear. Checked when serving starts,
+    /// not when the configuration loads, so `tocsin admin` works with any bind.
+    pub fn check_plain_http(&self) -> Result<(), ConfigError> {
+        let ip = self.http_addr.ip().to_canonical();
+        if self.tls_enabled() || self.allow_plain_http || ip.is_loopback() {
+            return Ok(());
+        }
+        Err(invalid(
+            "server.http_addr",
+            format!(
+                "{} is not a loopback address, and plain HTTP there would carry API secrets \
+                 in the clear; set server.tls_cert_file and server.tls_key_file to serve \
+                 HTTPS, or server.allow_plain_http = true behind a TLS-terminating proxy",
+                self.http_addr
+            ),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -367,6 +401,24 @@ impl Settings {
                 "per_url_concurrency, timeout_secs and sweep_secs must be at least 1",
             ));
         }
+        match (
+            self.server.tls_cert_file.is_empty(),
+            self.server.tls_key_file.is_empty(),
+        ) {
+            (false, true) => {
+                return Err(invalid(
+                    "server.tls_key_file",
+                    "is empty while server.tls_cert_file is set; set both (HTTPS) or neither",
+                ))
+            }
+            (true, false) => {
+                return Err(invalid(
+                    "server.tls_cert_file",
+                    "is empty while server.tls_key_file is set; set both (HTTPS) or neither",
+                ))
+            }
+            _ => {}
+        }
         if let Err(e) = crate::client_ip::TrustedProxies::new(&self.server.trusted_proxies) {
             return Err(invalid("server.trusted_proxies", e));
         }
@@ -572,6 +624,67 @@ mod tests {
             err.to_string().contains("callbacks.allowed_ranges"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tls_files_are_set_both_or_neither() {
+        let s = load(&[]).unwrap();
+        assert!(!s.server.tls_enabled() && !s.server.allow_plain_http);
+        let s = load(&[
+            ("TOCSIN__SERVER__TLS_CERT_FILE", "/etc/tocsin/chain.pem"),
+            ("TOCSIN__SERVER__TLS_KEY_FILE", "/etc/tocsin/key.pem"),
+        ])
+        .unwrap();
+        assert!(s.server.tls_enabled());
+        let err = load(&[("TOCSIN__SERVER__TLS_CERT_FILE", "/etc/tocsin/chain.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.tls_key_file"), "{err}");
+        let err = load(&[("TOCSIN__SERVER__TLS_KEY_FILE", "/etc/tocsin/key.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.tls_cert_file"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_tls_or_allowed() {
+        let check = |addr: &str, extra: &[(&str, &str)]| {
+            let mut vars = vec![("TOCSIN__SERVER__HTTP_ADDR", addr)];
+            vars.extend_from_slice(extra);
+            load(&vars).unwrap().server.check_plain_http()
+        };
+        for addr in [
+            "127.0.0.1:8080",
+            "127.0.0.2:0",
+            "[::1]:8080",
+            "[::ffff:127.0.0.1]:80",
+        ] {
+            assert!(check(addr, &[]).is_ok(), "{addr}");
+        }
+        let tls = [
+            ("TOCSIN__SERVER__TLS_CERT_FILE", "chain.pem"),
+            ("TOCSIN__SERVER__TLS_KEY_FILE", "key.pem"),
+        ];
+        let allowed = [("TOCSIN__SERVER__ALLOW_PLAIN_HTTP", "true")];
+        for addr in [
+            "0.0.0.0:8080",
+            "10.0.0.5:443",
+            "[::]:8080",
+            "[2001:db8::1]:80",
+        ] {
+            let err = check(addr, &[]).unwrap_err().to_string();
+            assert!(
+                err.contains("server.http_addr")
+                    && err.contains("tls_cert_file")
+                    && err.contains("allow_plain_http = true"),
+                "{addr}: {err}"
+            );
+            assert!(check(addr, &tls).is_ok(), "{addr} with TLS");
+            assert!(check(addr, &allowed).is_ok(), "{addr} allowed");
+        }
+        // Production binds every interface: it needs a certificate or the proxy's word.
+        let production = load(&[("TOCSIN_ENV", "production")]).unwrap();
+        assert!(production.server.check_plain_http().is_err());
     }
 
     #[test]

@@ -17,7 +17,8 @@
 //! Modules, by role:
 //! * the process: [`config`] and [`telemetry`] set it up; [`startup`] opens the store,
 //!   builds the [`state::AppState`] every handler and worker shares, binds the listeners
-//!   and runs the workers; [`shutdown`] waits for the stop signal; [`metrics`] counts;
+//!   (the API's with HTTPS from [`tls`] when configured) and runs the workers;
+//!   [`shutdown`] waits for the stop signal; [`metrics`] counts;
 //! * the edges: [`http`] (the Gateway API), [`ws`] (devices at `GET /chat`), [`callback`]
 //!   (POSTs to customers, only to addresses its guard permits);
 //! * the send path: [`ratelimit`] (keyed on the address [`client_ip`] finds), [`auth`],
@@ -48,4 +49,5 @@ pub mod state;
 pub mod store;
 pub mod submit;
 pub mod telemetry;
+pub mod tls;
 pub mod ws;

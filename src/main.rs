@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use tocsin::admin::{self, AdminCommand, AdminError};
-use tocsin::config::Settings;
+use tocsin::config::{ConfigError, Settings};
 use tocsin::startup::{open_state, Application};
 
 /// mimalloc instead of the system allocator: requests are parsed on one thread and their
@@ -60,6 +60,12 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A setting that only serving checks (the listener's TLS): the configuration is
+        // wrong, as for the settings checked at load.
+        Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

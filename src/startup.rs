@@ -271,7 +271,12 @@ fn redact_url(url: &str) -> String {
 
 impl Application {
     /// Opens everything and binds both listeners (port 0 picks a free port).
+    ///
+    /// The listener's TLS settings are checked first, before the store is opened: plain
+    /// HTTP off loopback (without `server.allow_plain_http`) and unusable certificate
+    /// files fail with a [`crate::config::ConfigError`].
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let tls = crate::tls::server_config(&settings.server)?;
         let serving = crate::store::ServingLock::take(&settings.database_url())?;
         let state = open_state(settings).await?;
         // No upload of this server runs yet: whatever is in its upload directory was left.
@@ -290,13 +295,20 @@ impl Application {
                 "idempotency keys of the retry window read into memory"
             );
         }
-        let mut app = Self::with_state(state)?;
+        let mut app = Self::bind(state, tls)?;
         app.serving = serving;
         Ok(app)
     }
 
-    /// Binds both listeners around an already opened state.
+    /// Binds both listeners around an already opened state (checking TLS as
+    /// [`Application::build`] does).
     pub fn with_state(state: AppState) -> anyhow::Result<Self> {
+        let tls = crate::tls::server_config(&state.settings.server)?;
+        Self::bind(state, tls)
+    }
+
+    /// Binds both listeners; the API's serves HTTPS with `tls`.
+    fn bind(state: AppState, tls: Option<rustls::ServerConfig>) -> anyhow::Result<Self> {
         let server = &state.settings.server;
         let http_listener = listen(server.http_addr)
             .with_context(|| format!("binding the HTTP API to {}", server.http_addr))?;
@@ -365,8 +377,11 @@ impl Application {
         // peer's delayed ACK (Nagle's algorithm costs up to 40 ms per exchange).
         .tcp_nodelay(true)
         .disable_signals()
-        .shutdown_timeout(grace)
-        .listen(http_listener)?
+        .shutdown_timeout(grace);
+        let http = match tls {
+            Some(config) => http.listen_rustls_0_23(http_listener, config)?,
+            None => http.listen(http_listener)?,
+        }
         .run();
 
         let metrics = HttpServer::new(move || {
@@ -411,7 +426,8 @@ impl Application {
         let sweeper = tokio::spawn(maintain(self.state.clone()));
         let dispatcher =
             tokio::spawn(Arc::new(crate::callback::Dispatcher::new(self.state.clone())?).run());
-        tracing::info!(http = %self.http_addr, metrics = %self.metrics_addr, "tocsin is serving");
+        let tls = self.state.settings.server.tls_enabled();
+        tracing::info!(http = %self.http_addr, tls, metrics = %self.metrics_addr, "tocsin is serving");
         let (mut http_done, mut metrics_done) = (false, false);
         let early_exit = tokio::select! {
             () = shutdown => None,

@@ -21,7 +21,8 @@
 //! * [`crypto`]: `crypto_box` and `crypto_secretbox` compatible with libsodium, plus the
 //!   fixed-nonce blob encryption of file messages.
 //! * `client` (cargo feature `client`, on by default): an async HTTP client of the
-//!   gateway API, and `E2eClient` for sealing, sending and opening end-to-end messages.
+//!   gateway API, and `E2eClient` for sealing, sending and opening end-to-end messages;
+//!   `PrivateCa` for a server whose certificate a private CA issued.
 //! * `device` (cargo feature `device`): a device of the chat network: enrolment, the
 //!   WebSocket session with the chat server, a listener that reconnects, and file
 //!   downloads.

@@ -9,7 +9,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_web::dev::Extensions;
@@ -84,15 +84,25 @@ impl ConnectionCounts {
     }
 
     /// For `HttpServer::on_connect`: takes a slot for a new connection, whose stream is
-    /// `io`, and keeps it in the connection's data.
+    /// `io` (plain TCP, or TLS over TCP once the handshake is done), and keeps it in the
+    /// connection's data.
     pub fn on_connect(self: &Arc<Self>, io: &dyn Any, data: &mut Extensions) {
-        let peer = io
-            .downcast_ref::<actix_web::rt::net::TcpStream>()
-            .and_then(|stream| stream.peer_addr().ok());
-        if let Some(slot) = peer.and_then(|peer| self.take(peer.ip())) {
+        if let Some(slot) = peer_of(io).and_then(|peer| self.take(peer.ip())) {
             data.insert(Arc::new(slot));
         }
     }
+}
+
+/// The peer's address of a connection's stream: the TCP stream itself, or the one under
+/// TLS. Another stream type would go uncounted, so each listener kind is listed here.
+fn peer_of(io: &dyn Any) -> Option<SocketAddr> {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    use actix_web::rt::net::TcpStream;
+    if let Some(tcp) = io.downcast_ref::<TcpStream>() {
+        return tcp.peer_addr().ok();
+    }
+    let tls = io.downcast_ref::<TlsStream<TcpStream>>()?;
+    tls.get_ref().0.peer_addr().ok()
 }
 
 /// The answer for a request on a connection past the cap, if it is one.

@@ -25,3 +25,4 @@ mod device_files;
 mod helpers;
 mod sdk_cli;
 mod sdk_client;
+mod tls;

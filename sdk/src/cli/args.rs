@@ -21,6 +21,11 @@ Credentials:
   (64 hex characters, optionally prefixed with 'private:'). Neither is ever accepted as a
   command line value.
 
+TLS:
+  An https server is checked against the system's root certificates. For a server whose
+  certificate a private CA issued, pass that CA's certificate with --ca-file PATH (or set
+  TOCSIN_CA_FILE); devices then reach its chat server as wss:// with the same trust.
+
 Exit status: 0 success, 1 the operation failed, 2 the command line or the credentials are
 wrong or missing.";
 
@@ -44,6 +49,12 @@ pub(crate) struct Cli {
     /// File holding the gateway's private key (instead of TOCSIN_PRIVATE_KEY).
     #[arg(long, global = true, value_name = "PATH")]
     pub private_key_file: Option<PathBuf>,
+
+    /// PEM file with the certificate of a private CA to trust (besides the system's
+    /// root certificates) for an https server; used by every command that talks to the
+    /// server, 'device' commands included.
+    #[arg(long, env = "TOCSIN_CA_FILE", global = true, value_name = "PATH")]
+    pub ca_file: Option<PathBuf>,
 
     /// Seconds allowed for each request.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]

@@ -73,6 +73,10 @@ impl From<Error> for Failure {
             Error::NoCredits => {
                 "the account has not enough credits (402); top it up and try again".to_owned()
             }
+            Error::Transport(reason) if reason.contains("certificate") => format!(
+                "cannot talk to the gateway ({reason}); if a private CA issued the server's \
+                 certificate, pass --ca-file PATH or set TOCSIN_CA_FILE"
+            ),
             Error::Transport(reason) => format!(
                 "cannot talk to the gateway ({reason}); check --base-url or TOCSIN_BASE_URL \
                  and that the server is running"
@@ -162,6 +166,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         from,
         secret_file,
         private_key_file,
+        ca_file,
         timeout,
         command,
     } = cli;
@@ -170,6 +175,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         from,
         secret_file,
         private_key_file,
+        ca_file,
         timeout,
     };
     match command {
@@ -182,7 +188,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             from_public_key,
             nonce,
         } => local::decrypt(&settings.private_key()?, &from_public_key, &nonce),
-        Command::Device(args) => device::run(args),
+        Command::Device(args) => device::run(&settings, args),
         Command::Callback(args) => callback::run(&settings, args),
         remote_command => remote::run(&settings, remote_command),
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::Failure;
-use crate::client::{Client, ClientBuilder, E2eClient, Error};
+use crate::client::{Client, ClientBuilder, E2eClient, Error, PrivateCa};
 use crate::protocol::{ApiSecret, GatewayId, SecretKey};
 
 /// The global options, after clap.
@@ -20,6 +20,7 @@ pub(crate) struct Settings {
     pub from: Option<GatewayId>,
     pub secret_file: Option<PathBuf>,
     pub private_key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
     pub timeout: u64,
 }
 
@@ -73,19 +74,36 @@ impl Settings {
         })
     }
 
+    /// The private CA from `--ca-file` or `TOCSIN_CA_FILE`, if one is given.
+    pub(crate) fn private_ca(&self) -> Result<Option<PrivateCa>, Failure> {
+        self.ca_file
+            .as_deref()
+            .map(|path| {
+                PrivateCa::from_pem_file(path).map_err(|e| match e {
+                    Error::Invalid(reason) => {
+                        Failure::usage(format!("--ca-file or TOCSIN_CA_FILE: {reason}"))
+                    }
+                    other => Failure::from(other),
+                })
+            })
+            .transpose()
+    }
+
     /// A client for the configured gateway ID and server.
     pub(crate) fn client(&self) -> Result<Client, Failure> {
         let from = self.gateway_id()?;
-        ClientBuilder::new(from, self.secret()?)
+        let mut builder = ClientBuilder::new(from, self.secret()?)
             .base_url(self.base_url.as_str())
-            .timeout(Duration::from_secs(self.timeout.max(1)))
-            .build()
-            .map_err(|e| match e {
-                Error::Invalid(reason) => {
-                    Failure::usage(format!("--base-url or TOCSIN_BASE_URL: {reason}"))
-                }
-                other => Failure::from(other),
-            })
+            .timeout(Duration::from_secs(self.timeout.max(1)));
+        if let Some(ca) = self.private_ca()? {
+            builder = builder.private_ca(ca);
+        }
+        builder.build().map_err(|e| match e {
+            Error::Invalid(reason) => {
+                Failure::usage(format!("--base-url or TOCSIN_BASE_URL: {reason}"))
+            }
+            other => Failure::from(other),
+        })
     }
 
     /// A client that can also seal and open end-to-end messages.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::error::transport;
-use super::{Client, Error};
+use super::{Client, Error, PrivateCa};
 use crate::protocol::{ApiSecret, GatewayId};
 
 /// Builds a [`Client`] for one gateway ID.
@@ -34,6 +34,7 @@ pub struct ClientBuilder {
     base_url: String,
     timeout: Duration,
     max_download_bytes: usize,
+    private_ca: Option<PrivateCa>,
 }
 
 impl ClientBuilder {
@@ -57,6 +58,7 @@ impl ClientBuilder {
             base_url: Self::DEFAULT_BASE_URL.to_owned(),
             timeout: Self::DEFAULT_TIMEOUT,
             max_download_bytes: Self::DEFAULT_MAX_DOWNLOAD_BYTES,
+            private_ca: None,
         }
     }
 
@@ -83,6 +85,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Trusts the certificates of `ca` as root certificates for `https` base URLs, besides
+    /// the platform's: for a server whose certificate a private CA issued.
+    #[must_use]
+    pub fn private_ca(mut self, ca: PrivateCa) -> Self {
+        self.private_ca = Some(ca);
+        self
+    }
+
     /// Checks the base URL and builds the client.
     ///
     /// Installs rustls' ring provider as the process default if no provider is installed
@@ -95,13 +105,15 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let base = parse_base_url(&self.base_url)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(self.timeout)
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tocsin-sdk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(transport)?;
+            .user_agent(concat!("tocsin-sdk/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &self.private_ca {
+            http = http.tls_certs_merge(ca.reqwest_certificates()?);
+        }
+        let http = http.build().map_err(transport)?;
         Ok(Client {
             http,
             base,

@@ -13,6 +13,7 @@
 //! | `blobs` | `upload_blob`, `blobs/…` |
 //! | `e2e` | the [`E2eClient`] helpers |
 //! | `files` | [`E2eClient::fetch_file`]: the file of a received file message |
+//! | `private_ca` | [`PrivateCa`]: a private CA's certificates, for servers it issued for |
 //!
 //! # Invariants
 //!
@@ -47,6 +48,7 @@ mod e2e;
 mod error;
 mod files;
 mod lookup;
+mod private_ca;
 mod send;
 mod transport;
 
@@ -54,6 +56,7 @@ pub use builder::ClientBuilder;
 pub use e2e::E2eClient;
 pub use error::{error_for_status, Error};
 pub use lookup::LookupMatch;
+pub use private_ca::PrivateCa;
 pub use send::{E2eSend, Recipient};
 
 // The device client shares these with the gateway client.

@@ -84,7 +84,8 @@ impl Connection {
     pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 
     /// Connects to the chat server of `keys`, runs the handshake and logs in. Sender
-    /// and recipient keys are looked up in `directory` (cloned; clones share a cache).
+    /// and recipient keys are looked up in `directory` (cloned; clones share a cache),
+    /// and `wss://` trusts what it trusts (see [`Directory::with_private_ca`]).
     ///
     /// # Errors
     ///
@@ -93,7 +94,7 @@ impl Connection {
     /// pinned key; [`DeviceError::LoginRefused`] when it closes instead of accepting
     /// (unknown or revoked identity, wrong key).
     pub async fn connect(keys: &DeviceKeys, directory: &Directory) -> Result<Self, DeviceError> {
-        let (ws, session) = login(keys).await?;
+        let (ws, session) = login(keys, directory.websocket_tls.clone()).await?;
         let (sealer, opener) = session.split();
         Ok(Self {
             ws,

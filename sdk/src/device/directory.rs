@@ -12,6 +12,12 @@
 //! A fetched key is trusted as the server states it, over the same TLS channel as
 //! everything else; pin the keys that matter (e.g. a gateway ID's key as its operator
 //! published it) so that not even the server can swap them.
+//!
+//! The directory also carries the device's TLS trust: the platform's root certificates,
+//! plus those of a private CA given to [`Directory::with_private_ca`]. Everything that
+//! takes the directory uses the same trust: its own requests, file downloads, and the
+//! chat WebSocket that [`super::Connection::connect`] opens (`wss://` for an `https`
+//! server). The CA is a local choice made at run time, not part of the keys file.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -22,7 +28,9 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::DeviceError;
-use crate::client::{error_for_status, parse_base_url, read_capped, transport_error, Error};
+use crate::client::{
+    error_for_status, parse_base_url, read_capped, transport_error, Error, PrivateCa,
+};
 use crate::protocol::{IdentityId, InviteCode, PublicKey};
 
 /// Largest directory answer read.
@@ -70,6 +78,9 @@ struct ServerView {
 #[derive(Debug, Clone)]
 pub struct Directory {
     pub(super) http: reqwest::Client,
+    /// The WebSocket's TLS configuration when a private CA is trusted; `None`: the
+    /// WebSocket library's own (the platform's root certificates).
+    pub(super) websocket_tls: Option<Arc<rustls::ClientConfig>>,
     base: Url,
     pinned: HashMap<IdentityId, PublicKey>,
     cache: Arc<Mutex<HashMap<IdentityId, PublicKey>>>,
@@ -84,17 +95,37 @@ impl Directory {
     /// [`DeviceError::Http`] with [`Error::Invalid`] for an unusable URL, or
     /// [`Error::Transport`] if the TLS stack cannot be set up.
     pub fn new(base_url: &str) -> Result<Self, DeviceError> {
+        Self::build(base_url, None)
+    }
+
+    /// Like [`Directory::new`], trusting the certificates of `ca` besides the platform's
+    /// root certificates, for the directory's requests and for every connection made
+    /// with this directory (the chat WebSocket, file downloads).
+    ///
+    /// # Errors
+    ///
+    /// As [`Directory::new`].
+    pub fn with_private_ca(base_url: &str, ca: &PrivateCa) -> Result<Self, DeviceError> {
+        Self::build(base_url, Some(ca))
+    }
+
+    fn build(base_url: &str, ca: Option<&PrivateCa>) -> Result<Self, DeviceError> {
         let base = parse_base_url(base_url)?;
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("tocsin-sdk/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(transport_error)?;
+            .user_agent(concat!("tocsin-sdk/", env!("CARGO_PKG_VERSION")));
+        let mut websocket_tls = None;
+        if let Some(ca) = ca {
+            http = http.tls_certs_merge(ca.reqwest_certificates()?);
+            websocket_tls = Some(ca.client_config()?);
+        }
+        let http = http.build().map_err(transport_error)?;
         Ok(Self {
             http,
+            websocket_tls,
             base,
             pinned: HashMap::new(),
             cache: Arc::default(),

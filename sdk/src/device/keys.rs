@@ -27,7 +27,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::files::{check_private, create_private};
 use super::{Admission, DeviceError, Directory};
-use crate::client::parse_base_url;
+use crate::client::{parse_base_url, PrivateCa};
 use crate::protocol::csp::CspDeviceId;
 use crate::protocol::{IdentityId, PublicKey, SecretKey};
 
@@ -102,7 +102,20 @@ impl DeviceKeys {
         admission: Admission<'_>,
         server_key: Option<PublicKey>,
     ) -> Result<Self, DeviceError> {
-        let directory = Directory::new(base_url)?;
+        Self::enrol(&Directory::new(base_url)?, admission, server_key).await
+    }
+
+    /// Like [`DeviceKeys::init`], with the server's directory given: e.g. one made with
+    /// [`Directory::with_private_ca`] for a server whose certificate a private CA issued.
+    ///
+    /// # Errors
+    ///
+    /// As [`DeviceKeys::init`].
+    pub async fn enrol(
+        directory: &Directory,
+        admission: Admission<'_>,
+        server_key: Option<PublicKey>,
+    ) -> Result<Self, DeviceError> {
         let served = directory.server_key().await?;
         if let Some(expected) = server_key {
             if expected != served {
@@ -127,13 +140,24 @@ impl DeviceKeys {
         self.secret_key.public_key()
     }
 
-    /// A directory client for the enrolled server.
+    /// A directory client for the enrolled server, trusting the platform's root
+    /// certificates.
     ///
     /// # Errors
     ///
     /// As [`Directory::new`].
     pub fn directory(&self) -> Result<Directory, DeviceError> {
         Directory::new(&self.server_url)
+    }
+
+    /// A directory client for the enrolled server that also trusts the certificates of
+    /// `ca`; connections made with it (the chat WebSocket too) trust them as well.
+    ///
+    /// # Errors
+    ///
+    /// As [`Directory::new`].
+    pub fn directory_with_private_ca(&self, ca: &PrivateCa) -> Result<Directory, DeviceError> {
+        Directory::with_private_ca(&self.server_url, ca)
     }
 
     /// Writes the keys to a new file at `path`, mode 0600.

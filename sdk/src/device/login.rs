@@ -1,18 +1,20 @@
 //! Opening the WebSocket and the two handshake round trips that log the device in.
 //!
 //! `<server>/chat` is reached as `ws://` for an `http` server URL and `wss://` for
-//! `https` (rustls with the ring provider and the platform's root certificates). The
+//! `https` (rustls with the ring provider and the platform's root certificates, plus a
+//! private CA's when the directory trusts one). The
 //! login offers the device ID, a client description and the legacy message layout. The
 //! server refuses a login by closing the WebSocket; the reason in its close frame
 //! becomes [`DeviceError::LoginRefused`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use url::Url;
 
 use super::{DeviceError, DeviceKeys};
@@ -33,8 +35,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Time allowed for the whole handshake after the WebSocket is open.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Opens the WebSocket to the chat server of `keys` and logs in.
-pub(super) async fn login(keys: &DeviceKeys) -> Result<(Ws, Session), DeviceError> {
+/// Opens the WebSocket to the chat server of `keys` and logs in; `wss://` uses `tls`
+/// when given (a private CA), else the WebSocket library's platform roots.
+pub(super) async fn login(
+    keys: &DeviceKeys,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> Result<(Ws, Session), DeviceError> {
     let url = chat_url(&keys.server_url)?;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = WebSocketConfig::default()
@@ -42,8 +48,12 @@ pub(super) async fn login(keys: &DeviceKeys) -> Result<(Ws, Session), DeviceErro
         .max_frame_size(Some(MAX_WS_MESSAGE));
     // Acks, receipts and echoes are small frames: send each at once (no Nagle delay).
     let disable_nagle = true;
-    let connecting =
-        tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), disable_nagle);
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        url.as_str(),
+        Some(config),
+        disable_nagle,
+        tls.map(Connector::Rustls),
+    );
     let (mut ws, _) = tokio::time::timeout(CONNECT_TIMEOUT, connecting)
         .await
         .map_err(|_| DeviceError::Timeout("the WebSocket connection"))?

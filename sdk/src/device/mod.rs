@@ -4,7 +4,7 @@
 //! | item | job |
 //! | --- | --- |
 //! | [`DeviceKeys`] | enrolment and the keys file: identity, secret key, pinned server key |
-//! | [`Directory`] | the server's open directory, with locally pinned keys and a cache |
+//! | [`Directory`] | the server's open directory, with locally pinned keys and a cache; the TLS trust (a private CA) of every connection made with it |
 //! | [`Contacts`] | the pinned keys file (keys the device does not take from the server) |
 //! | [`Connection`] | one logged-in session: [`Event`]s in, messages, receipts and acks out |
 //! | [`SeenStore`] | the handled messages and nonces, to drop what comes twice |

@@ -17,8 +17,9 @@ pub(crate) use args::DeviceArgs;
 use args::DeviceCommand;
 
 use super::remote::text_argument;
+use super::setup::Settings;
 use super::{say, Failure};
-use crate::client::Error;
+use crate::client::{Error, PrivateCa};
 use crate::device::{
     companion_path, Admission, Connection, Contacts, DeviceError, DeviceKeys, Directory, ListenEnd,
     ListenOptions, Listener, SeenStore,
@@ -36,6 +37,12 @@ impl From<DeviceError> for Failure {
                 "the server does not admit this device: {reason}; ask its operator for an \
                  invite code and pass --invite CODE"
             )),
+            DeviceError::Http(Error::Transport(reason)) if reason.contains("certificate") => {
+                Failure::new(format!(
+                    "cannot reach the server ({reason}); if a private CA issued the server's \
+                     certificate, pass --ca-file PATH or set TOCSIN_CA_FILE"
+                ))
+            }
             DeviceError::Http(Error::Transport(reason)) => Failure::new(format!(
                 "cannot reach the server ({reason}); check the URL and that the server is running"
             )),
@@ -44,17 +51,26 @@ impl From<DeviceError> for Failure {
     }
 }
 
-/// Runs a device command on a single-threaded runtime.
-pub(crate) fn run(args: DeviceArgs) -> Result<(), Failure> {
+/// Runs a device command on a single-threaded runtime; `settings` gives the private CA
+/// (`--ca-file`) for the commands that reach the server.
+pub(crate) fn run(settings: &Settings, args: DeviceArgs) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(format!("cannot start the async runtime: {e}")))?;
     let path = keys_path(args.keys)?;
-    runtime.block_on(execute(&path, args.command))
+    let ca = match args.command {
+        DeviceCommand::Trust { .. } => None,
+        _ => settings.private_ca()?,
+    };
+    runtime.block_on(execute(&path, ca.as_ref(), args.command))
 }
 
-async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
+async fn execute(
+    path: &Path,
+    ca: Option<&PrivateCa>,
+    command: DeviceCommand,
+) -> Result<(), Failure> {
     match command {
         DeviceCommand::Init {
             server,
@@ -73,7 +89,7 @@ async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
                 (None, Some(token)) => Admission::Token(token.as_str()),
                 (None, None) => Admission::Open,
             };
-            init(path, &server, server_key, admission).await
+            init(path, &server, ca, server_key, admission).await
         }
         DeviceCommand::Listen {
             no_receipts,
@@ -81,14 +97,14 @@ async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
             no_files,
         } => {
             let files = (!no_files).then(|| files.unwrap_or_else(|| files_dir(path)));
-            listen(path, !no_receipts, files).await
+            listen(path, ca, !no_receipts, files).await
         }
-        DeviceCommand::Send { to, text } => send(path, &to, None, text).await,
+        DeviceCommand::Send { to, text } => send(path, ca, &to, None, text).await,
         DeviceCommand::Reply {
             to,
             to_public_key,
             text,
-        } => send(path, to.as_identity(), to_public_key, text).await,
+        } => send(path, ca, to.as_identity(), to_public_key, text).await,
         DeviceCommand::Trust { id, public_key } => {
             let mut contacts = Contacts::load(&companion_path(path, "contacts.json"))?;
             match contacts.insert(id, public_key) {
@@ -105,6 +121,7 @@ async fn execute(path: &Path, command: DeviceCommand) -> Result<(), Failure> {
 async fn init(
     path: &Path,
     server: &str,
+    ca: Option<&PrivateCa>,
     server_key: Option<PublicKey>,
     admission: Admission<'_>,
 ) -> Result<(), Failure> {
@@ -114,21 +131,21 @@ async fn init(
             path.display()
         )));
     }
-    let keys = DeviceKeys::init(server, admission, server_key)
+    let server_url_problem = |e| match e {
+        DeviceError::Http(Error::Invalid(reason)) => Failure::usage(format!("--server: {reason}")),
+        other => other.into(),
+    };
+    let directory = directory_for(server, ca).map_err(server_url_problem)?;
+    let keys = DeviceKeys::enrol(&directory, admission, server_key)
         .await
-        .map_err(|e| match e {
-            DeviceError::Http(Error::Invalid(reason)) => {
-                Failure::usage(format!("--server: {reason}"))
-            }
-            other => other.into(),
-        })?;
+        .map_err(server_url_problem)?;
     create_parent(path)?;
     keys.save(path)?;
     say(format!("identity: {}", keys.identity));
     say(format!("public key: {}", keys.public_key()));
     say(format!("server key: {} (pinned)", keys.server_key));
     say(format!("keys written to {}", path.display()));
-    let connection = Connection::connect(&keys, &keys.directory()?)
+    let connection = Connection::connect(&keys, &directory)
         .await
         .map_err(|e| Failure::new(format!("enrolled, but the first login failed: {e}")))?;
     connection.close().await;
@@ -136,8 +153,13 @@ async fn init(
     Ok(())
 }
 
-async fn listen(path: &Path, receipts: bool, files: Option<PathBuf>) -> Result<(), Failure> {
-    let (keys, directory) = load(path)?;
+async fn listen(
+    path: &Path,
+    ca: Option<&PrivateCa>,
+    receipts: bool,
+    files: Option<PathBuf>,
+) -> Result<(), Failure> {
+    let (keys, directory) = load(path, ca)?;
     let seen = SeenStore::open(&companion_path(path, "seen"), SeenStore::DEFAULT_CAPACITY)?;
     let options = ListenOptions {
         automatic_receipts: receipts,
@@ -162,6 +184,7 @@ async fn listen(path: &Path, receipts: bool, files: Option<PathBuf>) -> Result<(
 
 async fn send(
     path: &Path,
+    ca: Option<&PrivateCa>,
     to: &IdentityId,
     public_key: Option<PublicKey>,
     text: String,
@@ -170,7 +193,7 @@ async fn send(
     if text.is_empty() {
         return Err(Failure::usage("the text is empty"));
     }
-    let (keys, directory) = load(path)?;
+    let (keys, directory) = load(path, ca)?;
     let key = match public_key {
         Some(key) => key,
         None => directory.public_key(to).await.map_err(|e| match e {
@@ -193,8 +216,16 @@ fn files_dir(keys_path: &Path) -> PathBuf {
     keys_path.with_file_name("files")
 }
 
-/// The keys and a directory with the contacts pinned.
-fn load(path: &Path) -> Result<(DeviceKeys, Directory), Failure> {
+/// A directory of the server at `url`, trusting `ca` too when given.
+fn directory_for(url: &str, ca: Option<&PrivateCa>) -> Result<Directory, DeviceError> {
+    match ca {
+        Some(ca) => Directory::with_private_ca(url, ca),
+        None => Directory::new(url),
+    }
+}
+
+/// The keys and a directory (trusting `ca` too) with the contacts pinned.
+fn load(path: &Path, ca: Option<&PrivateCa>) -> Result<(DeviceKeys, Directory), Failure> {
     if !path.exists() {
         return Err(Failure::usage(format!(
             "{} does not exist; run 'tocsin-cli device init --server URL' first, or pass --keys",
@@ -202,7 +233,7 @@ fn load(path: &Path) -> Result<(DeviceKeys, Directory), Failure> {
         )));
     }
     let keys = DeviceKeys::load(path)?;
-    let mut directory = keys.directory()?;
+    let mut directory = directory_for(&keys.server_url, ca)?;
     Contacts::load(&companion_path(path, "contacts.json"))?.pin_into(&mut directory);
     Ok((keys, directory))
 }
