@@ -9,6 +9,7 @@ mod chat_limits;
 mod deadlines;
 mod directory;
 mod identities;
+mod log_redaction;
 mod openapi;
 mod ops;
 mod ratelimit;
