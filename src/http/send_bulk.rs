@@ -43,8 +43,26 @@ pub struct BulkMessage {
     #[serde(default)]
     group: Option<bool>,
     /// Seconds the message may wait for the recipient's devices (a Tocsin extension).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_seconds")]
     ttl: Option<u64>,
+}
+
+/// A count of seconds as JSON writes it: an integer, or a number with no fraction (some
+/// encoders write every number as a float, `600.0`); `null` is none.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // Below 2^64, so the conversion is exact for every float with no fraction.
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom("ttl must be whole seconds")),
+    }
 }
 
 #[derive(Debug, Serialize)]
