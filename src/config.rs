@@ -154,6 +154,8 @@ pub struct DirectorySettings {
 pub struct ChatSettings {
     pub server_key_file: String,
     pub idle_timeout_secs: u64,
+    /// A connected session looks at the store this often even when nothing woke it.
+    pub recheck_secs: u64,
     /// New messages the hub holds per session (SQLite) before the session goes back to
     /// the store for them.
     pub inbox_messages: usize,
@@ -379,6 +381,9 @@ impl Settings {
                 "callbacks.pending_per_sender",
                 "pending_per_sender and pending_per_gateway must be at least 1",
             ));
+        }
+        if self.chat.recheck_secs == 0 {
+            return Err(invalid("chat.recheck_secs", "must be at least 1 second"));
         }
         if !(30..=600).contains(&self.chat.idle_timeout_secs) {
             return Err(invalid(

@@ -8,8 +8,9 @@
 //! The queue lives in the store; the hub tells a session "look again" when something was
 //! committed for its identity, so delivery to a connected device takes no polling.
 //! Each session registers one [`Notify`] and is woken by [`Hub::wake`]. A registration
-//! is removed when its [`Presence`] is dropped. On a multi-node PostgreSQL deployment the
-//! sessions also re-check the store periodically, since a wake-up cannot cross nodes yet.
+//! is removed when its [`Presence`] is dropped. On a multi-node PostgreSQL deployment every
+//! wake-up is also relayed to the other nodes ([`crate::cluster`]), whose hubs wake their
+//! own sessions and dispatchers with it.
 //!
 //! The hub also listens to the store's writer ([`QueueListener`]): every message committed
 //! for a connected identity is put in each of its sessions' inboxes, in queue order, so a
@@ -91,6 +92,8 @@ pub struct Hub {
     inbox_capacity: usize,
     /// Set when a callback entry was committed; the dispatcher waits on it.
     callbacks: Notify,
+    /// Carries wake-ups to the other nodes, where there are any.
+    relay: OnceLock<crate::cluster::Relay>,
 }
 
 /// A live session's registration; dropping it unregisters the session.
@@ -109,7 +112,13 @@ impl Hub {
             sessions: Mutex::default(),
             inbox_capacity,
             callbacks: Notify::new(),
+            relay: OnceLock::new(),
         }
+    }
+
+    /// Relays every later wake-up to the other nodes too.
+    pub fn set_relay(&self, relay: crate::cluster::Relay) {
+        let _ = self.relay.set(relay);
     }
 
     fn lock(&self) -> MutexGuard<'_, Sessions> {
@@ -152,8 +161,17 @@ impl Hub {
         })
     }
 
-    /// Wakes every session of `identity` (a no-op when none is connected).
+    /// Something was committed for `identity`: wakes its sessions here and on the other
+    /// nodes.
     pub fn wake(&self, identity: &IdentityId) {
+        self.wake_here(identity);
+        if let Some(relay) = self.relay.get() {
+            relay.identity(*identity);
+        }
+    }
+
+    /// Wakes every session of `identity` on this node (a no-op when none is connected).
+    pub fn wake_here(&self, identity: &IdentityId) {
         if let Some(sessions) = self.lock().get(identity) {
             for (_, slot) in sessions {
                 slot.notify.notify_one();
@@ -161,9 +179,26 @@ impl Hub {
         }
     }
 
-    /// A callback entry was committed: the dispatcher should look now rather than at its
-    /// next round. Wake-ups coalesce; none is lost if the dispatcher is busy.
+    /// Wakes every session on this node and the dispatcher: each looks at the store again
+    /// (after wake-ups from other nodes may have been missed).
+    pub fn wake_everything_here(&self) {
+        for (_, slot) in self.lock().values().flatten() {
+            slot.notify.notify_one();
+        }
+        self.callbacks.notify_one();
+    }
+
+    /// A callback entry was committed: the dispatchers of every node should look now rather
+    /// than at their next round. Wake-ups coalesce; none is lost if a dispatcher is busy.
     pub fn callback_queued(&self) {
+        self.callback_queued_here();
+        if let Some(relay) = self.relay.get() {
+            relay.callbacks();
+        }
+    }
+
+    /// Wakes this node's dispatcher.
+    pub fn callback_queued_here(&self) {
         self.callbacks.notify_one();
     }
 

@@ -35,6 +35,7 @@ pub mod auth;
 pub mod blobs;
 pub mod callback;
 pub mod client_ip;
+pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod domain;

@@ -54,6 +54,10 @@ pub struct Metrics {
     writer_catch_up: std::sync::Mutex<()>,
     /// 1 while the server runs; carries the version as a label.
     pub build_info: IntGauge,
+    /// 1 while this node listens for the other nodes' wake-ups (PostgreSQL).
+    pub cluster_listening: IntGauge,
+    /// Times the connection listening for the other nodes' wake-ups was lost.
+    pub cluster_listener_lost: IntCounter,
 }
 
 /// Creates a metric and registers it; the definitions are constants, so failure is a bug.
@@ -80,6 +84,20 @@ impl Metrics {
         );
         build_info.set(1);
         Self {
+            cluster_listening: register(
+                &r,
+                IntGauge::new(
+                    "tocsin_cluster_listening",
+                    "1 while this node listens for the other nodes' wake-ups (PostgreSQL)",
+                ),
+            ),
+            cluster_listener_lost: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_cluster_listener_lost_total",
+                    "Times the connection listening for the other nodes' wake-ups was lost",
+                ),
+            ),
             connections_refused: register(
                 &r,
                 IntCounter::new(

@@ -426,6 +426,17 @@ impl Application {
         let sweeper = tokio::spawn(maintain(self.state.clone()));
         let dispatcher =
             tokio::spawn(Arc::new(crate::callback::Dispatcher::new(self.state.clone())?).run());
+        // Where several nodes may share the store, each tells the others what it commits.
+        let cluster = match self.state.store.backend() {
+            crate::store::Backend::Postgres => crate::cluster::start(
+                self.state.store.clone(),
+                self.state.settings.database_url(),
+                self.state.hub.clone(),
+                self.state.metrics.clone(),
+            )
+            .into(),
+            crate::store::Backend::Sqlite => Vec::new(),
+        };
         let tls = self.state.settings.server.tls_enabled();
         tracing::info!(http = %self.http_addr, tls, metrics = %self.metrics_addr, "tocsin is serving");
         let (mut http_done, mut metrics_done) = (false, false);
@@ -447,6 +458,9 @@ impl Application {
         .await;
         sweeper.abort();
         dispatcher.abort();
+        for task in cluster {
+            task.abort();
+        }
         self.state.store.close().await;
         tracing::info!("tocsin stopped");
         match early_exit {

@@ -34,12 +34,12 @@ pub enum Backend {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryMode {
     /// Every message is committed by this process, which announces it to its queue
-    /// listener; a session reads the store again only after an overflow and at `recheck`,
-    /// a safety net (SQLite).
-    Announced { recheck: Duration },
-    /// Other processes commit messages too: sessions read the store when woken and every
-    /// `every` (PostgreSQL).
-    Polled { every: Duration },
+    /// listener; a session reads the store again only after an overflow and at its
+    /// periodic re-check, a safety net (SQLite).
+    Announced,
+    /// Other processes commit messages too: sessions read the store when woken, by this
+    /// node or, through [`crate::cluster`], by another (PostgreSQL).
+    Polled,
 }
 
 /// When a commit reaches the disk.
@@ -126,15 +126,9 @@ impl Backend {
     }
 
     pub fn delivery_mode(self) -> DeliveryMode {
-        // Kept rare on SQLite: 50,000 idle sessions re-reading every 5 s would be 10,000
-        // queries per second for nothing.
         match self {
-            Self::Sqlite => DeliveryMode::Announced {
-                recheck: Duration::from_secs(60),
-            },
-            Self::Postgres => DeliveryMode::Polled {
-                every: Duration::from_secs(5),
-            },
+            Self::Sqlite => DeliveryMode::Announced,
+            Self::Postgres => DeliveryMode::Polled,
         }
     }
 

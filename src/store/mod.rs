@@ -220,6 +220,19 @@ impl Store {
     }
 
     /// How committed messages reach device sessions on this engine.
+    /// Sends `payload` on the PostgreSQL notification `channel` (a no-op on SQLite, where
+    /// one process holds the store).
+    pub async fn notify(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(channel)
+                .bind(payload)
+                .execute(&self.read)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub fn delivery_mode(&self) -> DeliveryMode {
         self.backend.delivery_mode()
     }
@@ -250,7 +263,7 @@ impl Store {
     /// [`DeliveryMode::Announced`] (elsewhere sessions read the store, and nothing is
     /// announced). Only the first listener set counts.
     pub fn set_queue_listener(&self, listener: Arc<dyn QueueListener>) {
-        if let DeliveryMode::Announced { .. } = self.delivery_mode() {
+        if let DeliveryMode::Announced = self.delivery_mode() {
             let _ = self.listener.set(listener);
         }
     }

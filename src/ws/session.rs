@@ -162,11 +162,11 @@ async fn serve(
     // session's inbox: once the session has read the store to the end (after joining the
     // hub, so nothing committed since is missed), the inbox holds everything newer and the
     // store is read again only after an overflow or at the periodic re-check. Elsewhere
-    // another node may have queued a message, so the store is re-read periodically.
-    let (announced, every) = match state.store.delivery_mode() {
-        DeliveryMode::Announced { recheck } => (true, recheck),
-        DeliveryMode::Polled { every } => (false, every),
-    };
+    // another node may have queued a message: the session reads the store whenever it is
+    // woken (the other nodes' wake-ups arrive through `crate::cluster`), and at the
+    // re-check.
+    let announced = matches!(state.store.delivery_mode(), DeliveryMode::Announced);
+    let every = Duration::from_secs(state.settings.chat.recheck_secs);
     let mut poll = poll_timer(every);
     let mut caught_up = false;
     let mut recheck = false;

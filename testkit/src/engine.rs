@@ -7,7 +7,9 @@
 //! [`Engine::require_sqlite`]. The PostgreSQL pass of `scripts/test` leaves such tests
 //! out by name, and libtest counts them as filtered out there: it cannot report a test
 //! ignored at run time, and one that passed without checking anything would claim a
-//! check of PostgreSQL that never ran.
+//! check of PostgreSQL that never ran. Tests of several nodes on one database are the
+//! other way round: their names end in [`POSTGRES_ONLY`], and the SQLite pass leaves them
+//! out.
 
 use std::env::VarError;
 
@@ -19,6 +21,10 @@ pub const ENGINE_VAR: &str = "TOCSIN_TEST_ENGINE";
 /// How the name of a test for SQLite alone ends; runs on another engine skip it with
 /// `-- --skip on_sqlite_only`.
 pub const SQLITE_ONLY: &str = "on_sqlite_only";
+
+/// How the name of a test for PostgreSQL alone ends (several nodes on one database); the
+/// SQLite pass skips it with `-- --skip on_postgres_only`.
+pub const POSTGRES_ONLY: &str = "on_postgres_only";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -58,6 +64,20 @@ impl Engine {
             engine == Self::Sqlite,
             "{what} exists on SQLite only: this test does not apply to a run on {engine:?}. \
              Leave it out with `-- --skip {SQLITE_ONLY}`, as scripts/test does."
+        );
+    }
+
+    /// Fails the test, saying why, unless the run is on PostgreSQL: `what`, the test's
+    /// subject, exists there only. Its name ends in [`POSTGRES_ONLY`].
+    ///
+    /// # Panics
+    /// On any other engine.
+    pub fn require_postgres(what: &str) {
+        let engine = Self::selected();
+        assert!(
+            engine == Self::Postgres,
+            "{what} exists on PostgreSQL only: this test does not apply to a run on {engine:?}. \
+             Leave it out with `-- --skip {POSTGRES_ONLY}`, as scripts/test does."
         );
     }
 

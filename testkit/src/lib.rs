@@ -152,6 +152,29 @@ impl TestApp {
         Application::build(settings).await.map(drop)
     }
 
+    /// A second node beside this one: another server on the same database, with the same
+    /// data key and chat server key, its other files in a directory of its own, and
+    /// `extra` settings. PostgreSQL only (SQLite has one server per database).
+    pub async fn spawn_beside(&self, extra: &[(&str, String)]) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let mut vars: Vec<(String, String)> = self
+            .vars
+            .iter()
+            .filter(|(k, _)| k == "TOCSIN__STORAGE__URL")
+            .cloned()
+            .collect();
+        assert!(
+            !vars.is_empty(),
+            "a second node needs a shared PostgreSQL database"
+        );
+        let shared = |name: &str| self.dir.path().join(name).display().to_string();
+        vars.push(("TOCSIN__STORAGE__DATA_KEY_FILE".into(), shared("data.key")));
+        vars.push(("TOCSIN__CHAT__SERVER_KEY_FILE".into(), shared("server.key")));
+        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let built = Application::build(test_settings(dir.path(), &vars)).await;
+        start(built.expect("the second node builds"), dir, vars)
+    }
+
     /// Stops this server and starts a new one over the same data (files and database).
     ///
     /// On SQLite the new server takes the lock on the database that the old one let go

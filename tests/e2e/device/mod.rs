@@ -3,6 +3,7 @@
 //! gateway IDs, reconnection, and `tocsin-cli device …` as a user runs it.
 
 mod cli;
+mod cluster;
 mod enrol;
 mod listen;
 mod messaging;

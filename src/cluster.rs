@@ -1,0 +1,252 @@
+//! Wake-ups across the nodes that share one PostgreSQL database.
+//!
+//! A node's hub wakes its own sessions and dispatcher when it commits something; the
+//! others would only find it at their next look at the store. So every wake-up is also
+//! relayed: [`Relay`] hands it to a publishing task, which batches whatever arrived
+//! meanwhile into `NOTIFY`s (PostgreSQL delivers them at once to every listening
+//! connection), and each node's listening task wakes its own sessions and dispatcher with
+//! what the others published.
+//!
+//! Channels and payloads: `tocsin_queue` carries `<node>:<ID>,<ID>,…` (messages were
+//! queued for these identities), at most [`MAX_PAYLOAD`] bytes, so a large batch is
+//! several notifications; `tocsin_callbacks` carries `<node>` (callback entries were
+//! stored). `<node>` is this process's random tag: a node skips its own notifications.
+//!
+//! A notification is a hint, never the data: the store stays the truth. When the
+//! listening connection drops, notifications sent meanwhile are lost, so until it is back
+//! the node wakes everything every [`FALLBACK_POLL`], and once it is back it wakes
+//! everything once more; the log says so, and `tocsin_cluster_listening` (0 or 1) and
+//! `tocsin_cluster_listener_lost_total` show it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgNotification};
+use tocsin_sdk::protocol::IdentityId;
+use tokio::sync::mpsc;
+
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Messages were queued for the identities in the payload.
+pub const QUEUE_CHANNEL: &str = "tocsin_queue";
+/// Callback entries were stored.
+pub const CALLBACK_CHANNEL: &str = "tocsin_callbacks";
+/// Bytes of one payload at most (PostgreSQL's limit is 8000).
+pub const MAX_PAYLOAD: usize = 7_900;
+/// While the listening connection is down, everything is looked at this often.
+pub const FALLBACK_POLL: Duration = Duration::from_secs(5);
+/// Longest wait between attempts to listen again.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// One wake-up for the other nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    Identity(IdentityId),
+    Callbacks,
+}
+
+/// The sending half: cheap, never blocks, never fails (the store is the truth).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    tx: mpsc::UnboundedSender<Wake>,
+}
+
+impl Relay {
+    /// Messages were committed for `identity`.
+    pub fn identity(&self, identity: IdentityId) {
+        let _ = self.tx.send(Wake::Identity(identity));
+    }
+
+    /// A callback entry was committed.
+    pub fn callbacks(&self) {
+        let _ = self.tx.send(Wake::Callbacks);
+    }
+}
+
+/// Starts relaying `hub`'s wake-ups to the other nodes on the database at `url`, and
+/// waking `hub` with theirs; returns the two tasks, which run until aborted.
+pub fn start(
+    store: Store,
+    url: String,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+) -> [tokio::task::JoinHandle<()>; 2] {
+    let node = format!("{:016x}", rand_tag());
+    let (tx, rx) = mpsc::unbounded_channel();
+    hub.set_relay(Relay { tx });
+    [
+        tokio::spawn(publish(store, node.clone(), rx)),
+        tokio::spawn(listen(url, node, hub, metrics)),
+    ]
+}
+
+/// A random tag for this process.
+fn rand_tag() -> u64 {
+    let id = tocsin_sdk::protocol::MessageId::random();
+    u64::from_le_bytes(*id.as_bytes())
+}
+
+/// The queue payloads for `ids` from `node`, each within [`MAX_PAYLOAD`].
+fn queue_payloads(node: &str, ids: &BTreeSet<IdentityId>) -> Vec<String> {
+    let mut payloads = Vec::new();
+    let mut current = String::new();
+    for id in ids {
+        if !current.is_empty() && current.len() + 1 + IdentityId::LEN > MAX_PAYLOAD {
+            payloads.push(std::mem::take(&mut current));
+        }
+        if current.is_empty() {
+            current.push_str(node);
+            current.push(':');
+        } else {
+            current.push(',');
+        }
+        current.push_str(id.as_str());
+    }
+    if !current.is_empty() {
+        payloads.push(current);
+    }
+    payloads
+}
+
+/// Sends what the hub relays, batching what arrived while the last batch went out.
+async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Wake>) {
+    while let Some(first) = rx.recv().await {
+        let mut ids = BTreeSet::new();
+        let mut callbacks = false;
+        let mut take = |wake| match wake {
+            Wake::Identity(id) => {
+                ids.insert(id);
+            }
+            Wake::Callbacks => callbacks = true,
+        };
+        take(first);
+        while let Ok(wake) = rx.try_recv() {
+            take(wake);
+        }
+        for payload in queue_payloads(&node, &ids) {
+            if let Err(e) = store.notify(QUEUE_CHANNEL, &payload).await {
+                tracing::warn!("cannot tell the other nodes about queued messages: {e}");
+            }
+        }
+        if callbacks {
+            if let Err(e) = store.notify(CALLBACK_CHANNEL, &node).await {
+                tracing::warn!("cannot tell the other nodes about callback entries: {e}");
+            }
+        }
+    }
+}
+
+/// What a notification from another node asks of this one.
+fn handle(node: &str, notification: &PgNotification, hub: &Hub) {
+    let payload = notification.payload();
+    match notification.channel() {
+        QUEUE_CHANNEL => {
+            let Some((from, ids)) = payload.split_once(':') else {
+                return;
+            };
+            if from == node {
+                return;
+            }
+            for id in ids.split(',').filter_map(|raw| IdentityId::parse(raw).ok()) {
+                hub.wake_here(&id);
+            }
+        }
+        CALLBACK_CHANNEL if payload != node => hub.callback_queued_here(),
+        _ => {}
+    }
+}
+
+/// Listens for the other nodes' wake-ups for as long as the process runs.
+async fn listen(url: String, node: String, hub: Arc<Hub>, metrics: Arc<Metrics>) {
+    let mut backoff = Duration::from_millis(100);
+    let mut was_listening = false;
+    loop {
+        let connected = async {
+            let mut listener = PgListener::connect(&url).await?;
+            listener
+                .listen_all([QUEUE_CHANNEL, CALLBACK_CHANNEL])
+                .await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match connected.await {
+            Ok(listener) => listener,
+            Err(e) => {
+                tracing::warn!(
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "cannot listen for the other nodes' wake-ups ({e}); looking at the \\
+                     store every {} s meanwhile",
+                    FALLBACK_POLL.as_secs()
+                );
+                wait_polling(&hub, backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        metrics.cluster_listening.set(1);
+        if was_listening {
+            tracing::info!("listening for the other nodes' wake-ups again");
+        }
+        // Whatever was sent before this connection listened is looked for in the store.
+        hub.wake_everything_here();
+        was_listening = true;
+        backoff = Duration::from_millis(100);
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => handle(&node, &notification, &hub),
+                // The connection was lost (and will be made again by the next call):
+                // whatever was sent meanwhile is missed.
+                Ok(None) => {
+                    metrics.cluster_listener_lost.inc();
+                    tracing::warn!("the connection listening for the other nodes' wake-ups was lost; looking at the store again");
+                    hub.wake_everything_here();
+                }
+                Err(e) => {
+                    metrics.cluster_listener_lost.inc();
+                    tracing::warn!("listening for the other nodes' wake-ups failed: {e}");
+                    break;
+                }
+            }
+        }
+        metrics.cluster_listening.set(0);
+    }
+}
+
+/// Waits `pause`, waking everything on this node every [`FALLBACK_POLL`] meanwhile.
+async fn wait_polling(hub: &Hub, pause: Duration) {
+    let until = tokio::time::Instant::now() + pause;
+    loop {
+        hub.wake_everything_here();
+        let next = tokio::time::Instant::now() + FALLBACK_POLL;
+        if next >= until {
+            tokio::time::sleep_until(until).await;
+            return;
+        }
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_stay_under_the_limit_and_carry_every_id() {
+        let ids: BTreeSet<IdentityId> = (0..2_000)
+            .map(|i| IdentityId::parse(&format!("ID{i:06}")).unwrap())
+            .collect();
+        let payloads = queue_payloads("00000000000000aa", &ids);
+        assert!(payloads.len() > 1);
+        let mut seen = BTreeSet::new();
+        for payload in &payloads {
+            assert!(payload.len() <= MAX_PAYLOAD, "{}", payload.len());
+            let (node, list) = payload.split_once(':').unwrap();
+            assert_eq!(node, "00000000000000aa");
+            seen.extend(list.split(',').map(|id| IdentityId::parse(id).unwrap()));
+        }
+        assert_eq!(seen, ids);
+        assert!(queue_payloads("n", &BTreeSet::new()).is_empty());
+    }
+}
