@@ -29,6 +29,7 @@ pub struct Settings {
     pub blobs: BlobSettings,
     pub directory: DirectorySettings,
     pub chat: ChatSettings,
+    pub devices: DeviceSettings,
     pub callbacks: CallbackSettings,
 }
 
@@ -171,6 +172,26 @@ pub struct ChatSettings {
     pub devices_per_identity: u32,
     /// Message IDs one receipt to a basic-mode gateway ID may name.
     pub receipt_message_ids: usize,
+}
+
+/// Devices registered by identities.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSettings {
+    /// A device not seen for this long (no login, not connected) is dropped and no longer
+    /// holds its identity's messages; 0: never.
+    pub stale_after_secs: u64,
+}
+
+impl DeviceSettings {
+    /// The shortest `stale_after_secs` other than 0: a device offline for a night or a
+    /// flight must not lose its place.
+    pub const MIN_STALE_AFTER: Duration = Duration::from_secs(3600);
+
+    /// How long a device may go unseen before it is dropped; `None`: never.
+    pub fn stale_after(&self) -> Option<Duration> {
+        (self.stale_after_secs > 0).then(|| Duration::from_secs(self.stale_after_secs))
+    }
 }
 
 /// Delivery of replies and receipts to customers' callback URLs.
@@ -376,6 +397,16 @@ impl Settings {
                 "sessions_per_identity and devices_per_identity must be at least 1",
             ));
         }
+        if self
+            .devices
+            .stale_after()
+            .is_some_and(|after| after < DeviceSettings::MIN_STALE_AFTER)
+        {
+            return Err(invalid(
+                "devices.stale_after_secs",
+                "must be 0 (never) or at least 3600 seconds",
+            ));
+        }
         if self.callbacks.pending_per_sender == 0 || self.callbacks.pending_per_gateway == 0 {
             return Err(invalid(
                 "callbacks.pending_per_sender",
@@ -523,6 +554,10 @@ mod tests {
             "enrolment is by invite unless opened"
         );
         assert_eq!(s.directory.invite_ttl_secs, 7 * 24 * 3600);
+        assert_eq!(
+            s.devices.stale_after(),
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
     }
 
     #[test]
@@ -605,6 +640,11 @@ mod tests {
                 "invite_ttl_secs",
             ),
             ("TOCSIN__LOG__FORMAT", "xml", "format"),
+            (
+                "TOCSIN__DEVICES__STALE_AFTER_SECS",
+                "3599",
+                "devices.stale_after_secs",
+            ),
         ];
         for (key, value, named) in cases {
             let err = load(&[(key, value)]).unwrap_err().to_string();

@@ -217,6 +217,23 @@ impl Hub {
         self.lock().keys().copied().collect()
     }
 
+    /// The devices with a session that has not been told to end, as (identity, device
+    /// ID).
+    pub fn devices(&self) -> Vec<(IdentityId, u64)> {
+        let sessions = self.lock();
+        let mut devices: Vec<(IdentityId, u64)> = sessions
+            .iter()
+            .flat_map(|(identity, list)| {
+                list.iter()
+                    .filter(|(_, slot)| slot.ended().is_none())
+                    .map(|(_, slot)| (*identity, slot.device_id))
+            })
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        devices
+    }
+
     /// Ends every session of `identity` for `why`.
     pub fn end_sessions(&self, identity: &IdentityId, why: &'static str) {
         for (_, slot) in self.lock().get(identity).into_iter().flatten() {
@@ -385,6 +402,7 @@ mod tests {
             "a third device is over the cap of two"
         );
         assert_eq!(hub.sessions(), 2);
+        assert_eq!(hub.devices(), [(alice, 7), (alice, 8)]);
         let phone_again = hub
             .join(alice, 7, 4, 2)
             .expect("the same device may log in again");
@@ -403,6 +421,10 @@ mod tests {
         laptop.slot.notify.notified().await;
         assert_eq!(laptop.slot.ended(), Some(REVOKED));
         assert_eq!(phone_again.slot.ended(), Some(REVOKED));
+        assert!(
+            hub.devices().is_empty(),
+            "revoked sessions are on their way out"
+        );
         drop((laptop, phone_again));
         assert!(!hub.is_online(&alice));
         assert!(hub.join(alice, 9, 5, 2).is_some());

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub store_jobs: IntCounterVec,
     /// Groups replayed one job at a time after the fast path diverged or failed.
     pub store_replays: IntCounter,
+    /// Devices dropped for not being seen for `devices.stale_after_secs`.
+    pub devices_dropped: IntCounter,
     /// Serialises [`Metrics::observe_writer`], so two scrapes never add the same delta.
     writer_catch_up: std::sync::Mutex<()>,
     /// 1 while the server runs; carries the version as a label.
@@ -239,6 +241,13 @@ impl Metrics {
                 IntCounter::new(
                     "tocsin_store_replays_total",
                     "Groups replayed one job at a time after the multi-row path gave up",
+                ),
+            ),
+            devices_dropped: register(
+                &r,
+                IntCounter::new(
+                    "tocsin_devices_dropped_total",
+                    "Devices dropped for not being seen for devices.stale_after_secs",
                 ),
             ),
             writer_catch_up: std::sync::Mutex::new(()),

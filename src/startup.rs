@@ -78,13 +78,51 @@ async fn expire_messages(state: &AppState, now: UnixMs) {
     }
 }
 
+/// Drops the devices not seen for `devices.stale_after_secs` (see `store::devices`),
+/// once the devices connected here are marked seen: each node marks its own sessions
+/// when their mark is a quarter of that old, so none is dropped while connected.
+async fn drop_stale_devices(state: &AppState, now: UnixMs) {
+    let Some(stale_after) = state.settings.devices.stale_after() else {
+        return;
+    };
+    let (store, connected) = (&state.store, state.hub.devices());
+    // After a failed mark, a drop could take a device that is connected here.
+    let dropped = match store
+        .touch_devices(&connected, now.minus(stale_after / 4), now)
+        .await
+    {
+        Ok(_) => store.drop_stale_devices(now.minus(stale_after), now).await,
+        Err(e) => Err(e),
+    };
+    let dropped = match dropped {
+        Ok(dropped) => dropped,
+        Err(e) => {
+            tracing::warn!("dropping stale devices failed: {e}");
+            return;
+        }
+    };
+    for d in &dropped.devices {
+        state.metrics.devices_dropped.inc();
+        let unseen_secs = now.ms_since(d.last_seen_at) / 1000;
+        let device = tocsin_sdk::protocol::csp::CspDeviceId::new(d.device_id);
+        tracing::warn!(identity = %d.identity, %device, unseen_secs,
+            unseen_days = unseen_secs / 86_400, "device dropped, not seen for \
+            devices.stale_after_secs: it no longer holds its identity's messages");
+    }
+    if dropped.messages > 0 {
+        let messages = dropped.messages;
+        tracing::info!(messages, "messages the dropped devices held left the queue");
+    }
+}
+
 /// One housekeeping pass at time `now` (unix ms): forget idle rate-limit buckets and the
 /// idempotency keys past their window, expire messages and blobs past their TTL (removing
-/// the blobs' bytes too).
+/// the blobs' bytes too), drop devices not seen for too long.
 pub async fn housekeeping(state: &AppState, now: UnixMs) {
     use crate::blobs::BlobStore;
     state.limits.sweep();
     expire_messages(state, now).await;
+    drop_stale_devices(state, now).await;
     let window_ms = i64::try_from(
         state
             .settings

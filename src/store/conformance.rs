@@ -641,6 +641,8 @@ on_every_backend!(
     many_identities_are_read_at_once,
 );
 
+mod stale;
+
 pub(super) async fn account(store: &Store, name: &str, credits: i64) -> Account {
     let a = store
         .create_account(&AccountName::parse(name).unwrap(), NOW)

@@ -44,7 +44,7 @@ use crate::domain::UnixMs;
 pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
-pub use devices::{AckOutcome, Device};
+pub use devices::{AckOutcome, Device, Dropped, DroppedDevice};
 pub use engine::{Backend, DeliveryMode, ServingLock, StoreOptions};
 pub use gateways::{GatewayMode, GatewayRecord};
 pub use health::Health;

@@ -115,9 +115,32 @@ pub(super) async fn apply_acks(
         return Ok(Err(Diverged));
     }
     insert_events(conn, backend, &delivered).await?;
+    for (seq, _) in retire_delivered(conn, backend, &seqs).await? {
+        if let Some(&i) = last_ack_of.get(&seq) {
+            outcomes[i].deleted = true;
+        }
+    }
+    Ok(Ok(outcomes))
+}
+
+/// Deletes, among the queue rows `seqs`, every one that no responsible device of its
+/// recipient still owes an ack: the one rule of when a message leaves the queue delivered
+/// (see `store::devices`), for acks and for dropped devices alike. A device is responsible
+/// for the rows queued after it registered (`registered_after_seq`). A recipient with no
+/// device left keeps its rows: they wait, until their TTL, for its next device, which
+/// takes over everything waiting. Each row's `queued` status becomes an event as it goes,
+/// and its acks go with it. Returns the rows deleted, in queue order, with that event.
+pub(in crate::store) async fn retire_delivered(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    seqs: &[i64],
+) -> Result<Vec<(i64, Event)>, StoreError> {
+    let p = backend.placeholders();
     let mut gone: Vec<(i64, Event)> = Vec::new();
     for chunk in seqs.chunks(super::read::LIST_CHUNK) {
-        let sql = "DELETE FROM queued_messages WHERE seq IN ({list}) AND NOT EXISTS \
+        let sql = "DELETE FROM queued_messages WHERE seq IN ({list}) AND EXISTS \
+             (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient) \
+             AND NOT EXISTS \
              (SELECT 1 FROM devices d WHERE d.identity_id = queued_messages.recipient \
               AND d.registered_after_seq < queued_messages.seq AND NOT EXISTS \
               (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
@@ -142,16 +165,11 @@ pub(super) async fn apply_acks(
         let sql = "DELETE FROM message_acks WHERE seq IN ({list})";
         p.with_list(sql, chunk).execute(&mut *conn).await?;
     }
-    for seq in deleted {
-        if let Some(&i) = last_ack_of.get(&seq) {
-            outcomes[i].deleted = true;
-        }
-    }
-    Ok(Ok(outcomes))
+    Ok(gone)
 }
 
 /// Writes status events, in order.
-async fn insert_events(
+pub(in crate::store) async fn insert_events(
     conn: &mut AnyConnection,
     backend: Backend,
     events: &[Event],

@@ -188,12 +188,12 @@ pub(super) struct AckFound {
 
 /// A status event to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Event {
-    pub(super) sender: IdentityId,
-    pub(super) message_id: MessageId,
-    pub(super) recipient: IdentityId,
-    pub(super) event: MessageStatus,
-    pub(super) at: UnixMs,
+pub(in crate::store) struct Event {
+    pub(in crate::store) sender: IdentityId,
+    pub(in crate::store) message_id: MessageId,
+    pub(in crate::store) recipient: IdentityId,
+    pub(in crate::store) event: MessageStatus,
+    pub(in crate::store) at: UnixMs,
 }
 
 /// What a group of acks writes.

@@ -231,4 +231,4 @@ async fn queue_rows(
 }
 
 /// Parameters per `IN (…)` list or lookup statement.
-pub(super) const LIST_CHUNK: usize = 900;
+pub(in crate::store) const LIST_CHUNK: usize = 900;

@@ -1,6 +1,7 @@
 //! The SDK's device client against the real server (port 0, on the run's engine):
 //! enrolment, login, live and queued delivery, receipts, acks, duplicates, replies to
-//! gateway IDs, reconnection, and `tocsin-cli device …` as a user runs it.
+//! gateway IDs, reconnection, stale devices dropped, and `tocsin-cli device …` as a user
+//! runs it.
 
 mod cli;
 mod cluster;
@@ -9,6 +10,7 @@ mod listen;
 mod messaging;
 mod proxy;
 mod reconnect;
+mod stale;
 
 use std::time::Duration;
 
