@@ -31,6 +31,21 @@ pub struct Settings {
     pub chat: ChatSettings,
     pub devices: DeviceSettings,
     pub callbacks: CallbackSettings,
+    pub roles: RoleSettings,
+}
+
+/// What this node does. Several nodes on one PostgreSQL database may each take some.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSettings {
+    /// The gateway API: sends, lookups, blobs, credits, message status.
+    pub api: bool,
+    /// What devices reach: `/chat`, the directory, blob downloads.
+    pub chat: bool,
+    /// Delivering the callback outbox.
+    pub callbacks: bool,
+    /// Expiry, retention, stale devices, forgotten idempotency keys.
+    pub housekeeping: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,6 +426,13 @@ impl Settings {
             return Err(invalid(
                 "callbacks.pending_per_sender",
                 "pending_per_sender and pending_per_gateway must be at least 1",
+            ));
+        }
+        let roles = self.roles;
+        if !(roles.api || roles.chat || roles.callbacks || roles.housekeeping) {
+            return Err(invalid(
+                "roles",
+                "a node needs at least one of api, chat, callbacks and housekeeping",
             ));
         }
         if self.chat.recheck_secs == 0 {

@@ -39,6 +39,7 @@ pub mod cluster;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod housekeeping;
 pub mod http;
 pub mod hub;
 pub mod meter;

@@ -114,12 +114,34 @@ pub fn api_route_list() -> Vec<(Method, &'static str)> {
         .collect()
 }
 
-/// Routes of the public listener. A path asked with a method it does not serve is
-/// answered 405 with `Allow`.
-pub fn configure_api(cfg: &mut web::ServiceConfig) {
+/// The paths devices use; the role `chat` serves them.
+const DEVICE_PATHS: [&str; 5] = [
+    "/chat",
+    "/api/v1/identities",
+    "/api/v1/identities/{id}",
+    "/api/v1/server",
+    "/api/v1/blobs/{id}",
+];
+
+/// Whether a node with `roles` serves `path`: `/health` always, device paths with the role
+/// `chat`, the rest (the gateway API and its document) with the role `api`.
+fn serves(roles: crate::config::RoleSettings, path: &str) -> bool {
+    match path {
+        "/health" => true,
+        _ if DEVICE_PATHS.contains(&path) => roles.chat,
+        _ => roles.api,
+    }
+}
+
+/// Routes of the public listener, those of the node's `roles`. A path asked with a
+/// method it does not serve is answered 405 with `Allow`.
+pub fn configure_api(cfg: &mut web::ServiceConfig, roles: crate::config::RoleSettings) {
     cfg.app_data(web::FormConfig::default().limit(params::FORM_LIMIT));
     let mut paths: Vec<(&'static str, Vec<(Method, Route)>)> = Vec::new();
     for (method, path, route) in api_routes() {
+        if !serves(roles, path) {
+            continue;
+        }
         match paths.iter_mut().find(|(p, _)| *p == path) {
             Some((_, routes)) => routes.push((method, route)),
             None => paths.push((path, vec![(method, route)])),

@@ -9,6 +9,8 @@
 //! states the expectation for each engine rather than picking one. A test about what
 //! only SQLite has (its files on a full disk) is named `…_on_sqlite_only`, fails on
 //! another engine, and is left out of the PostgreSQL pass by name (`helpers::engine`).
+//! Tests of several nodes on one database are named `…_on_postgres_only` and are left
+//! out of the SQLite pass the same way.
 //!
 //! The crash tests ([`crash`]) run the `tocsin` binary itself and kill it with SIGKILL.
 //!

@@ -615,11 +615,11 @@ async fn housekeeping_expires_blobs_and_messages_by_ttl() {
     let blob = upload(&app, &gw, true, b"old").await;
     send_simple(&app, &gw, "ALICE123", "old").await;
     let now = UnixMs::now();
-    tocsin::startup::housekeeping(&app.state, now).await;
+    tocsin::housekeeping::housekeeping(&app.state, now).await;
     assert_eq!(device_get(&app, &blob).await.0, 200);
     assert_eq!(depth(&app).await, 1);
     let ttl = 14 * 24 * 3600 * 1000;
-    tocsin::startup::housekeeping(&app.state, now.plus_ms(ttl + 1000)).await;
+    tocsin::housekeeping::housekeeping(&app.state, now.plus_ms(ttl + 1000)).await;
     assert_eq!(device_get(&app, &blob).await.0, 404);
     assert_eq!(depth(&app).await, 0);
     let tmp_and_shards =

@@ -307,9 +307,19 @@ async fn a_revoked_identitys_sessions_end_and_others_go_on() {
     let bob_keys = app.identity("BOB45678", None, None).await;
     let mut bob = Device::connect(&app, "BOB45678", &bob_keys, Some(1)).await;
     bob.drain_queue().await;
-    assert_eq!(tocsin::startup::close_revoked(&app.state).await.unwrap(), 0);
+    assert_eq!(
+        tocsin::housekeeping::close_revoked(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
     app.state.store.revoke_identity(&alice.id).await.unwrap();
-    assert_eq!(tocsin::startup::close_revoked(&app.state).await.unwrap(), 1);
+    assert_eq!(
+        tocsin::housekeeping::close_revoked(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
     let (_, can_reconnect, reason) = until_closed(&mut alice).await;
     assert!(!can_reconnect, "a revoked identity must not come back");
     assert!(reason.contains("revoked"), "{reason}");

@@ -141,14 +141,14 @@ async fn a_retry_after_the_idempotency_window_is_a_new_message() {
     let first = post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await;
     assert_eq!(first.0, 200);
     let now = UnixMs::now();
-    tocsin::startup::housekeeping(&app.state, now).await;
+    tocsin::housekeeping::housekeeping(&app.state, now).await;
     assert_eq!(
         post_form(&app, "/send_e2e", form.clone(), Some("order-78")).await,
         first,
         "inside the window"
     );
     let window_ms = 86_400_000;
-    tocsin::startup::housekeeping(&app.state, now.plus_ms(window_ms + 60_000)).await;
+    tocsin::housekeeping::housekeeping(&app.state, now.plus_ms(window_ms + 60_000)).await;
     let later = post_form(&app, "/send_e2e", form, Some("order-78")).await;
     assert_eq!(later.0, 200);
     assert_ne!(later.1, first.1, "a new message ID");

@@ -7,5 +7,5 @@
 mod cli;
 mod dispatch;
 mod fuzz;
-mod proxy;
+pub(crate) mod proxy;
 mod vectors;

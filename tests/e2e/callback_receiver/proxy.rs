@@ -17,9 +17,10 @@ use crate::crash::harness::Env;
 use crate::helpers::wait::{until, PATIENCE};
 use crate::helpers::{loopback_allowed, spawn_app_with};
 
-/// A listener that takes HTTP requests as a forwarding proxy would get them, answers each
-/// 200 itself, and reports each request line.
-async fn answering_proxy() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
+/// A listener that takes HTTP requests (as a receiver, or as a forwarding proxy would get
+/// them), answers each 200 itself, and reports each request line and body.
+pub(crate) async fn answering_receiver() -> (SocketAddr, mpsc::UnboundedReceiver<(String, Vec<u8>)>)
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (seen, lines) = mpsc::unbounded_channel();
@@ -51,7 +52,7 @@ async fn answering_proxy() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
                     if reader.read_exact(&mut body).await.is_err() {
                         return;
                     }
-                    let _ = seen.send(request_line.trim_end().to_owned());
+                    let _ = seen.send((request_line.trim_end().to_owned(), body));
                     let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
                     if reader.get_mut().write_all(answer).await.is_err() {
                         return;
@@ -65,7 +66,7 @@ async fn answering_proxy() -> (SocketAddr, mpsc::UnboundedReceiver<String>) {
 
 #[tokio::test]
 async fn callbacks_go_through_the_configured_proxy_and_the_guard_still_checks_each_target() {
-    let (proxy, mut requests) = answering_proxy().await;
+    let (proxy, mut requests) = answering_receiver().await;
     let mut settings = loopback_allowed();
     settings.push(("TOCSIN__CALLBACKS__PROXY_URL", format!("http://{proxy}")));
     let app = spawn_app_with(&settings).await;
@@ -87,7 +88,7 @@ async fn callbacks_go_through_the_configured_proxy_and_the_guard_still_checks_ea
         .send_text(gw.id.as_identity(), "through the proxy")
         .await
         .unwrap();
-    let line = tokio::time::timeout(PATIENCE, requests.recv())
+    let (line, _) = tokio::time::timeout(PATIENCE, requests.recv())
         .await
         .expect("the callback reaches the proxy")
         .unwrap();
@@ -131,8 +132,8 @@ async fn callbacks_go_through_the_configured_proxy_and_the_guard_still_checks_ea
 
 #[tokio::test]
 async fn the_servers_environment_proxies_are_never_used_for_callbacks() {
-    let (trap, mut trapped) = answering_proxy().await;
-    let (receiver, mut received) = answering_proxy().await;
+    let (trap, mut trapped) = answering_receiver().await;
+    let (receiver, mut received) = answering_receiver().await;
     let env = Env::with(&[("TOCSIN__CALLBACKS__ALLOWED_RANGES", "127.0.0.0/8")]).await;
     env.admin(&["account", "create", "acme", "--credits", "10"])
         .await;
@@ -177,7 +178,7 @@ async fn the_servers_environment_proxies_are_never_used_for_callbacks() {
         .await
         .unwrap();
     device.send_text(&gateway, "straight there").await.unwrap();
-    let line = tokio::time::timeout(PATIENCE, received.recv())
+    let (line, _) = tokio::time::timeout(PATIENCE, received.recv())
         .await
         .expect("the callback reaches its receiver")
         .unwrap();

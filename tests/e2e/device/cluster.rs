@@ -1,13 +1,18 @@
-//! Several nodes on one PostgreSQL database: what one node commits wakes the sessions of
-//! another at once (LISTEN/NOTIFY), also after the listening connection was killed. The
-//! sessions' periodic re-check is set to an hour, so only a wake-up can bring a message
-//! within the test's patience.
+//! Several nodes on one PostgreSQL database: what one node commits wakes the sessions and
+//! the callback dispatcher of another at once (LISTEN/NOTIFY), also after the listening
+//! connection was killed; nodes take the roles they are given; two dispatchers post each
+//! callback once. The periodic re-checks are set to an hour where it matters, so only a
+//! wake-up can bring a message within the test's patience.
+
+use std::collections::BTreeSet;
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::device::{Connection, Event};
+use tocsin_sdk::protocol::MessageId;
 
 use super::{enrol, send_simple, until, PATIENCE};
-use crate::helpers::{spawn_app_with, Engine, TestApp};
+use crate::callback_receiver::proxy::answering_receiver;
+use crate::helpers::{loopback_allowed, spawn_app_with, Engine, TestApp, TestGateway};
 
 /// Settings of both nodes: no periodic look at the store within any test's time.
 fn no_recheck() -> Vec<(&'static str, String)> {
@@ -83,4 +88,119 @@ async fn a_device_on_one_node_gets_at_once_what_another_node_accepted_on_postgre
         "after the connection came back"
     );
     device.close().await;
+}
+
+/// A device on `node` sends `count` texts to `gw` (which takes replies at `url`).
+async fn replies(node: &TestApp, gw: &TestGateway, count: usize) -> BTreeSet<MessageId> {
+    let keys = enrol(node).await;
+    let mut device = Connection::connect(&keys, &keys.directory().unwrap())
+        .await
+        .unwrap();
+    let mut sent = BTreeSet::new();
+    for i in 0..count {
+        let id = device
+            .send_text(gw.id.as_identity(), &format!("reply {i}"))
+            .await
+            .unwrap();
+        sent.insert(id);
+    }
+    device.close().await;
+    sent
+}
+
+/// The message IDs of the callbacks `received` gets until it has `count`.
+async fn taken(
+    received: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    count: usize,
+) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    while ids.len() < count {
+        let (_, body) = tokio::time::timeout(PATIENCE, received.recv())
+            .await
+            .expect("the callbacks arrive long before the hourly sweep")
+            .unwrap();
+        let id = url::form_urlencoded::parse(&body)
+            .find(|(k, _)| k == "messageId")
+            .map(|(_, v)| MessageId::parse(&v).unwrap())
+            .expect("a messageId field");
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_reply_on_one_node_is_dispatched_at_once_by_another_on_postgres_only() {
+    Engine::require_postgres("several nodes on one database");
+    let (receiver, mut received) = answering_receiver().await;
+    // No node looks at the outbox within the test's time unless it is woken.
+    let mut quiet = loopback_allowed();
+    quiet.extend(no_recheck());
+    quiet.push(("TOCSIN__CALLBACKS__SWEEP_SECS", "3600".into()));
+    let mut devices_only = quiet.clone();
+    devices_only.extend([
+        ("TOCSIN__ROLES__CALLBACKS", "false".into()),
+        ("TOCSIN__ROLES__API", "false".into()),
+    ]);
+    let mut dispatch_only = quiet.clone();
+    dispatch_only.extend([
+        ("TOCSIN__ROLES__CHAT", "false".into()),
+        ("TOCSIN__ROLES__API", "false".into()),
+    ]);
+    let a = spawn_app_with(&devices_only).await;
+    let b = a.spawn_beside(&dispatch_only).await;
+    // Each node serves its roles' routes only.
+    let status = |app: &TestApp, path: &str| {
+        let url = app.url(path);
+        async move { reqwest::get(url).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status(&a, "/credits").await, 404);
+    assert_eq!(status(&b, "/api/v1/server").await, 404);
+    assert_eq!(status(&b, "/health").await, 200);
+    until("node B listens to the others", || async {
+        b.metric("tocsin_cluster_listening").await == Some(1.0)
+    })
+    .await;
+
+    let gw = a.gateway(GatewayMode::E2e, 10).await;
+    let url = format!("http://{receiver}/tocsin");
+    a.state
+        .store
+        .set_callback_url(&gw.id, Some(&url))
+        .await
+        .unwrap();
+    let sent = replies(&a, &gw, 3).await;
+    let got: BTreeSet<MessageId> = taken(&mut received, 3).await.into_iter().collect();
+    assert_eq!(got, sent, "node B posted what node A's device sent");
+}
+
+#[tokio::test]
+async fn two_dispatchers_post_each_callback_once_on_postgres_only() {
+    Engine::require_postgres("several nodes on one database");
+    let (receiver, mut received) = answering_receiver().await;
+    let a = spawn_app_with(&loopback_allowed()).await;
+    let b = a.spawn_beside(&loopback_allowed()).await;
+    let gw = a.gateway(GatewayMode::E2e, 10).await;
+    let url = format!("http://{receiver}/tocsin");
+    a.state
+        .store
+        .set_callback_url(&gw.id, Some(&url))
+        .await
+        .unwrap();
+    let mut sent = replies(&a, &gw, 20).await;
+    sent.extend(replies(&b, &gw, 20).await);
+    let got = taken(&mut received, sent.len()).await;
+    let unique: BTreeSet<MessageId> = got.iter().copied().collect();
+    assert_eq!(unique, sent);
+    assert_eq!(got.len(), sent.len(), "no callback was posted twice");
+    until("both outboxes are empty", || async {
+        a.state
+            .store
+            .callbacks_for(&gw.id)
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    // Nothing more comes: every entry was taken, and taken once.
+    assert!(received.try_recv().is_err());
 }

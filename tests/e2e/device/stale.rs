@@ -68,7 +68,7 @@ async fn a_device_not_seen_for_stale_after_is_dropped_and_logs_in_again_as_a_new
 
     // Housekeeping an hour and a bit later: the laptop is connected all along.
     let later = UnixMs::now().plus_ms(STALE_AFTER_MS + 60_000);
-    tocsin::startup::housekeeping(&app.state, later).await;
+    tocsin::housekeeping::housekeeping(&app.state, later).await;
     assert_eq!(depth(&app).await, 0, "every device left has them");
     assert_eq!(app.metric("tocsin_devices_dropped_total").await, Some(1.0));
     let only_laptop = send_simple(&app, &gw, phone_keys.identity, "three").await;
