@@ -204,3 +204,105 @@ async fn two_dispatchers_post_each_callback_once_on_postgres_only() {
     // Nothing more comes: every entry was taken, and taken once.
     assert!(received.try_recv().is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_charge_once_and_answer_a_retry_with_the_first_id_on_postgres_only() {
+    Engine::require_postgres("several nodes on one database");
+    // Hundreds of requests at once from one address: more than the default budgets.
+    let open = [
+        ("TOCSIN__SERVER__CONNECTIONS_PER_IP", "0".to_owned()),
+        ("TOCSIN__RATELIMIT__PER_IP_PER_SECOND", "0".to_owned()),
+        ("TOCSIN__RATELIMIT__PER_GATEWAY_PER_SECOND", "0".to_owned()),
+    ];
+    let a = spawn_app_with(&open).await;
+    let b = a.spawn_beside(&open).await;
+    let gw = a.gateway(GatewayMode::Basic, 100).await;
+    let alice = tocsin_sdk::protocol::IdentityId::parse("ALICE123").unwrap();
+    a.identity("ALICE123", None, None).await;
+    let recipient = tocsin_sdk::client::Recipient::Id(alice);
+
+    // 200 sends against 100 credits, split over both nodes.
+    let clients = [
+        crate::helpers::gateway_client(&a, &gw),
+        crate::helpers::gateway_client(&b, &gw),
+    ];
+    let sends: Vec<_> = (0..200)
+        .map(|i| {
+            let client = clients[i % 2].clone();
+            let recipient = recipient.clone();
+            tokio::spawn(async move { client.send_simple(&recipient, "once").await })
+        })
+        .collect();
+    let mut accepted = 0;
+    for send in sends {
+        match send.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(tocsin_sdk::client::Error::NoCredits) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(accepted, 100);
+    assert_eq!(a.balance(&gw).await, 0);
+    assert_eq!(a.state.store.ledger_sum(gw.account).await.unwrap(), 0);
+    assert_eq!(a.queued("ALICE123").await.len(), 100);
+
+    // A retry with the same Idempotency-Key through the other node: the first ID, and
+    // no second charge.
+    a.state
+        .store
+        .add_credits(gw.account, 1, "test", tocsin::domain::UnixMs::now())
+        .await
+        .unwrap();
+    let first = clients[0]
+        .send_simple_with_idempotency_key(&recipient, "retry me", "order-7")
+        .await
+        .unwrap();
+    let retry = clients[1]
+        .send_simple_with_idempotency_key(&recipient, "retry me", "order-7")
+        .await
+        .unwrap();
+    assert_eq!(retry, first);
+    assert_eq!(b.balance(&gw).await, 0);
+}
+
+#[tokio::test]
+async fn two_devices_of_one_identity_on_two_nodes_both_get_it_and_it_goes_once_on_postgres_only() {
+    Engine::require_postgres("several nodes on one database");
+    let a = spawn_app_with(&no_recheck()).await;
+    let b = a.spawn_beside(&no_recheck()).await;
+    for node in [&a, &b] {
+        until("the node listens to the others", || async {
+            node.metric("tocsin_cluster_listening").await == Some(1.0)
+        })
+        .await;
+    }
+    let gw = a.gateway(GatewayMode::Basic, 10).await;
+    let phone = enrol(&a).await;
+    let mut laptop = phone.clone();
+    laptop.device_id = tocsin_sdk::protocol::csp::CspDeviceId::random();
+    let mut on_a = Connection::connect(&phone, &phone.directory().unwrap())
+        .await
+        .unwrap();
+    laptop.server_url = b.url("/");
+    let mut on_b = Connection::connect(&laptop, &laptop.directory().unwrap())
+        .await
+        .unwrap();
+    for connection in [&mut on_a, &mut on_b] {
+        let first = tokio::time::timeout(PATIENCE, connection.next_event()).await;
+        assert_eq!(first.unwrap().unwrap(), Event::QueueComplete);
+    }
+    send_simple(&a, &gw, phone.identity, "to both").await;
+    assert_eq!(next_text(&mut on_a).await, "to both");
+    assert_eq!(
+        a.state.store.queue_depth().await.unwrap(),
+        1,
+        "the laptop has not acked"
+    );
+    assert_eq!(next_text(&mut on_b).await, "to both");
+    until("the message leaves the queue after both acks", || async {
+        a.state.store.queue_depth().await.unwrap() == 0
+    })
+    .await;
+    on_a.close().await;
+    on_b.close().await;
+}
