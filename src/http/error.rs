@@ -73,12 +73,35 @@ impl From<StoreError> for ApiError {
                 RETRY_UNAVAILABLE_SECS,
             ),
             StoreError::InviteRefused => Self::Forbidden(INVITE_REFUSED),
+            StoreError::Database(db) if unreachable(db) => unavailable(
+                "the message store cannot be reached for now; nothing was kept, retry later",
+                RETRY_UNAVAILABLE_SECS,
+            ),
             StoreError::Failed(_) => unavailable(
                 "the message store has failed and takes no writes until a restart",
                 RETRY_FAILED_SECS,
             ),
             _ => Self::Internal(e.into()),
         }
+    }
+}
+
+/// Whether the database could not be reached (connection refused, dropped or timed out, or
+/// the server shutting down or out of connections), as opposed to a statement it refused.
+fn unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception), 57P01–57P03 (shutting down, cannot
+        // connect now), 53300 (too many connections).
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -166,6 +189,24 @@ mod tests {
             "{reason}"
         );
         let other = ApiError::from(StoreError::Corrupt("flags 300".into()));
+        assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    /// A database that cannot be reached (refused, dropped, a pool that timed out) is a
+    /// 503 with `Retry-After`, not a 500; a statement the database refused stays a 500.
+    #[test]
+    fn an_unreachable_database_answers_503_and_a_refused_statement_500() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [
+            sqlx::Error::Io(refused),
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+        ] {
+            let res = ApiError::from(StoreError::Database(e)).error_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(res.headers().get("Retry-After").unwrap(), "5");
+        }
+        let other = ApiError::from(StoreError::Database(sqlx::Error::RowNotFound));
         assert_eq!(other.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

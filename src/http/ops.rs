@@ -7,9 +7,13 @@ use crate::store::Health;
 
 /// `GET /health`: 200 `ok` while the store answers and takes writes; 503 with the reason
 /// otherwise (writes failing for now, or the store failed until a restart).
+/// How long `/health` waits for the store to answer.
+const HEALTH_PING: std::time::Duration = std::time::Duration::from_millis(400);
+
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |reason: String| {
         HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
             .content_type("text/plain; charset=utf-8")
             .body(reason)
     };
@@ -18,12 +22,18 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         Health::Degraded(reason) => return unavailable(format!("store degraded: {reason}")),
         Health::Failed(reason) => return unavailable(format!("store failed: {reason}")),
     }
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
-        Err(e) => {
+    // A load balancer's probe gives up after a second or two: the answer comes within
+    // HEALTH_PING even while the database does not answer at all.
+    match tokio::time::timeout(HEALTH_PING, state.store.ping()).await {
+        Ok(Ok(())) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Ok(Err(e)) => {
             tracing::warn!("health check: store unavailable: {e}");
             unavailable("store unavailable".to_owned())
         }
+        Err(_) => unavailable(format!(
+            "store does not answer within {} ms",
+            HEALTH_PING.as_millis()
+        )),
     }
 }
 
