@@ -2,7 +2,7 @@
 //!
 //! A node's hub wakes its own sessions and dispatcher when it commits something; the
 //! others would only find it at their next look at the store. So every wake-up is also
-//! relayed: [`Relay`] hands it to a publishing task, which batches whatever arrived
+//! relayed: the hub's [`Relay`] hands it to a publishing task, which batches whatever arrived
 //! meanwhile into `NOTIFY`s (PostgreSQL delivers them at once to every listening
 //! connection), and each node's listening task wakes its own sessions and dispatcher with
 //! what the others published.
@@ -26,7 +26,7 @@ use sqlx::postgres::{PgListener, PgNotification};
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::mpsc;
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Relay, Relayed};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -41,31 +41,6 @@ pub const FALLBACK_POLL: Duration = Duration::from_secs(5);
 /// Longest wait between attempts to listen again.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
-/// One wake-up for the other nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    Identity(IdentityId),
-    Callbacks,
-}
-
-/// The sending half: cheap, never blocks, never fails (the store is the truth).
-#[derive(Debug, Clone)]
-pub struct Relay {
-    tx: mpsc::UnboundedSender<Wake>,
-}
-
-impl Relay {
-    /// Messages were committed for `identity`.
-    pub fn identity(&self, identity: IdentityId) {
-        let _ = self.tx.send(Wake::Identity(identity));
-    }
-
-    /// A callback entry was committed.
-    pub fn callbacks(&self) {
-        let _ = self.tx.send(Wake::Callbacks);
-    }
-}
-
 /// Starts relaying `hub`'s wake-ups to the other nodes on the database at `url`, and
 /// waking `hub` with theirs; returns the two tasks, which run until aborted.
 pub fn start(
@@ -76,7 +51,7 @@ pub fn start(
 ) -> [tokio::task::JoinHandle<()>; 2] {
     let node = format!("{:016x}", rand_tag());
     let (tx, rx) = mpsc::unbounded_channel();
-    hub.set_relay(Relay { tx });
+    hub.set_relay(Relay::new(tx));
     [
         tokio::spawn(publish(store, node.clone(), rx)),
         tokio::spawn(listen(url, node, hub, metrics)),
@@ -112,15 +87,15 @@ fn queue_payloads(node: &str, ids: &BTreeSet<IdentityId>) -> Vec<String> {
 }
 
 /// Sends what the hub relays, batching what arrived while the last batch went out.
-async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Wake>) {
+async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Relayed>) {
     while let Some(first) = rx.recv().await {
         let mut ids = BTreeSet::new();
         let mut callbacks = false;
         let mut take = |wake| match wake {
-            Wake::Identity(id) => {
+            Relayed::Identity(id) => {
                 ids.insert(id);
             }
-            Wake::Callbacks => callbacks = true,
+            Relayed::Callbacks => callbacks = true,
         };
         take(first);
         while let Ok(wake) = rx.try_recv() {

@@ -9,7 +9,7 @@
 //! committed for its identity, so delivery to a connected device takes no polling.
 //! Each session registers one [`Notify`] and is woken by [`Hub::wake`]. A registration
 //! is removed when its [`Presence`] is dropped. On a multi-node PostgreSQL deployment every
-//! wake-up is also relayed to the other nodes ([`crate::cluster`]), whose hubs wake their
+//! wake-up is also relayed to the other nodes (the `cluster` module), whose hubs wake their
 //! own sessions and dispatchers with it.
 //!
 //! The hub also listens to the store's writer ([`QueueListener`]): every message committed
@@ -38,6 +38,36 @@ pub struct Slot {
     /// Why the session must end, once it must: a newer login of the same device took its
     /// place, or its identity was revoked.
     ended: OnceLock<&'static str>,
+}
+
+/// A wake-up for the other nodes (the `cluster` module carries it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relayed {
+    /// Messages were committed for this identity.
+    Identity(IdentityId),
+    /// A callback entry was committed.
+    Callbacks,
+}
+
+/// Where the hub sends wake-ups for the other nodes: cheap, never blocks, never fails
+/// (a wake-up is a hint; the store stays the truth).
+#[derive(Debug, Clone)]
+pub struct Relay {
+    tx: tokio::sync::mpsc::UnboundedSender<Relayed>,
+}
+
+impl Relay {
+    pub fn new(tx: tokio::sync::mpsc::UnboundedSender<Relayed>) -> Self {
+        Self { tx }
+    }
+
+    fn identity(&self, identity: IdentityId) {
+        let _ = self.tx.send(Relayed::Identity(identity));
+    }
+
+    fn callbacks(&self) {
+        let _ = self.tx.send(Relayed::Callbacks);
+    }
 }
 
 /// Why a session whose device logged in again ends.
@@ -93,7 +123,7 @@ pub struct Hub {
     /// Set when a callback entry was committed; the dispatcher waits on it.
     callbacks: Notify,
     /// Carries wake-ups to the other nodes, where there are any.
-    relay: OnceLock<crate::cluster::Relay>,
+    relay: OnceLock<Relay>,
 }
 
 /// A live session's registration; dropping it unregisters the session.
@@ -117,7 +147,7 @@ impl Hub {
     }
 
     /// Relays every later wake-up to the other nodes too.
-    pub fn set_relay(&self, relay: crate::cluster::Relay) {
+    pub fn set_relay(&self, relay: Relay) {
         let _ = self.relay.set(relay);
     }
 

@@ -288,6 +288,10 @@ fn read_trimmed(path: &std::path::Path) -> Result<zeroize::Zeroizing<String>, Ad
 /// Accepts absolute http(s) URLs whose host is not in a forbidden range (unless the
 /// config allows it); returns the normalised form.
 pub(crate) async fn check_callback_url(state: &AppState, raw: &str) -> Result<String, AdminError> {
-    let policy = AddressPolicy::from_settings(&state.settings.callbacks).map_err(refuse)?;
+    let policy = AddressPolicy::new(
+        &state.settings.callbacks.allowed_ranges,
+        &state.settings.callbacks.allowed_ports,
+    )
+    .map_err(refuse)?;
     guard::check_url(raw, &policy).await.map_err(refuse)
 }

@@ -66,7 +66,10 @@ impl Dispatcher {
     pub fn new(state: AppState) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = &state.settings.callbacks;
-        let policy = Arc::new(AddressPolicy::from_settings(settings).map_err(anyhow::Error::msg)?);
+        let policy = Arc::new(
+            AddressPolicy::new(&settings.allowed_ranges, &settings.allowed_ports)
+                .map_err(anyhow::Error::msg)?,
+        );
         // Never through a proxy of the environment (HTTP_PROXY, ALL_PROXY, …): the proxy,
         // not the guard, would then pick the address reached. Only an explicitly configured
         // one is used, and the guard then checks each target before it is handed over.

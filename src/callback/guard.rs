@@ -111,11 +111,6 @@ impl AddressPolicy {
         })
     }
 
-    /// The policy of `callbacks.allowed_ranges` and `callbacks.allowed_ports`.
-    pub fn from_settings(settings: &crate::config::CallbackSettings) -> Result<Self, String> {
-        Self::new(&settings.allowed_ranges, &settings.allowed_ports)
-    }
-
     /// `Err` with the reason when callbacks may not go to `port` of `host`. A literal
     /// address of an allowed range may use any port: the operator allowed it whole.
     fn check_port(&self, host: &url::Host<&str>, port: u16) -> Result<(), String> {

@@ -86,22 +86,16 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Whether the database could not be reached (connection refused, dropped or timed out, or
-/// the server shutting down or out of connections), as opposed to a statement it refused.
+/// Whether the database could not be reached: a lost or refused connection, or a
+/// PostgreSQL server shutting down (57P01–57P03) or out of connections (53300).
 fn unreachable(e: &sqlx::Error) -> bool {
+    let refusing = |db: &dyn sqlx::error::DatabaseError| {
+        db.code()
+            .is_some_and(|code| matches!(&*code, "57P01" | "57P02" | "57P03" | "53300"))
+    };
     match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        // SQLSTATE class 08 (connection exception), 57P01–57P03 (shutting down, cannot
-        // connect now), 53300 (too many connections).
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
-        }),
-        _ => false,
+        sqlx::Error::Database(db) => refusing(db.as_ref()),
+        other => crate::store::unreachable(other),
     }
 }
 

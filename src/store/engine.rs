@@ -38,7 +38,7 @@ pub enum DeliveryMode {
     /// periodic re-check, a safety net (SQLite).
     Announced,
     /// Other processes commit messages too: sessions read the store when woken, by this
-    /// node or, through [`crate::cluster`], by another (PostgreSQL).
+    /// node or, through the `cluster` module, by another (PostgreSQL).
     Polled,
 }
 
@@ -176,13 +176,7 @@ impl Backend {
                     }
                 }
             }
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::Protocol(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => true,
-            _ => false,
+            other => unreachable(other),
         }
     }
 
@@ -193,6 +187,20 @@ impl Backend {
             Self::Postgres => postgres,
         }
     }
+}
+
+/// Whether `err` says the database could not be reached at all: the connection was
+/// refused, broken or timed out, or the pool had none to give.
+pub fn unreachable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 /// How a store is opened.

@@ -132,15 +132,9 @@ impl Store {
 
     /// Opens or closes `/lookup/bulk` to `id`.
     pub async fn set_bulk_lookup(&self, id: &GatewayId, on: bool) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE gateway_ids SET bulk_lookup = $1 WHERE id = $2")
-            .bind(i64::from(on))
-            .bind(id.as_str())
-            .execute(&self.write)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found(format!("gateway ID {id}")));
-        }
-        Ok(())
+        let query = sqlx::query("UPDATE gateway_ids SET bulk_lookup = $1 WHERE id = $2")
+            .bind(i64::from(on));
+        self.update_gateway(id, query).await
     }
 
     /// Sets or clears the callback URL; the caller has validated it.
@@ -149,11 +143,19 @@ impl Store {
         id: &GatewayId,
         url: Option<&str>,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query("UPDATE gateway_ids SET callback_url = $1 WHERE id = $2")
-            .bind(url)
-            .bind(id.as_str())
-            .execute(&self.write)
-            .await?;
+        let query = sqlx::query("UPDATE gateway_ids SET callback_url = $1 WHERE id = $2")
+            .bind(url.map(str::to_owned));
+        self.update_gateway(id, query).await
+    }
+
+    /// Runs an update of one gateway ID's row, binding `id` as its last parameter;
+    /// [`StoreError::NotFound`] when there is no such row.
+    async fn update_gateway<'q>(
+        &self,
+        id: &'q GatewayId,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<(), StoreError> {
+        let done = query.bind(id.as_str()).execute(&self.write).await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::not_found(format!("gateway ID {id}")));
         }

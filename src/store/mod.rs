@@ -45,7 +45,7 @@ pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
 pub use devices::{AckOutcome, Device, Dropped, DroppedDevice};
-pub use engine::{Backend, DeliveryMode, ServingLock, StoreOptions};
+pub use engine::{unreachable, Backend, DeliveryMode, ServingLock, StoreOptions};
 pub use gateways::{GatewayMode, GatewayRecord};
 pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};

@@ -259,6 +259,19 @@ impl TestApp {
         (res.status().as_u16(), res.text().await.unwrap())
     }
 
+    /// Waits until no callback entry for `gw` is left in the outbox (each was taken).
+    pub async fn until_outbox_empty(&self, gw: &TestGateway) {
+        wait::until("the callback outbox is empty", || async {
+            self.state
+                .store
+                .callbacks_for(&gw.id)
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+    }
+
     /// Opens `/lookup/bulk` to `gw`, as `tocsin admin gateway set-lookup --bulk on` does.
     pub async fn allow_bulk_lookup(&self, gw: &TestGateway) {
         self.state

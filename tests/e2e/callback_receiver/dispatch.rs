@@ -157,15 +157,7 @@ async fn a_device_reply_and_receipt_reach_the_receiver_authentic_and_readable() 
             message_ids: vec![alert],
         }
     );
-    until("the outbox is empty", || async {
-        app.state
-            .store
-            .callbacks_for(&gw.id)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    app.until_outbox_empty(&gw).await;
     assert_eq!(*statuses.lock().unwrap(), [200, 200], "each delivered once");
     device.close().await;
 }

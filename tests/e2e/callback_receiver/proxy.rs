@@ -93,15 +93,7 @@ async fn callbacks_go_through_the_configured_proxy_and_the_guard_still_checks_ea
         .expect("the callback reaches the proxy")
         .unwrap();
     assert_eq!(line, format!("POST {target} HTTP/1.1"));
-    until("the proxied callback is done", || async {
-        app.state
-            .store
-            .callbacks_for(&gw.id)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    app.until_outbox_empty(&gw).await;
 
     // A target the guard refuses (stored past the check of `set-callback`) is never
     // handed to the proxy.

@@ -34,6 +34,16 @@ async fn next_text(connection: &mut Connection) -> String {
     }
 }
 
+/// Waits until every one of `nodes` listens to the others.
+async fn listening(nodes: &[&TestApp]) {
+    for node in nodes {
+        until("the node listens to the others", || async {
+            node.metric("tocsin_cluster_listening").await == Some(1.0)
+        })
+        .await;
+    }
+}
+
 /// Kills this node's listening connection on the database server.
 async fn kill_listeners(app: &TestApp) -> u64 {
     let url = app.state.settings.database_url();
@@ -55,12 +65,7 @@ async fn a_device_on_one_node_gets_at_once_what_another_node_accepted_on_postgre
     Engine::require_postgres("several nodes on one database");
     let a = spawn_app_with(&no_recheck()).await;
     let b = a.spawn_beside(&no_recheck()).await;
-    for node in [&a, &b] {
-        until("the node listens to the others", || async {
-            node.metric("tocsin_cluster_listening").await == Some(1.0)
-        })
-        .await;
-    }
+    listening(&[&a, &b]).await;
     let gw = b.gateway(GatewayMode::Basic, 10).await;
     let keys = enrol(&a).await;
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
@@ -156,10 +161,7 @@ async fn a_reply_on_one_node_is_dispatched_at_once_by_another_on_postgres_only()
     assert_eq!(status(&a, "/credits").await, 404);
     assert_eq!(status(&b, "/api/v1/server").await, 404);
     assert_eq!(status(&b, "/health").await, 200);
-    until("node B listens to the others", || async {
-        b.metric("tocsin_cluster_listening").await == Some(1.0)
-    })
-    .await;
+    listening(&[&b]).await;
 
     let gw = a.gateway(GatewayMode::E2e, 10).await;
     let url = format!("http://{receiver}/tocsin");
@@ -192,15 +194,7 @@ async fn two_dispatchers_post_each_callback_once_on_postgres_only() {
     let unique: BTreeSet<MessageId> = got.iter().copied().collect();
     assert_eq!(unique, sent);
     assert_eq!(got.len(), sent.len(), "no callback was posted twice");
-    until("both outboxes are empty", || async {
-        a.state
-            .store
-            .callbacks_for(&gw.id)
-            .await
-            .unwrap()
-            .is_empty()
-    })
-    .await;
+    a.until_outbox_empty(&gw).await;
     // Nothing more comes: every entry was taken, and taken once.
     assert!(received.try_recv().is_err());
 }
@@ -270,12 +264,7 @@ async fn two_devices_of_one_identity_on_two_nodes_both_get_it_and_it_goes_once_o
     Engine::require_postgres("several nodes on one database");
     let a = spawn_app_with(&no_recheck()).await;
     let b = a.spawn_beside(&no_recheck()).await;
-    for node in [&a, &b] {
-        until("the node listens to the others", || async {
-            node.metric("tocsin_cluster_listening").await == Some(1.0)
-        })
-        .await;
-    }
+    listening(&[&a, &b]).await;
     let gw = a.gateway(GatewayMode::Basic, 10).await;
     let phone = enrol(&a).await;
     let mut laptop = phone.clone();
