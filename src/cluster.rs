@@ -16,7 +16,9 @@
 //! listening connection drops, notifications sent meanwhile are lost, so until it is back
 //! the node wakes everything every [`FALLBACK_POLL`], and once it is back it wakes
 //! everything once more; the log says so, and `tocsin_cluster_listening` (0 or 1) and
-//! `tocsin_cluster_listener_lost_total` show it.
+//! `tocsin_cluster_listener_lost_total` show it. A connection dropped without a word (by a
+//! NAT or a proxy) is found by the node's own heartbeat ([`HEARTBEAT_CHANNEL`]), which it
+//! must hear every [`HEARTBEAT_EVERY`].
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,6 +36,13 @@ use crate::store::Store;
 pub const QUEUE_CHANNEL: &str = "tocsin_queue";
 /// Callback entries were stored.
 pub const CALLBACK_CHANNEL: &str = "tocsin_callbacks";
+/// Each node's heartbeat, which it must hear itself: a listening connection that a NAT or
+/// a proxy dropped without a word hears nothing, and is then made again.
+pub const HEARTBEAT_CHANNEL: &str = "tocsin_heartbeat";
+/// How often a node sends its heartbeat.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(20);
+/// How long a listening connection may go without hearing its node's heartbeat.
+const HEARTBEAT_PATIENCE: Duration = Duration::from_secs(50);
 /// Bytes of one payload at most (PostgreSQL's limit is 8000).
 pub const MAX_PAYLOAD: usize = 7_900;
 /// While the listening connection is down, everything is looked at this often.
@@ -42,20 +51,32 @@ pub const FALLBACK_POLL: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Starts relaying `hub`'s wake-ups to the other nodes on the database at `url`, and
-/// waking `hub` with theirs; returns the two tasks, which run until aborted.
+/// waking `hub` with theirs; returns the tasks, which run until aborted.
 pub fn start(
     store: Store,
     url: String,
     hub: Arc<Hub>,
     metrics: Arc<Metrics>,
-) -> [tokio::task::JoinHandle<()>; 2] {
+) -> [tokio::task::JoinHandle<()>; 3] {
     let node = format!("{:016x}", rand_tag());
     let (tx, rx) = mpsc::unbounded_channel();
     hub.set_relay(Relay::new(tx));
     [
-        tokio::spawn(publish(store, node.clone(), rx)),
+        tokio::spawn(publish(store.clone(), node.clone(), rx)),
+        tokio::spawn(heartbeat(store, node.clone())),
         tokio::spawn(listen(url, node, hub, metrics)),
     ]
+}
+
+/// Sends this node's heartbeat every [`HEARTBEAT_EVERY`].
+async fn heartbeat(store: Store, node: String) {
+    let mut every = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(e) = store.notify(HEARTBEAT_CHANNEL, &node).await {
+            tracing::debug!("cannot send this node's heartbeat: {e}");
+        }
+    }
 }
 
 /// A random tag for this process.
@@ -141,8 +162,10 @@ async fn listen(url: String, node: String, hub: Arc<Hub>, metrics: Arc<Metrics>)
     loop {
         let connected = async {
             let mut listener = PgListener::connect(&url).await?;
+            // A lost connection is made again here, with a pause, not inside sqlx.
+            listener.eager_reconnect(false);
             listener
-                .listen_all([QUEUE_CHANNEL, CALLBACK_CHANNEL])
+                .listen_all([QUEUE_CHANNEL, CALLBACK_CHANNEL, HEARTBEAT_CHANNEL])
                 .await?;
             Ok::<_, sqlx::Error>(listener)
         };
@@ -167,25 +190,38 @@ async fn listen(url: String, node: String, hub: Arc<Hub>, metrics: Arc<Metrics>)
         // Whatever was sent before this connection listened is looked for in the store.
         hub.wake_everything_here();
         was_listening = true;
-        backoff = Duration::from_millis(100);
-        loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) => handle(&node, &notification, &hub),
-                // The connection was lost (and will be made again by the next call):
-                // whatever was sent meanwhile is missed.
-                Ok(None) => {
-                    metrics.cluster_listener_lost.inc();
-                    tracing::warn!("the connection listening for the other nodes' wake-ups was lost; looking at the store again");
-                    hub.wake_everything_here();
-                }
-                Err(e) => {
-                    metrics.cluster_listener_lost.inc();
-                    tracing::warn!("listening for the other nodes' wake-ups failed: {e}");
-                    break;
-                }
+        let mut heard = tokio::time::Instant::now();
+        let lost = loop {
+            let silence = tokio::time::sleep_until(heard + HEARTBEAT_PATIENCE);
+            tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(Some(n)) if n.channel() == HEARTBEAT_CHANNEL => {
+                        if n.payload() == node {
+                            heard = tokio::time::Instant::now();
+                            // A connection that carries heartbeats is a sound one.
+                            backoff = Duration::from_millis(100);
+                        }
+                    }
+                    Ok(Some(n)) => handle(&node, &n, &hub),
+                    Ok(None) => break "the connection was lost".to_owned(),
+                    Err(e) => break e.to_string(),
+                },
+                () = silence => break format!(
+                    "this node's heartbeat was not heard for {} s",
+                    HEARTBEAT_PATIENCE.as_secs()
+                ),
             }
-        }
+        };
+        metrics.cluster_listener_lost.inc();
+        tracing::warn!(
+            "listening for the other nodes' wake-ups stopped ({lost}); listening again, \
+             and looking at the store meanwhile"
+        );
+        hub.wake_everything_here();
         metrics.cluster_listening.set(0);
+        // A connection that is lost again and again is made again less and less often.
+        wait_polling(&hub, backoff).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
 

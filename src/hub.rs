@@ -292,6 +292,15 @@ impl QueueListener for Hub {
         }
     }
 
+    fn committed(&self, recipients: &[IdentityId], callbacks: bool) {
+        for recipient in recipients {
+            self.wake(recipient);
+        }
+        if callbacks {
+            self.callback_queued();
+        }
+    }
+
     fn queued(&self, messages: &[QueuedMessage]) {
         let sessions = self.lock();
         for message in messages {

@@ -59,10 +59,10 @@ pub async fn submit(
             expires_at: now.plus(ttl),
         },
     };
-    let recipient = submission.message.recipient;
+    // The writer wakes the recipient's sessions (here and on other nodes) once the commit
+    // is durable, whatever becomes of this request.
     match state.store.submit_from_worker(submission, now).await? {
         SubmitOutcome::Accepted(id) => {
-            state.hub.wake(&recipient);
             let metrics = &state.metrics;
             metrics
                 .messages_accepted

@@ -139,14 +139,40 @@ pub async fn upload(
     {
         return Err(ApiError::NoCredits);
     }
-    match receive_and_record(&state, &params, account, held, &mut multipart).await {
+    let mut prepaid = Prepaid {
+        state: state.get_ref().clone(),
+        paid,
+        settled: false,
+    };
+    let received = receive_and_record(&state, &params, account, held, &mut multipart).await;
+    prepaid.settled = true;
+    match received {
         Ok(id) => {
             state.meter.taken(paid);
             Ok(plain(id.to_string()))
         }
         Err(e) => {
+            // Given back before the answer, so a balance read after it shows the credits.
             refund(&state, &paid).await;
             Err(e)
+        }
+    }
+}
+
+/// An upload's charge, taken before its bytes. A refused upload gets it back before its
+/// answer; one whose request is dropped halfway (the client went away, the server is
+/// stopping) gets it back when this is dropped unsettled.
+struct Prepaid {
+    state: AppState,
+    paid: crate::meter::Reservation,
+    settled: bool,
+}
+
+impl Drop for Prepaid {
+    fn drop(&mut self) {
+        if !self.settled {
+            let (state, paid) = (self.state.clone(), self.paid);
+            actix_web::rt::spawn(async move { refund(&state, &paid).await });
         }
     }
 }

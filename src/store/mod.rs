@@ -261,11 +261,10 @@ impl Store {
     /// From now on, every message the writer queues is announced to `listener` right after
     /// its commit is durable, in queue order, where the engine's delivery mode is
     /// [`DeliveryMode::Announced`] (elsewhere sessions read the store, and nothing is
-    /// announced). Only the first listener set counts.
+    /// announced); on every engine it is told whom each commit concerns
+    /// ([`QueueListener::committed`]). Only the first listener set counts.
     pub fn set_queue_listener(&self, listener: Arc<dyn QueueListener>) {
-        if let DeliveryMode::Announced = self.delivery_mode() {
-            let _ = self.listener.set(listener);
-        }
+        let _ = self.listener.set(listener);
     }
 
     /// Reads the idempotency keys of the window into memory now (SQLite), rather than at

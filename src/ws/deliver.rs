@@ -146,8 +146,8 @@ pub(super) async fn handle_outgoing(
                 };
                 let enqueued = state.store.enqueue_callback(&entry, caps, now);
                 match enqueued.await.map_err(failed)? {
-                    Enqueued::Stored => state.hub.callback_queued(),
-                    Enqueued::Resent => {}
+                    // The writer wakes the dispatchers once the entry is durable.
+                    Enqueued::Stored | Enqueued::Resent => {}
                     Enqueued::SenderFull => {
                         return refuse(state, link, &envelope, Limit::PendingPerSender).await;
                     }
@@ -184,14 +184,12 @@ pub(super) async fn handle_outgoing(
                 body: envelope.sealed,
                 expires_at: now.plus(ttl),
             };
-            if state
+            // Queued (or queued before): the writer wakes the receiver's sessions.
+            state
                 .store
                 .enqueue_direct(&message, now)
                 .await
-                .map_err(failed)?
-            {
-                state.hub.wake(&receiver);
-            }
+                .map_err(failed)?;
         }
     }
     if !envelope.flags.has(MessageFlags::NO_ACK) {

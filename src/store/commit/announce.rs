@@ -7,9 +7,10 @@ use tocsin_sdk::protocol::IdentityId;
 use crate::store::queue::{queued_between, QueuedMessage};
 
 /// Told about every message the writer queued for a recipient it listens for, right
-/// after the commit that holds it is durable, in queue order. Where the engine's delivery
-/// mode is `Announced` every queued message is committed by this process, so a listener
-/// misses none; the hub uses this to hand new messages to connected sessions.
+/// after the commit that holds it is durable, in queue order, where the engine's delivery
+/// mode is `Announced` (every queued message is committed by this process, so a listener
+/// misses none; the hub uses this to hand new messages to connected sessions); and, on
+/// every engine, of whom each commit concerns ([`QueueListener::committed`]).
 pub trait QueueListener: Send + Sync + std::fmt::Debug {
     /// Whether messages for `recipient` are wanted (asked after the commit, so a listener
     /// that starts listening later reads the store and finds them there).
@@ -19,6 +20,11 @@ pub trait QueueListener: Send + Sync + std::fmt::Debug {
     /// Messages for these recipients were committed but could not be read back: whoever
     /// waits for them must read the store.
     fn missed(&self, recipients: &[IdentityId]);
+    /// A commit queued messages for `recipients` (or found them queued already) and, when
+    /// `callbacks`, stored callback entries: whoever waits for them, on this node or
+    /// another, should look. Called after every durable commit on every engine, whatever
+    /// became of the requests that asked for it.
+    fn committed(&self, recipients: &[IdentityId], callbacks: bool);
 }
 
 /// Where the writer finds its listener, once one is set.

@@ -51,22 +51,35 @@ impl Group {
             enqueued,
             queued,
         } = self.committed;
-        if let (Some(listener), Some(seqs)) = (listener, queued) {
+        if let Some(listener) = listener {
             let recipients: Vec<IdentityId> = self
                 .submissions
                 .iter()
                 .zip(&submitted)
-                .filter(|(_, o)| matches!(o, Ok(SubmitOutcome::Accepted(_))))
+                .filter(|(_, o)| {
+                    matches!(
+                        o,
+                        Ok(SubmitOutcome::Accepted(_) | SubmitOutcome::Duplicate(_))
+                    )
+                })
                 .map(|(job, _)| job.submission.message.recipient)
                 .chain(
                     self.directs
                         .iter()
                         .zip(&direct)
-                        .filter(|(_, o)| matches!(o, Ok(true)))
+                        .filter(|(_, o)| o.is_ok())
                         .map(|(job, _)| job.message.recipient),
                 )
                 .collect();
-            announce(pool, listener.as_ref(), seqs, &recipients).await;
+            if let Some(seqs) = queued {
+                announce(pool, listener.as_ref(), seqs, &recipients).await;
+            }
+            let callbacks = enqueued
+                .iter()
+                .any(|o| matches!(o, Ok(Enqueued::Stored | Enqueued::Resent)));
+            if !recipients.is_empty() || callbacks {
+                listener.committed(&recipients, callbacks);
+            }
         }
         let mut batches = Batches::default();
         for (job, outcome) in self.submissions.into_iter().zip(submitted) {

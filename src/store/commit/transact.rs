@@ -13,7 +13,7 @@ use crate::store::devices::AckOutcome;
 use crate::store::idempotency::Taken;
 use crate::store::outbox::Enqueued;
 use crate::store::queue::{last_seq, SubmitOutcome};
-use crate::store::StoreError;
+use crate::store::{DeliveryMode, StoreError};
 
 /// Why a group was not committed.
 pub(super) enum Trouble {
@@ -275,15 +275,16 @@ async fn attempt(
     }
 }
 
-/// When someone listens for queued messages and the group queues any: the last queue
-/// sequence number before the group's writes.
+/// Where queued messages are announced, someone listens and the group queues any: the
+/// last queue sequence number before the group's writes.
 async fn announced_from(
     w: &Writer,
     tx: &mut AnyConnection,
     jobs: Jobs<'_>,
 ) -> Result<Option<i64>, StoreError> {
     let queues = !(jobs.submissions.is_empty() && jobs.directs.is_empty());
-    if queues && w.listener.get().is_some() {
+    let announces = matches!(w.backend.delivery_mode(), DeliveryMode::Announced);
+    if queues && announces && w.listener.get().is_some() {
         Ok(Some(last_seq(tx).await?))
     } else {
         Ok(None)

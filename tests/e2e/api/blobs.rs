@@ -269,3 +269,33 @@ async fn an_upload_refused_after_its_charge_gets_the_credits_back() {
     assert_eq!(status, 200);
     assert_eq!(app.balance(&gw).await, 4);
 }
+
+#[tokio::test]
+async fn an_upload_dropped_halfway_gets_its_credits_back() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let body = multipart(RUST, &[7; 4096], false);
+    let stream = begin_upload(&app, &gw, &body, 1000).await;
+    crate::helpers::wait::until("the upload is paid", || async {
+        app.balance(&gw).await == 9
+    })
+    .await;
+    // A reset, not a close: the server drops the request rather than reading an end.
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(stream);
+    crate::helpers::wait::until("the charge is given back", || async {
+        app.balance(&gw).await == 10
+    })
+    .await;
+    let ledger = app.state.store.ledger(gw.account, 10).await.unwrap();
+    assert_eq!(
+        ledger
+            .iter()
+            .filter(|e| e.reason == "upload_blob refund")
+            .count(),
+        1,
+        "{ledger:?}"
+    );
+}

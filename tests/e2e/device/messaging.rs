@@ -160,3 +160,62 @@ async fn a_reply_to_a_gateway_id_is_sealed_for_its_key_and_lands_in_its_outbox()
     assert_eq!(outbox.len(), 2, "the reply and one receipt: {outbox:?}");
     listening.stop().await;
 }
+
+/// Whatever commits a message wakes its recipient's sessions: the store's writer does, once
+/// the commit is durable, not the request that asked for it (which may be gone by then).
+/// The message is submitted to the store directly, past every HTTP handler, and the
+/// sessions' periodic look at the store is an hour away.
+#[tokio::test]
+async fn a_message_committed_without_any_request_still_wakes_its_device() {
+    use tocsin::domain::{Credits, LedgerReason, UnixMs};
+    use tocsin::store::{Charge, NewMessage, Submission};
+
+    let app =
+        crate::helpers::spawn_app_with(&[("TOCSIN__CHAT__RECHECK_SECS", "3600".into())]).await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let keys = enrol(&app).await;
+    let mut device = Connection::connect(&keys, &directory_with(&keys, &gw))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(PATIENCE, device.next_event()).await;
+    assert_eq!(first.unwrap().unwrap(), Event::QueueComplete);
+    let id = MessageId::random();
+    let now = UnixMs::now();
+    let submission = Submission {
+        gateway: gw.id,
+        charge: Charge {
+            account: gw.account,
+            amount: Credits::new(1),
+            reason: LedgerReason::SendE2e,
+        },
+        idempotency_keys: Vec::new(),
+        message: NewMessage {
+            message_id: id,
+            sender: *gw.id.as_identity(),
+            recipient: keys.identity,
+            flags: 0,
+            nonce: tocsin_sdk::protocol::Nonce::random(),
+            body: vec![7; 64],
+            expires_at: now.plus(std::time::Duration::from_secs(600)),
+        },
+    };
+    app.state.store.submit(&submission, now).await.unwrap();
+    loop {
+        let event = tokio::time::timeout(PATIENCE, device.next_event())
+            .await
+            .expect("woken by the writer, long before the hourly look")
+            .unwrap();
+        match event {
+            Event::Message(received) => {
+                assert_eq!(received.message_id, id);
+                break;
+            }
+            Event::Rejected(rejected) => {
+                assert_eq!(rejected.message_id, id, "{rejected:?}");
+                break;
+            }
+            _ => {}
+        }
+    }
+    device.close().await;
+}
