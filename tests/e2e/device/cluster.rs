@@ -34,6 +34,15 @@ async fn next_text(connection: &mut Connection) -> String {
     }
 }
 
+/// Two nodes on one database, without periodic looks at the store, both listening.
+async fn two_quiet_nodes() -> (TestApp, TestApp) {
+    Engine::require_postgres("several nodes on one database");
+    let a = spawn_app_with(&no_recheck()).await;
+    let b = a.spawn_beside(&no_recheck()).await;
+    listening(&[&a, &b]).await;
+    (a, b)
+}
+
 /// Waits until every one of `nodes` listens to the others.
 async fn listening(nodes: &[&TestApp]) {
     for node in nodes {
@@ -62,10 +71,7 @@ async fn kill_listeners(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn a_device_on_one_node_gets_at_once_what_another_node_accepted_on_postgres_only() {
-    Engine::require_postgres("several nodes on one database");
-    let a = spawn_app_with(&no_recheck()).await;
-    let b = a.spawn_beside(&no_recheck()).await;
-    listening(&[&a, &b]).await;
+    let (a, b) = two_quiet_nodes().await;
     let gw = b.gateway(GatewayMode::Basic, 10).await;
     let keys = enrol(&a).await;
     let mut device = Connection::connect(&keys, &keys.directory().unwrap())
@@ -261,10 +267,7 @@ async fn two_nodes_charge_once_and_answer_a_retry_with_the_first_id_on_postgres_
 
 #[tokio::test]
 async fn two_devices_of_one_identity_on_two_nodes_both_get_it_and_it_goes_once_on_postgres_only() {
-    Engine::require_postgres("several nodes on one database");
-    let a = spawn_app_with(&no_recheck()).await;
-    let b = a.spawn_beside(&no_recheck()).await;
-    listening(&[&a, &b]).await;
+    let (a, b) = two_quiet_nodes().await;
     let gw = a.gateway(GatewayMode::Basic, 10).await;
     let phone = enrol(&a).await;
     let mut laptop = phone.clone();
