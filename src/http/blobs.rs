@@ -130,19 +130,8 @@ pub async fn upload(
     // balance check that only one of them could pay; a refused or failed upload gets its
     // credits back.
     let paid = state.meter.reserve(account, Operation::UploadBlob);
-    if !paid.is_free()
-        && state
-            .store
-            .charge(&paid.charge(), UnixMs::now())
-            .await?
-            .is_none()
-    {
+    let Some(mut prepaid) = prepay(state.get_ref(), paid).await? else {
         return Err(ApiError::NoCredits);
-    }
-    let mut prepaid = Prepaid {
-        state: state.get_ref().clone(),
-        paid,
-        settled: false,
     };
     let received = receive_and_record(&state, &params, account, held, &mut multipart).await;
     prepaid.settled = true;
@@ -216,6 +205,34 @@ async fn receive_and_record(
         return Err(e.into());
     }
     Ok(id)
+}
+
+/// Charges an upload and hands its charge over held by a [`Prepaid`]; `None` when the
+/// balance does not cover it. The charge commits in a task of its own: a request dropped
+/// while it commits drops the guard with the channel, and the charge is given back.
+async fn prepay(
+    state: &AppState,
+    paid: crate::meter::Reservation,
+) -> Result<Option<Prepaid>, ApiError> {
+    let guard = move |state: AppState| Prepaid {
+        state,
+        paid,
+        settled: false,
+    };
+    if paid.is_free() {
+        return Ok(Some(guard(state.clone())));
+    }
+    let (handed, taken) = tokio::sync::oneshot::channel();
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let charged = state.store.charge(&paid.charge(), UnixMs::now()).await;
+        // Refused by a request gone meanwhile: the guard in it is dropped and refunds.
+        let _ = handed.send(charged.map(|c| c.map(|_| guard(state.clone()))));
+    });
+    match taken.await {
+        Ok(charged) => Ok(charged?),
+        Err(lost) => Err(internal(lost)),
+    }
 }
 
 /// Gives back what a refused or failed upload was charged.

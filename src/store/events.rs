@@ -3,55 +3,85 @@
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
+use super::commit::{insert_events, Event, LIST_CHUNK};
 use super::engine::begin_write;
+use super::rows::{identity_id, message_id};
 use super::{Store, StoreError};
 use crate::domain::{MessageStatus, UnixMs};
 
+/// Messages expired per transaction: a backlog of them expires in several, each short.
+const EXPIRE_BATCH: usize = 5_000;
+
 impl Store {
     /// Deletes every message whose TTL has passed, recording its `queued` and `expired`
-    /// events; returns how many expired.
+    /// events; returns how many expired. Each message is claimed by the statement that
+    /// deletes it, so nodes expiring at once on one database record its events once.
     pub async fn expire_messages(&self, now: UnixMs) -> Result<u64, StoreError> {
-        // Runs every few seconds: the write lock is taken only when something expired.
-        let due =
-            sqlx::query("SELECT 1 AS due FROM queued_messages WHERE expires_at <= $1 LIMIT 1")
-                .bind(now)
-                .fetch_optional(&self.read)
-                .await?;
-        if due.is_none() {
-            return Ok(0);
+        let mut expired = 0;
+        loop {
+            // Runs every few seconds: the write lock is taken only when something expired.
+            let due =
+                sqlx::query("SELECT 1 AS due FROM queued_messages WHERE expires_at <= $1 LIMIT 1")
+                    .bind(now)
+                    .fetch_optional(&self.read)
+                    .await?;
+            if due.is_none() {
+                return Ok(expired);
+            }
+            let batch = self.expire_batch(now).await?;
+            expired += batch as u64;
+            if batch < EXPIRE_BATCH {
+                return Ok(expired);
+            }
         }
-        let mut tx = begin_write(&self.write, self.backend).await?;
-        // The queue row was the `queued` status; it becomes an event before it goes.
-        sqlx::query(
-            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
-             SELECT sender, message_id, recipient, 'queued', created_at FROM queued_messages \
-             WHERE expires_at <= $1 ORDER BY seq",
+    }
+
+    /// Deletes up to [`EXPIRE_BATCH`] messages past their TTL in one transaction, with
+    /// their acks, and records their events; returns how many.
+    async fn expire_batch(&self, now: UnixMs) -> Result<usize, StoreError> {
+        let backend = self.backend;
+        let mut tx = begin_write(&self.write, backend).await?;
+        // Another node deleting the same rows meanwhile makes this statement wait for it
+        // and then skip them.
+        let rows = sqlx::query(
+            "DELETE FROM queued_messages WHERE seq IN \
+             (SELECT seq FROM queued_messages WHERE expires_at <= $1 ORDER BY seq LIMIT $2) \
+             AND expires_at <= $1 RETURNING seq, sender, message_id, recipient, created_at",
         )
         .bind(now)
-        .execute(&mut *tx)
+        .bind(EXPIRE_BATCH as i64)
+        .fetch_all(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO message_events (sender, message_id, recipient, event, at) \
-             SELECT sender, message_id, recipient, 'expired', $1 FROM queued_messages \
-             WHERE expires_at <= $1",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM message_acks WHERE seq IN \
-             (SELECT seq FROM queued_messages WHERE expires_at <= $1)",
-        )
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let expired = sqlx::query("DELETE FROM queued_messages WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut gone = rows
+            .iter()
+            .map(|row| {
+                let queued = Event {
+                    sender: identity_id(row, "sender")?,
+                    message_id: message_id(row, "message_id")?,
+                    recipient: identity_id(row, "recipient")?,
+                    event: MessageStatus::Queued,
+                    at: row.try_get("created_at")?,
+                };
+                Ok((row.try_get::<i64, _>("seq")?, queued))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        gone.sort_by_key(|(seq, _)| *seq);
+        // The queue row was the `queued` status; it becomes an event as it goes.
+        let mut events: Vec<Event> = gone.iter().map(|(_, queued)| *queued).collect();
+        events.extend(gone.iter().map(|(_, queued)| Event {
+            event: MessageStatus::Expired,
+            at: now,
+            ..*queued
+        }));
+        insert_events(&mut tx, backend, &events).await?;
+        let seqs: Vec<i64> = gone.iter().map(|(seq, _)| *seq).collect();
+        let p = backend.placeholders();
+        for chunk in seqs.chunks(LIST_CHUNK) {
+            let sql = "DELETE FROM message_acks WHERE seq IN ({list})";
+            p.with_list(sql, chunk).execute(&mut *tx).await?;
+        }
         tx.commit().await?;
-        Ok(expired)
+        Ok(gone.len())
     }
 
     /// Deletes the status events recorded before `events_before` (of messages no longer
@@ -120,7 +150,7 @@ impl Store {
         let rows = query.fetch_all(&self.read).await?;
         let mut known: std::collections::HashSet<MessageId> = rows
             .iter()
-            .map(|row| super::rows::message_id(row, "message_id"))
+            .map(|row| message_id(row, "message_id"))
             .collect::<Result<_, _>>()?;
         if known.is_empty() {
             return Ok(());
@@ -170,7 +200,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let recipient = super::rows::identity_id(r, "recipient")?;
+                let recipient = identity_id(r, "recipient")?;
                 let event: String = r.try_get("event")?;
                 let event = MessageStatus::parse(&event)
                     .ok_or_else(|| StoreError::Corrupt(format!("message status {event:?}")))?;

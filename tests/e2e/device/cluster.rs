@@ -6,9 +6,10 @@
 
 use std::collections::BTreeSet;
 
-use tocsin::store::GatewayMode;
+use tocsin::domain::{MessageStatus, UnixMs};
+use tocsin::store::{GatewayMode, NewMessage};
 use tocsin_sdk::device::{Connection, Event};
-use tocsin_sdk::protocol::MessageId;
+use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 
 use super::{enrol, send_simple, until, PATIENCE};
 use crate::callback_receiver::proxy::answering_receiver;
@@ -297,4 +298,60 @@ async fn two_devices_of_one_identity_on_two_nodes_both_get_it_and_it_goes_once_o
     .await;
     on_a.close().await;
     on_b.close().await;
+}
+
+#[tokio::test]
+async fn two_nodes_keeping_house_at_once_expire_each_message_once_on_postgres_only() {
+    let (a, b) = two_quiet_nodes().await;
+    a.identity("ALICE123", None, None).await;
+    let alice = IdentityId::parse("ALICE123").unwrap();
+    let sender = IdentityId::parse("*GATEWAY").unwrap();
+    let mut expired = Vec::new();
+    for round in 0..5 {
+        let now = UnixMs::now();
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            let message = NewMessage {
+                message_id: MessageId::random(),
+                sender,
+                recipient: alice,
+                flags: 0,
+                nonce: Nonce::random(),
+                body: vec![7; 40],
+                expires_at: now.plus_ms(1 + i % 2),
+            };
+            let node = if i % 2 == 0 { &a } else { &b };
+            assert!(node
+                .state
+                .store
+                .enqueue_direct(&message, now)
+                .await
+                .unwrap());
+            ids.push(message.message_id);
+        }
+        // Both nodes' housekeeping passes at once, past every TTL.
+        let later = now.plus_ms(10 + round);
+        tokio::join!(
+            tocsin::housekeeping::housekeeping(&a.state, later),
+            tocsin::housekeeping::housekeeping(&b.state, later)
+        );
+        expired.extend(ids);
+    }
+    assert_eq!(a.state.store.queue_depth().await.unwrap(), 0);
+    for id in &expired {
+        let events: Vec<MessageStatus> = a
+            .state
+            .store
+            .message_events(&sender, id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(event, _)| event)
+            .collect();
+        assert_eq!(
+            events,
+            [MessageStatus::Queued, MessageStatus::Expired],
+            "message {id}: each event once"
+        );
+    }
 }
