@@ -8,6 +8,7 @@ mod cluster;
 mod enrol;
 mod listen;
 mod messaging;
+mod outage;
 mod proxy;
 mod reconnect;
 mod stale;

@@ -1,9 +1,11 @@
 //! A TCP relay between a device and the server that the test controls: it can hold each
 //! new connection until released, cut one (both sockets closed) or stall it (sockets kept
 //! open, nothing forwarded any more), the way a network fails, and it can be pointed at
-//! another server address (a restarted server listens on a new port).
+//! another server address (a restarted server listens on a new port). Between a server
+//! and its database it makes the database fall silent.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +48,8 @@ pub struct Proxy {
     pub addr: SocketAddr,
     upstream: Arc<Mutex<SocketAddr>>,
     accepted: mpsc::UnboundedReceiver<Relayed>,
+    /// Every connection from now on is held, never relayed.
+    silent: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -57,6 +61,8 @@ impl Proxy {
         let upstream = Arc::new(Mutex::new(server));
         let target = upstream.clone();
         let (report, accepted) = mpsc::unbounded_channel();
+        let silent = Arc::new(AtomicBool::new(false));
+        let quiet = silent.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let (release, released) = oneshot::channel();
@@ -65,7 +71,7 @@ impl Proxy {
                     release: Some(release),
                     fault: Some(fault),
                 };
-                if !hold {
+                if !hold && !quiet.load(Ordering::SeqCst) {
                     relayed.release();
                 }
                 if report.send(relayed).is_err() {
@@ -79,6 +85,16 @@ impl Proxy {
             addr,
             upstream,
             accepted,
+            silent,
+        }
+    }
+
+    /// Stalls every connection not yet taken with [`Proxy::next`] and holds every new
+    /// one: the server behind stops answering, and nothing is closed.
+    pub fn fall_silent(&mut self) {
+        self.silent.store(true, Ordering::SeqCst);
+        while let Ok(mut relayed) = self.accepted.try_recv() {
+            relayed.fail(Fault::Stall);
         }
     }
 
