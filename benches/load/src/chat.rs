@@ -51,8 +51,10 @@ pub async fn run(args: &Args) {
         }
         _ => {
             let rate = args.rate.unwrap_or(1000);
+            let send_url = args.send_url.as_deref().unwrap_or(&args.url);
             devices::run(
                 &args.url,
+                send_url,
                 &from,
                 &secret,
                 args.devices(50),

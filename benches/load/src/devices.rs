@@ -14,11 +14,19 @@ use crate::http1;
 /// When each alert was sent, answered 200 and received, by its sequence number.
 type Times = Arc<Mutex<HashMap<u64, Instant>>>;
 
-/// Connects `devices` fresh identities, sends `rate` alerts per second round-robin for
-/// `duration`, and reports two times until the device holds the decrypted message: from
-/// sending the request, and from its accept (the 200 answer reaching the sender; zero when
-/// the device had the message first).
-pub async fn run(url: &str, from: &str, secret: &str, devices: usize, rate: u64, duration: u64) {
+/// Connects `devices` fresh identities to `url`, sends `rate` alerts per second
+/// round-robin for `duration` through `send_url`, and reports two times until the device
+/// holds the decrypted message: from sending the request, and from its accept (the 200
+/// answer reaching the sender; zero when the device had the message first).
+pub async fn run(
+    url: &str,
+    send_url: &str,
+    from: &str,
+    secret: &str,
+    devices: usize,
+    rate: u64,
+    duration: u64,
+) {
     let (sent, answered, arrived): (Times, Times, Times) = Default::default();
     let mut ids: Vec<IdentityId> = Vec::new();
     eprintln!("connecting {devices} devices…");
@@ -62,7 +70,7 @@ pub async fn run(url: &str, from: &str, secret: &str, devices: usize, rate: u64,
             }
         });
     }
-    let target = http1::Target::resolve(url)
+    let target = http1::Target::resolve(send_url)
         .await
         .unwrap_or_else(|e| usage(e));
     let uri = target.uri("/send_simple").unwrap_or_else(|e| usage(e));
@@ -112,6 +120,9 @@ pub async fn run(url: &str, from: &str, secret: &str, devices: usize, rate: u64,
     println!(
         "scenario     send_simple → device ({devices} devices, {rate}/s offered, {duration} s)"
     );
+    if send_url != url {
+        println!("through      {send_url} (devices on {url})");
+    }
     println!("sent         {seq}");
     println!("accepted     {} (answered 200)", answered.len());
     println!("received     {}", arrived.len());

@@ -17,7 +17,8 @@
 //!
 //! Scenarios with simulated devices on the real chat protocol:
 //! * `device-latency`: `send_simple` alerts to N devices; send → device and accept →
-//!   device time (from the 200 answer);
+//!   device time (from the 200 answer); with `--send-url`, sent through another node
+//!   than the one the devices are connected to;
 //! * `idle-devices`: N devices logged in and idle; the server's resident memory and file
 //!   descriptors per connection (`--server-pid`);
 //! * `fan-out`: one alert to N devices through `send_e2e_bulk`; time until all hold it;
@@ -82,6 +83,10 @@ struct Args {
     /// Base URL of the server under test.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Where device-latency sends its alerts, when not to `--url` where the devices
+    /// connect: another node on the same database (cross-node delivery).
+    #[arg(long)]
+    send_url: Option<String>,
     /// Recipient identity ID (send scenarios).
     #[arg(long, default_value = "")]
     to: String,
