@@ -146,42 +146,6 @@ async fn migration_4_on_postgres() {
     migration_4_keeps_one_queued_status(Store::open(&url, 4).await.unwrap()).await;
 }
 
-/// The store's PostgreSQL connections plan every run of a prepared statement with its
-/// values: a generic plan, made once while a table is small, can read a whole gateway's
-/// keys for each lookup later.
-#[tokio::test]
-#[cfg_attr(not(pg_tests), ignore = "TOCSIN_TEST_POSTGRES_URL is not set")]
-async fn postgres_statements_are_planned_with_their_values() {
-    let store = postgres_store()
-        .await
-        .expect("TOCSIN_TEST_POSTGRES_URL is set");
-    let mut conn = store.write.acquire().await.unwrap();
-    for key in 0..12 {
-        sqlx::query(
-            "SELECT idem_key, message_id FROM idempotency_keys \
-             WHERE gateway_id = $1 AND idem_key IN ($2, $3)",
-        )
-        .bind("*GATEWAY")
-        .bind(format!("k{key}"))
-        .bind("other")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    }
-    let row = sqlx::query(
-        "SELECT generic_plans, custom_plans FROM pg_prepared_statements \
-         WHERE statement LIKE 'SELECT idem_key, message_id FROM idempotency_keys%'",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .unwrap();
-    let (generic, custom): (i64, i64) = (
-        sqlx::Row::try_get(&row, "generic_plans").unwrap(),
-        sqlx::Row::try_get(&row, "custom_plans").unwrap(),
-    );
-    assert_eq!((generic, custom), (0, 12));
-}
-
 /// A store at migration `version` with a gateway whose idempotency key `key` that
 /// version kept in `table`, then migrated to the latest; with the key's message ID.
 async fn upgraded_with_a_key(

@@ -249,17 +249,6 @@ pub(super) async fn connect(url: &str, options: StoreOptions) -> Result<Connecte
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
-                // PostgreSQL switches a prepared statement to a generic plan after five
-                // runs. Made while a table is small, such a plan of the idempotency-key
-                // lookup reads every key of the gateway (80-155 ms at a time in
-                // BENCHMARKS.md); a plan made with the values reads the few it needs.
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        conn.execute("SET plan_cache_mode = force_custom_plan")
-                            .await?;
-                        Ok(())
-                    })
-                })
                 .connect(url)
                 .await?;
             let unsafe_durability = unsafe_settings(&pool).await?;
