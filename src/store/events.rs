@@ -3,7 +3,7 @@
 use sqlx::{AnyConnection, Row};
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
-use super::commit::{insert_events, Event, LIST_CHUNK};
+use super::commit::{deleted_rows, finish_retiring, insert_events, Event};
 use super::engine::begin_write;
 use super::rows::{identity_id, message_id};
 use super::{Store, StoreError};
@@ -52,34 +52,17 @@ impl Store {
         .bind(EXPIRE_BATCH as i64)
         .fetch_all(&mut *tx)
         .await?;
-        let mut gone = rows
+        let mut gone = deleted_rows(&rows)?;
+        finish_retiring(&mut tx, backend, &mut gone).await?;
+        let expired: Vec<Event> = gone
             .iter()
-            .map(|row| {
-                let queued = Event {
-                    sender: identity_id(row, "sender")?,
-                    message_id: message_id(row, "message_id")?,
-                    recipient: identity_id(row, "recipient")?,
-                    event: MessageStatus::Queued,
-                    at: row.try_get("created_at")?,
-                };
-                Ok((row.try_get::<i64, _>("seq")?, queued))
+            .map(|(_, queued)| Event {
+                event: MessageStatus::Expired,
+                at: now,
+                ..*queued
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        gone.sort_by_key(|(seq, _)| *seq);
-        // The queue row was the `queued` status; it becomes an event as it goes.
-        let mut events: Vec<Event> = gone.iter().map(|(_, queued)| *queued).collect();
-        events.extend(gone.iter().map(|(_, queued)| Event {
-            event: MessageStatus::Expired,
-            at: now,
-            ..*queued
-        }));
-        insert_events(&mut tx, backend, &events).await?;
-        let seqs: Vec<i64> = gone.iter().map(|(seq, _)| *seq).collect();
-        let p = backend.placeholders();
-        for chunk in seqs.chunks(LIST_CHUNK) {
-            let sql = "DELETE FROM message_acks WHERE seq IN ({list})";
-            p.with_list(sql, chunk).execute(&mut *tx).await?;
-        }
+            .collect();
+        insert_events(&mut tx, backend, &expired).await?;
         tx.commit().await?;
         Ok(gone.len())
     }

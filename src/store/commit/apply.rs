@@ -2,6 +2,7 @@
 //! decided. A write that did not (another node wrote in between) reports [`Diverged`]: the
 //! caller rolls back and decides again from fresh reads.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::domain::MessageStatus;
@@ -146,26 +147,47 @@ pub(in crate::store) async fn retire_delivered(
               (SELECT 1 FROM message_acks a WHERE a.seq = queued_messages.seq \
                AND a.device_id = d.device_id)) \
              RETURNING seq, sender, message_id, recipient, created_at";
-        for row in p.with_list(sql, chunk).fetch_all(&mut *conn).await? {
+        let rows = p.with_list(sql, chunk).fetch_all(&mut *conn).await?;
+        gone.extend(deleted_rows(&rows)?);
+    }
+    finish_retiring(conn, backend, &mut gone).await?;
+    Ok(gone)
+}
+
+/// The queue rows a `DELETE … RETURNING seq, sender, message_id, recipient, created_at`
+/// took, each with its `queued` status as an event.
+pub(in crate::store) fn deleted_rows(rows: &[AnyRow]) -> Result<Vec<(i64, Event)>, StoreError> {
+    rows.iter()
+        .map(|row| {
             let queued = Event {
-                sender: identity_id(&row, "sender")?,
-                message_id: message_id(&row, "message_id")?,
-                recipient: identity_id(&row, "recipient")?,
+                sender: identity_id(row, "sender")?,
+                message_id: message_id(row, "message_id")?,
+                recipient: identity_id(row, "recipient")?,
                 event: MessageStatus::Queued,
                 at: row.try_get("created_at")?,
             };
-            gone.push((row.try_get("seq")?, queued));
-        }
-    }
+            Ok((row.try_get("seq")?, queued))
+        })
+        .collect()
+}
+
+/// Puts deleted queue rows in queue order, records their `queued` events and deletes
+/// their acks.
+pub(in crate::store) async fn finish_retiring(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    gone: &mut [(i64, Event)],
+) -> Result<(), StoreError> {
     gone.sort_by_key(|(seq, _)| *seq);
     let queued: Vec<Event> = gone.iter().map(|(_, e)| *e).collect();
     insert_events(conn, backend, &queued).await?;
     let deleted: Vec<i64> = gone.iter().map(|(seq, _)| *seq).collect();
+    let p = backend.placeholders();
     for chunk in deleted.chunks(super::read::LIST_CHUNK) {
         let sql = "DELETE FROM message_acks WHERE seq IN ({list})";
         p.with_list(sql, chunk).execute(&mut *conn).await?;
     }
-    Ok(gone)
+    Ok(())
 }
 
 /// Writes status events, in order.

@@ -48,7 +48,7 @@ use crate::store::idempotency::Keys;
 
 pub(super) use announce::ListenerSlot;
 pub use announce::QueueListener;
-pub(super) use apply::{insert_events, retire_delivered};
+pub(super) use apply::{deleted_rows, finish_retiring, insert_events, retire_delivered};
 pub(super) use job::WriteJob;
 pub(super) use plan::Event;
 pub(super) use read::LIST_CHUNK;

@@ -27,7 +27,7 @@ pub(super) async fn taken(
     // while the table held few keys, that plan reads every key of the gateway at each
     // lookup (80-155 ms at a time in BENCHMARKS.md); planned with its values, the lookup
     // reads the few keys it asks for. Only for this lookup: planning all of the writer's
-    // statements anew cost 7-13 % of send_e2e's rate at 256 in flight (BENCHMARKS.md).
+    // statements anew cost up to a tenth of send_e2e's rate (BENCHMARKS.md).
     sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(&mut *conn)
         .await?;
