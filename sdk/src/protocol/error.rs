@@ -72,6 +72,10 @@ pub enum ParseError {
     #[error("invite code must be 20 letters and digits, as in ABCD-EFGH-JKMN-PQRS-TVWX")]
     InviteCode,
 
+    /// A status webhook signing secret was not `tss_` and 64 hex characters.
+    #[error("status signing secret must be tss_ followed by 64 hex characters")]
+    StatusSecret,
+
     /// A capability list contained an empty token (for example `text,,image`).
     #[error("capability list contains an empty token at position {0}")]
     EmptyCapability(usize),

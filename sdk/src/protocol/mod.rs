@@ -21,6 +21,7 @@
 //! | `invite` | [`InviteCode`], which admits one enrolment |
 //! | `hash` | [`LookupHash`], phone and e-mail hashing |
 //! | `callback` | the callback MAC |
+//! | `status` | the status webhook: [`StatusEvent`], [`StatusSecret`], its signature |
 //! | `capabilities` | [`Capabilities`] |
 //! | `flags` | [`MessageFlags`] of the chat protocol's message header |
 //! | [`e2e`] | the padded plaintext inside a box and the message types |
@@ -42,6 +43,7 @@ mod nonce;
 mod public_key;
 mod secret;
 mod secret_key;
+mod status;
 
 pub use blob_id::BlobId;
 pub use callback::{callback_mac, callback_mac_hex, verify_callback_mac, CallbackFields};
@@ -61,3 +63,7 @@ pub use nonce::Nonce;
 pub use public_key::PublicKey;
 pub use secret::ApiSecret;
 pub use secret_key::{KeyPair, SecretKey};
+pub use status::{
+    new_event_id, status_signature, verify_status_signature, MessageReport, SignatureError,
+    StatusEvent, StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
+};
