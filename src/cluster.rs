@@ -9,8 +9,8 @@
 //!
 //! Channels and payloads: `tocsin_queue` carries `<node>:<ID>,<ID>,…` (messages were
 //! queued for these identities), at most [`MAX_PAYLOAD`] bytes, so a large batch is
-//! several notifications; `tocsin_callbacks` carries `<node>` (callback entries were
-//! stored). `<node>` is this process's random tag: a node skips its own notifications.
+//! several notifications; `tocsin_callbacks` and `tocsin_statuses` carry `<node>`
+//! (callback entries or status events were stored). `<node>` is this process's random tag: a node skips its own notifications.
 //!
 //! A notification is a hint, never the data: the store stays the truth. When the
 //! listening connection drops, notifications sent meanwhile are lost, so until it is back
@@ -30,12 +30,14 @@ use tokio::sync::mpsc;
 
 use crate::hub::{Hub, Relay, Relayed};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{Outbox, Store};
 
 /// Messages were queued for the identities in the payload.
 pub const QUEUE_CHANNEL: &str = "tocsin_queue";
 /// Callback entries were stored.
 pub const CALLBACK_CHANNEL: &str = "tocsin_callbacks";
+/// Status events were stored.
+pub const STATUS_CHANNEL: &str = "tocsin_statuses";
 /// Each node's heartbeat, which it must hear itself: a listening connection that a NAT or
 /// a proxy dropped without a word hears nothing, and is then made again.
 pub const HEARTBEAT_CHANNEL: &str = "tocsin_heartbeat";
@@ -111,12 +113,14 @@ fn queue_payloads(node: &str, ids: &BTreeSet<IdentityId>) -> Vec<String> {
 async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Relayed>) {
     while let Some(first) = rx.recv().await {
         let mut ids = BTreeSet::new();
-        let mut callbacks = false;
+        let mut outboxes = BTreeSet::new();
         let mut take = |wake| match wake {
             Relayed::Identity(id) => {
                 ids.insert(id);
             }
-            Relayed::Callbacks => callbacks = true,
+            Relayed::Outbox(outbox) => {
+                outboxes.insert(channel_of(outbox));
+            }
         };
         take(first);
         while let Ok(wake) = rx.try_recv() {
@@ -127,11 +131,19 @@ async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Rel
                 tracing::warn!("cannot tell the other nodes about queued messages: {e}");
             }
         }
-        if callbacks {
-            if let Err(e) = store.notify(CALLBACK_CHANNEL, &node).await {
-                tracing::warn!("cannot tell the other nodes about callback entries: {e}");
+        for channel in outboxes {
+            if let Err(e) = store.notify(channel, &node).await {
+                tracing::warn!("cannot tell the other nodes about new entries ({channel}): {e}");
             }
         }
+    }
+}
+
+/// The channel that carries wake-ups for `outbox`.
+fn channel_of(outbox: Outbox) -> &'static str {
+    match outbox {
+        Outbox::Callbacks => CALLBACK_CHANNEL,
+        Outbox::Statuses => STATUS_CHANNEL,
     }
 }
 
@@ -150,7 +162,8 @@ fn handle(node: &str, notification: &PgNotification, hub: &Hub) {
                 hub.wake_here(&id);
             }
         }
-        CALLBACK_CHANNEL if payload != node => hub.callback_queued_here(),
+        CALLBACK_CHANNEL if payload != node => hub.outbox_filled_here(Outbox::Callbacks),
+        STATUS_CHANNEL if payload != node => hub.outbox_filled_here(Outbox::Statuses),
         _ => {}
     }
 }
@@ -165,7 +178,12 @@ async fn listen(url: String, node: String, hub: Arc<Hub>, metrics: Arc<Metrics>)
             // A lost connection is made again here, with a pause, not inside sqlx.
             listener.eager_reconnect(false);
             listener
-                .listen_all([QUEUE_CHANNEL, CALLBACK_CHANNEL, HEARTBEAT_CHANNEL])
+                .listen_all([
+                    QUEUE_CHANNEL,
+                    CALLBACK_CHANNEL,
+                    STATUS_CHANNEL,
+                    HEARTBEAT_CHANNEL,
+                ])
                 .await?;
             Ok::<_, sqlx::Error>(listener)
         };

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::Notify;
 
-use crate::store::{QueueListener, QueuedMessage};
+use crate::store::{Outbox, QueueListener, QueuedMessage};
 
 type Sessions = HashMap<IdentityId, Vec<(u64, Arc<Slot>)>>;
 
@@ -45,8 +45,8 @@ pub struct Slot {
 pub enum Relayed {
     /// Messages were committed for this identity.
     Identity(IdentityId),
-    /// A callback entry was committed.
-    Callbacks,
+    /// Entries were committed to this outbox.
+    Outbox(Outbox),
 }
 
 /// Where the hub sends wake-ups for the other nodes: cheap, never blocks, never fails
@@ -65,8 +65,8 @@ impl Relay {
         let _ = self.tx.send(Relayed::Identity(identity));
     }
 
-    fn callbacks(&self) {
-        let _ = self.tx.send(Relayed::Callbacks);
+    fn outbox(&self, outbox: Outbox) {
+        let _ = self.tx.send(Relayed::Outbox(outbox));
     }
 }
 
@@ -120,8 +120,10 @@ pub struct Hub {
     sessions: Mutex<Sessions>,
     /// Most messages waiting in one session's inbox.
     inbox_capacity: usize,
-    /// Set when a callback entry was committed; the dispatcher waits on it.
+    /// Set when callback entries were committed; the callback dispatcher waits on it.
     callbacks: Notify,
+    /// Set when status events were committed; the status dispatcher waits on it.
+    statuses: Notify,
     /// Carries wake-ups to the other nodes, where there are any.
     relay: OnceLock<Relay>,
 }
@@ -142,6 +144,7 @@ impl Hub {
             sessions: Mutex::default(),
             inbox_capacity,
             callbacks: Notify::new(),
+            statuses: Notify::new(),
             relay: OnceLock::new(),
         }
     }
@@ -209,32 +212,42 @@ impl Hub {
         }
     }
 
-    /// Wakes every session on this node and the dispatcher: each looks at the store again
-    /// (after wake-ups from other nodes may have been missed).
+    /// Wakes every session on this node and the dispatchers: each looks at the store
+    /// again (after wake-ups from other nodes may have been missed).
     pub fn wake_everything_here(&self) {
         for (_, slot) in self.lock().values().flatten() {
             slot.notify.notify_one();
         }
         self.callbacks.notify_one();
+        self.statuses.notify_one();
     }
 
-    /// A callback entry was committed: the dispatchers of every node should look now rather
-    /// than at their next round. Wake-ups coalesce; none is lost if a dispatcher is busy.
-    pub fn callback_queued(&self) {
-        self.callback_queued_here();
+    /// Entries were committed to `outbox`: its dispatchers on every node should look now
+    /// rather than at their next round. Wake-ups coalesce; none is lost if a dispatcher
+    /// is busy.
+    pub fn outbox_filled(&self, outbox: Outbox) {
+        self.outbox_filled_here(outbox);
         if let Some(relay) = self.relay.get() {
-            relay.callbacks();
+            relay.outbox(outbox);
         }
     }
 
-    /// Wakes this node's dispatcher.
-    pub fn callback_queued_here(&self) {
-        self.callbacks.notify_one();
+    /// Wakes this node's dispatcher of `outbox`.
+    pub fn outbox_filled_here(&self, outbox: Outbox) {
+        self.notify_of(outbox).notify_one();
     }
 
-    /// Resolves at the next [`Hub::callback_queued`] (at once if one came meanwhile).
-    pub async fn callbacks_waiting(&self) {
-        self.callbacks.notified().await;
+    /// Resolves at the next [`Hub::outbox_filled`] of `outbox` (at once if one came
+    /// meanwhile).
+    pub async fn outbox_waiting(&self, outbox: Outbox) {
+        self.notify_of(outbox).notified().await;
+    }
+
+    fn notify_of(&self, outbox: Outbox) -> &Notify {
+        match outbox {
+            Outbox::Callbacks => &self.callbacks,
+            Outbox::Statuses => &self.statuses,
+        }
     }
 
     /// Whether `identity` has at least one connected session.
@@ -292,12 +305,12 @@ impl QueueListener for Hub {
         }
     }
 
-    fn committed(&self, recipients: &[IdentityId], callbacks: bool) {
+    fn committed(&self, recipients: &[IdentityId], outboxes: &[Outbox]) {
         for recipient in recipients {
             self.wake(recipient);
         }
-        if callbacks {
-            self.callback_queued();
+        for outbox in outboxes {
+            self.outbox_filled(*outbox);
         }
     }
 

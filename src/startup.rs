@@ -293,11 +293,19 @@ impl Application {
         let mut http = tokio::spawn(self.http);
         let mut metrics = tokio::spawn(self.metrics);
         let sweeper = tokio::spawn(crate::housekeeping::maintain(self.state.clone()));
-        let dispatcher = match self.state.settings.roles.callbacks {
-            true => Some(tokio::spawn(
-                Arc::new(crate::callback::Dispatcher::new(self.state.clone())?).run(),
-            )),
-            false => None,
+        // The callbacks role delivers both outboxes: the Threema-compatible callbacks and
+        // the status webhook's events.
+        let dispatchers = match self.state.settings.roles.callbacks {
+            true => {
+                use crate::callback::{CallbackDispatcher, StatusDispatcher};
+                let callbacks = CallbackDispatcher::new(self.state.clone())?;
+                let statuses = StatusDispatcher::new(self.state.clone())?;
+                vec![
+                    tokio::spawn(Arc::new(callbacks).run()),
+                    tokio::spawn(Arc::new(statuses).run()),
+                ]
+            }
+            false => Vec::new(),
         };
         // Where several nodes may share the store, each tells the others what it commits.
         let cluster = match self.state.store.backend() {
@@ -330,7 +338,7 @@ impl Application {
         })
         .await;
         sweeper.abort();
-        if let Some(dispatcher) = dispatcher {
+        for dispatcher in dispatchers {
             dispatcher.abort();
         }
         for task in cluster {

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
-use tocsin_sdk::protocol::{ApiSecret, GatewayId, KeyPair, PublicKey, SecretKey};
+use tocsin_sdk::protocol::{ApiSecret, GatewayId, KeyPair, PublicKey, SecretKey, StatusSecret};
 
 use super::{find_account, refuse, AdminError};
 use crate::callback::guard::{self, AddressPolicy};
@@ -53,6 +53,21 @@ pub enum GatewayCommand {
         url: Option<String>,
         #[arg(long, conflicts_with = "url")]
         clear: bool,
+    },
+    /// Set or clear the status webhook of a gateway ID: JSON events (message.delivered,
+    /// message.read, message.acknowledged, message.declined, message.expired) signed with
+    /// a signing secret of the ID's own. The first URL set makes the secret and prints it
+    /// once; later ones keep it unless --new-secret.
+    SetStatusUrl {
+        id: String,
+        /// The new URL (http or https); omit together with --clear to remove it.
+        url: Option<String>,
+        /// Remove the status URL and its signing secret.
+        #[arg(long, conflicts_with_all = ["url", "new_secret"])]
+        clear: bool,
+        /// Make a new signing secret (printed once); the old one stops signing at once.
+        #[arg(long)]
+        new_secret: bool,
     },
     /// Open or close `/lookup/bulk` (phone and e-mail hashes, many at once) to a gateway
     /// ID. It is closed until turned on: in bulk, hashes of a whole number range can be
@@ -203,6 +218,12 @@ pub async fn run(
                 None => writeln!(out, "callback URL of {id} removed")?,
             }
         }
+        GatewayCommand::SetStatusUrl {
+            id,
+            url,
+            clear,
+            new_secret,
+        } => set_status_url(state, &id, url, clear, new_secret, out).await?,
         GatewayCommand::SetLookup { id, bulk } => {
             let id = GatewayId::parse(&id).map_err(|e| refuse(format!("gateway ID: {e}")))?;
             let on = bulk == "on";
@@ -253,12 +274,66 @@ pub async fn run(
                 "callback URL: {}",
                 g.callback_url.as_deref().unwrap_or("-")
             )?;
+            let status_url = state.store.status_hook(&g.id).await?.map(|hook| hook.url);
+            writeln!(out, "status URL: {}", status_url.as_deref().unwrap_or("-"))?;
             writeln!(
                 out,
                 "bulk lookup: {}",
                 if g.bulk_lookup { "on" } else { "off" }
             )?;
         }
+    }
+    Ok(())
+}
+
+/// `gateway set-status-url`.
+async fn set_status_url(
+    state: &AppState,
+    id: &str,
+    url: Option<String>,
+    clear: bool,
+    new_secret: bool,
+    out: &mut dyn Write,
+) -> Result<(), AdminError> {
+    let id = GatewayId::parse(id).map_err(|e| refuse(format!("gateway ID: {e}")))?;
+    let unknown = |e: StoreError| match e {
+        StoreError::NotFound { .. } => refuse(format!("no gateway ID {id}")),
+        other => other.into(),
+    };
+    let url = match (url, clear) {
+        (Some(url), false) => check_callback_url(state, &url).await?,
+        (None, true) => {
+            state.store.clear_status_url(&id).await.map_err(unknown)?;
+            writeln!(out, "status URL of {id} removed, with its signing secret")?;
+            return Ok(());
+        }
+        _ => return Err(refuse("give the new status URL, or --clear to remove it")),
+    };
+    let fresh = match new_secret || !state.store.has_status_secret(&id).await? {
+        true => Some(StatusSecret::generate()),
+        false => None,
+    };
+    let sealed = fresh
+        .as_ref()
+        .map(|secret| state.data_key.seal(secret.expose().as_bytes()));
+    state
+        .store
+        .set_status_url(&id, &url, sealed.as_deref())
+        .await
+        .map_err(unknown)?;
+    writeln!(out, "status URL of {id}: {url}")?;
+    match fresh {
+        Some(secret) => {
+            writeln!(out, "signing secret: {}", secret.expose())?;
+            writeln!(
+                out,
+                "(shown once: store it now, it cannot be displayed again)"
+            )?;
+        }
+        None => writeln!(
+            out,
+            "signing secret unchanged (--new-secret makes a new one)"
+        )?,
     }
     Ok(())
 }

@@ -1,7 +1,11 @@
-//! The dispatcher: claims due outbox entries and POSTs each to its gateway ID's callback
-//! URL, exactly as the Gateway API's callback contract says (form fields, `date` in whole
-//! seconds, MAC = HMAC-SHA256 with the ID's API secret over from‖to‖messageId‖date‖nonce‖box,
-//! optional nickname outside the MAC).
+//! The dispatcher: claims due outbox entries and POSTs each to its gateway ID's URL. One
+//! dispatcher runs per outbox ([`Deliverable`] says how an entry becomes a request):
+//!
+//! * callbacks go to the callback URL exactly as the Gateway API's callback contract says
+//!   (form fields, `date` in whole seconds, MAC = HMAC-SHA256 with the ID's API secret
+//!   over from‖to‖messageId‖date‖nonce‖box, optional nickname outside the MAC);
+//! * status events go to the status URL as JSON, signed with the ID's status signing
+//!   secret (`X-Tocsin-Signature`, see `tocsin_sdk::protocol::status_signature`).
 //!
 //! 200 means taken and the entry is deleted. Anything else — another status, a timeout, a
 //! refused connection, a forbidden address — schedules a retry after the configured delay
@@ -11,17 +15,22 @@
 //! restart, or another node, picks up whatever was not finished.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tocsin_sdk::protocol::{callback_mac_hex, ApiSecret, CallbackFields};
+use tocsin_sdk::protocol::{
+    callback_mac_hex, status_signature, ApiSecret, CallbackFields, GatewayId, StatusSecret,
+    STATUS_SIGNATURE_HEADER,
+};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::guard::{self, AddressPolicy, GuardedResolver};
 use crate::domain::UnixMs;
 use crate::state::AppState;
-use crate::store::ClaimedCallback;
+use crate::store::{CallbackEntry, Claimed, OutboxEntry, StatusEntry};
 
 /// Entries claimed per round.
 const BATCH: i64 = 64;
@@ -29,8 +38,36 @@ const BATCH: i64 = 64;
 /// for, so a backlog behind a slow host stays in the store instead of in memory.
 const MAX_IN_FLIGHT: usize = 512;
 
+/// One attempt's request, as an entry makes it.
+pub struct Prepared {
+    pub url: String,
+    pub content_type: &'static str,
+    /// A header besides the content type (a signature), if any.
+    pub signature: Option<(&'static str, String)>,
+    pub body: String,
+}
+
+/// An outbox entry the dispatcher can deliver.
+pub trait Deliverable: OutboxEntry + Sync {
+    /// What the log calls an entry.
+    const WHAT: &'static str;
+    fn gateway(&self) -> &GatewayId;
+    /// The request of an attempt at `now`, with the gateway ID's URL and secret as they are
+    /// now; an error (no URL any more, say) counts as a failed attempt.
+    fn prepare(
+        &self,
+        state: &AppState,
+        now: UnixMs,
+    ) -> impl Future<Output = Result<Prepared, String>> + Send;
+}
+
 /// Delivers the callback outbox.
-pub struct Dispatcher {
+pub type CallbackDispatcher = Dispatcher<CallbackEntry>;
+/// Delivers the status outbox.
+pub type StatusDispatcher = Dispatcher<StatusEntry>;
+
+/// Delivers one outbox.
+pub struct Dispatcher<T> {
     state: AppState,
     policy: Arc<AddressPolicy>,
     /// Callbacks go through `callbacks.proxy_url`.
@@ -38,6 +75,7 @@ pub struct Dispatcher {
     client: reqwest::Client,
     per_host: Mutex<HashMap<String, Arc<Semaphore>>>,
     in_flight: Arc<Semaphore>,
+    entries: PhantomData<fn() -> T>,
 }
 
 /// What one attempt came to.
@@ -62,7 +100,7 @@ enum Sent {
     Superseded,
 }
 
-impl Dispatcher {
+impl<T: Deliverable> Dispatcher<T> {
     pub fn new(state: AppState) -> anyhow::Result<Self> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = &state.settings.callbacks;
@@ -100,6 +138,7 @@ impl Dispatcher {
             client,
             per_host: Mutex::new(HashMap::new()),
             in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+            entries: PhantomData,
         })
     }
 
@@ -124,7 +163,7 @@ impl Dispatcher {
         let claimed = self
             .state
             .store
-            .claim_callbacks(now, self.lease_ms(), room as i64)
+            .claim::<T>(now, self.lease_ms(), room as i64)
             .await?;
         for entry in claimed {
             let this = self.clone();
@@ -150,9 +189,9 @@ impl Dispatcher {
         .unwrap_or(i64::MAX)
     }
 
-    /// Runs a round whenever a callback entry is committed on this node, and every
-    /// `callbacks.sweep_secs` anyway (retries coming due, entries from other nodes), until
-    /// the task is aborted.
+    /// Runs a round whenever an entry is committed to its outbox (on this node, or on
+    /// another that says so), and every `callbacks.sweep_secs` anyway (retries coming due,
+    /// wake-ups missed), until the task is aborted.
     /// A round that claimed a full batch is followed by another at once. A round's
     /// deliveries finish in their own task, so a slow host does not hold up the next round.
     pub async fn run(self: Arc<Self>) {
@@ -162,7 +201,7 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 _ = every.tick() => {}
-                () = self.state.hub.callbacks_waiting() => {}
+                () = self.state.hub.outbox_waiting(T::OUTBOX) => {}
             }
             loop {
                 match self.start_round(UnixMs::now()).await {
@@ -174,7 +213,7 @@ impl Dispatcher {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!("callback round failed: {e:#}");
+                        tracing::warn!("{} round failed: {e:#}", T::WHAT);
                         break;
                     }
                 }
@@ -203,32 +242,35 @@ impl Dispatcher {
             .clone()
     }
 
-    async fn deliver(&self, claimed: ClaimedCallback, now: UnixMs) -> Attempt {
+    async fn deliver(&self, claimed: Claimed<T>, now: UnixMs) -> Attempt {
         let attempt = match self.post(&claimed, now).await {
             Ok(Sent::Taken) => Attempt::Delivered,
             Ok(Sent::Superseded) => return Attempt::Superseded,
             Err(error) => self.schedule(&claimed, now, error),
         };
-        let store = &self.state.store;
+        let (store, outbox) = (&self.state.store, T::OUTBOX);
         let recorded = match &attempt {
-            Attempt::Delivered => store.callback_delivered(claimed.id).await,
+            Attempt::Delivered => store.outbox_delivered(outbox, claimed.id).await,
             Attempt::Retry { error, at } => {
-                store.callback_failed(claimed.id, error, Some(*at)).await
+                store
+                    .outbox_failed(outbox, claimed.id, error, Some(*at))
+                    .await
             }
             Attempt::Dead { error } => {
-                tracing::warn!(gateway_id = %claimed.entry.gateway, "callback dead-lettered: {error}");
-                store.callback_failed(claimed.id, error, None).await
+                let gateway = claimed.entry.gateway();
+                tracing::warn!(gateway_id = %gateway, "{} dead-lettered: {error}", T::WHAT);
+                store.outbox_failed(outbox, claimed.id, error, None).await
             }
             Attempt::Superseded => Ok(()),
         };
         if let Err(e) = recorded {
-            tracing::error!("cannot record callback attempt: {e}");
+            tracing::error!("cannot record a {} attempt: {e}", T::WHAT);
         }
         attempt
     }
 
     /// The next attempt per the schedule, or dead past the horizon.
-    fn schedule(&self, claimed: &ClaimedCallback, now: UnixMs, error: String) -> Attempt {
+    fn schedule(&self, claimed: &Claimed<T>, now: UnixMs, error: String) -> Attempt {
         let settings = &self.state.settings.callbacks;
         let horizon = i64::try_from(settings.horizon_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let schedule = &settings.retry_schedule_secs;
@@ -250,57 +292,14 @@ impl Dispatcher {
 
     /// POSTs the entry. `now` is the round's clock; the wait for the host's turn is added
     /// to it before the claim is renewed.
-    async fn post(&self, claimed: &ClaimedCallback, now: UnixMs) -> Result<Sent, String> {
+    async fn post(&self, claimed: &Claimed<T>, now: UnixMs) -> Result<Sent, String> {
         let started = std::time::Instant::now();
-        let entry = &claimed.entry;
-        let gateway = self
-            .state
-            .store
-            .gateway(&entry.gateway)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or("the gateway ID no longer exists")?;
-        let url = gateway
-            .callback_url
-            .ok_or("no callback URL is set for this gateway ID")?;
-        let secret = self
-            .state
-            .data_key
-            .open(&gateway.secret_sealed)
-            .map_err(|e| e.to_string())?;
-        let secret = std::str::from_utf8(&secret)
-            .ok()
-            .and_then(|s| ApiSecret::parse(s).ok())
-            .ok_or("stored secret is unreadable")?;
-        // `date` is the attempt's time, not the message's: a receiver refuses deliveries
-        // older than its freshness window (5 minutes in the SDKs), and a retry after a
-        // longer outage must not be refused forever. The MAC covers it, per attempt.
-        let (message_id, date) = (entry.message_id.to_string(), now.as_secs().to_string());
-        let (nonce, box_hex) = (entry.nonce.to_string(), hex::encode(&entry.body));
-        let fields = CallbackFields {
-            from: entry.sender.as_str(),
-            to: entry.gateway.as_str(),
-            message_id: &message_id,
-            date: &date,
-            nonce: &nonce,
-            box_hex: &box_hex,
-        };
-        let mac = callback_mac_hex(&secret, &fields);
-        let mut form: Vec<(&str, &str)> = vec![
-            ("from", fields.from),
-            ("to", fields.to),
-            ("messageId", &message_id),
-            ("date", &date),
-            ("nonce", &nonce),
-            ("box", &box_hex),
-            ("mac", &mac),
-        ];
-        if let Some(nick) = entry.nickname.as_deref() {
-            form.push(("nickname", nick));
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
+        let Prepared {
+            url,
+            content_type,
+            signature,
+            body,
+        } = claimed.entry.prepare(&self.state, now).await?;
         // Literal addresses never reach the resolver, nor does a target behind a proxy,
         // and the resolver sees no ports: all of that is checked here.
         let parsed = url::Url::parse(&url).map_err(|e| e.to_string())?;
@@ -325,7 +324,8 @@ impl Dispatcher {
             let held = self
                 .state
                 .store
-                .renew_callback_lease(
+                .renew_lease(
+                    T::OUTBOX,
                     claimed.id,
                     claimed.lease_until,
                     clock.plus_ms(self.lease_ms()),
@@ -336,18 +336,112 @@ impl Dispatcher {
                 return Ok(Sent::Superseded);
             }
         }
-        let res = self
-            .client
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| describe(&e))?;
+        let mut request = self.client.post(&url).header("content-type", content_type);
+        if let Some((name, value)) = signature {
+            request = request.header(name, value);
+        }
+        let res = request.body(body).send().await.map_err(|e| describe(&e))?;
         match res.status().as_u16() {
             200 => Ok(Sent::Taken),
             other => Err(format!("receiver answered {other}")),
         }
+    }
+}
+
+impl Deliverable for CallbackEntry {
+    const WHAT: &'static str = "callback";
+
+    fn gateway(&self) -> &GatewayId {
+        &self.gateway
+    }
+
+    async fn prepare(&self, state: &AppState, now: UnixMs) -> Result<Prepared, String> {
+        let gateway = state
+            .store
+            .gateway(&self.gateway)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the gateway ID no longer exists")?;
+        let url = gateway
+            .callback_url
+            .ok_or("no callback URL is set for this gateway ID")?;
+        let secret = state
+            .data_key
+            .open(&gateway.secret_sealed)
+            .map_err(|e| e.to_string())?;
+        let secret = std::str::from_utf8(&secret)
+            .ok()
+            .and_then(|s| ApiSecret::parse(s).ok())
+            .ok_or("stored secret is unreadable")?;
+        // `date` is the attempt's time, not the message's: a receiver refuses deliveries
+        // older than its freshness window (5 minutes in the SDKs), and a retry after a
+        // longer outage must not be refused forever. The MAC covers it, per attempt.
+        let (message_id, date) = (self.message_id.to_string(), now.as_secs().to_string());
+        let (nonce, box_hex) = (self.nonce.to_string(), hex::encode(&self.body));
+        let fields = CallbackFields {
+            from: self.sender.as_str(),
+            to: self.gateway.as_str(),
+            message_id: &message_id,
+            date: &date,
+            nonce: &nonce,
+            box_hex: &box_hex,
+        };
+        let mac = callback_mac_hex(&secret, &fields);
+        let mut form: Vec<(&str, &str)> = vec![
+            ("from", fields.from),
+            ("to", fields.to),
+            ("messageId", &message_id),
+            ("date", &date),
+            ("nonce", &nonce),
+            ("box", &box_hex),
+            ("mac", &mac),
+        ];
+        if let Some(nick) = self.nickname.as_deref() {
+            form.push(("nickname", nick));
+        }
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        Ok(Prepared {
+            url,
+            content_type: "application/x-www-form-urlencoded",
+            signature: None,
+            body,
+        })
+    }
+}
+
+impl Deliverable for StatusEntry {
+    const WHAT: &'static str = "status event";
+
+    fn gateway(&self) -> &GatewayId {
+        &self.gateway
+    }
+
+    async fn prepare(&self, state: &AppState, now: UnixMs) -> Result<Prepared, String> {
+        let hook = state
+            .store
+            .status_hook(&self.gateway)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no status URL is set for this gateway ID")?;
+        let secret = state
+            .data_key
+            .open(&hook.secret_sealed)
+            .map_err(|e| e.to_string())?;
+        let secret = std::str::from_utf8(&secret)
+            .ok()
+            .and_then(|s| StatusSecret::parse(s).ok())
+            .ok_or("stored status signing secret is unreadable")?;
+        // Signed at the attempt's time, for the same reason as a callback's `date`.
+        let t = u64::try_from(now.as_secs()).unwrap_or(0);
+        let signature = status_signature(&secret, t, self.payload.as_bytes());
+        Ok(Prepared {
+            url: hook.url,
+            content_type: "application/json",
+            signature: Some((STATUS_SIGNATURE_HEADER, signature)),
+            body: self.payload.clone(),
+        })
     }
 }
 

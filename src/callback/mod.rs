@@ -4,4 +4,4 @@
 pub mod dispatch;
 pub mod guard;
 
-pub use dispatch::{Attempt, Dispatcher};
+pub use dispatch::{Attempt, CallbackDispatcher, Dispatcher, StatusDispatcher};

@@ -642,6 +642,7 @@ on_every_backend!(
 );
 
 mod stale;
+mod statuses;
 
 pub(super) async fn account(store: &Store, name: &str, credits: i64) -> Account {
     let a = store
@@ -1111,7 +1112,7 @@ async fn pending_callbacks_are_capped_per_sender_and_per_gateway(store: Store) {
         .find(|c| c.entry.gateway == gateway && c.entry.sender == first.sender)
         .unwrap();
     store
-        .callback_failed(of_alice.id, "gone", None)
+        .outbox_failed(Outbox::Callbacks, of_alice.id, "gone", None)
         .await
         .unwrap();
     assert_eq!(enqueue(entry("ALICE123")).await, Enqueued::Stored);
@@ -1214,7 +1215,7 @@ async fn history_past_retention_is_purged(store: Store) {
     store.enqueue_callback(&entry, UNCAPPED, NOW).await.unwrap();
     let claimed = store.claim_callbacks(NOW, 10, 10).await.unwrap();
     store
-        .callback_failed(claimed[0].id, "gone", None)
+        .outbox_failed(Outbox::Callbacks, claimed[0].id, "gone", None)
         .await
         .unwrap();
 
@@ -1436,7 +1437,12 @@ async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
     let first = &first[0];
     assert_eq!(first.lease_until, NOW.plus_ms(10));
     assert!(store
-        .renew_callback_lease(first.id, NOW.plus_ms(10), NOW.plus_ms(100))
+        .renew_lease(
+            Outbox::Callbacks,
+            first.id,
+            NOW.plus_ms(10),
+            NOW.plus_ms(100)
+        )
         .await
         .unwrap());
     assert!(
@@ -1455,13 +1461,23 @@ async fn a_callback_claim_is_renewed_only_while_it_is_held(store: Store) {
     assert_eq!(second.len(), 1);
     assert!(
         !store
-            .renew_callback_lease(first.id, NOW.plus_ms(100), NOW.plus_ms(1_000))
+            .renew_lease(
+                Outbox::Callbacks,
+                first.id,
+                NOW.plus_ms(100),
+                NOW.plus_ms(1_000)
+            )
             .await
             .unwrap(),
         "the first holder lost it"
     );
     assert!(store
-        .renew_callback_lease(second[0].id, second[0].lease_until, NOW.plus_ms(1_000))
+        .renew_lease(
+            Outbox::Callbacks,
+            second[0].id,
+            second[0].lease_until,
+            NOW.plus_ms(1_000)
+        )
         .await
         .unwrap());
 }

@@ -23,7 +23,7 @@ use super::commit::{insert_events, retire_delivered, Event, LIST_CHUNK};
 use super::engine::begin_write;
 use super::queue::{queued_from_row, QueuedMessage};
 use super::rows::identity_id;
-use super::{Store, StoreError};
+use super::{Outbox, Store, StoreError};
 use crate::domain::{MessageStatus, UnixMs};
 
 /// Most devices one call of [`Store::drop_stale_devices`] drops, the longest unseen
@@ -333,8 +333,9 @@ impl Store {
                 ..*queued
             })
             .collect();
-        insert_events(&mut tx, backend, &expired).await?;
+        let statuses = insert_events(&mut tx, backend, &expired).await?;
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(Dropped {
             devices,
             messages: gone.len() as u64,

@@ -1,12 +1,12 @@
 //! Status events: what became of a message, kept as metadata after its box is gone.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::commit::{deleted_rows, finish_retiring, insert_events, Event};
 use super::engine::begin_write;
 use super::rows::{identity_id, message_id};
-use super::{Store, StoreError};
+use super::{Outbox, Store, StoreError};
 use crate::domain::{MessageStatus, UnixMs};
 
 /// Messages expired per transaction: a backlog of them expires in several, each short.
@@ -62,8 +62,9 @@ impl Store {
                 ..*queued
             })
             .collect();
-        insert_events(&mut tx, backend, &expired).await?;
+        let statuses = insert_events(&mut tx, backend, &expired).await?;
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(gone.len())
     }
 
@@ -86,11 +87,15 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let dead = sqlx::query("DELETE FROM callback_outbox WHERE dead = 1 AND created_at < $1")
-            .bind(dead_before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let mut dead = 0;
+        for table in ["callback_outbox", "status_outbox"] {
+            let sql = format!("DELETE FROM {table} WHERE dead = 1 AND created_at < $1");
+            dead += sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dead_before)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         tx.commit().await?;
         Ok((events, dead))
     }
@@ -135,15 +140,45 @@ impl Store {
             .iter()
             .map(|row| message_id(row, "message_id"))
             .collect::<Result<_, _>>()?;
-        if known.is_empty() {
+        // A receipt repeated (by a second device, or for a state the transport's ack
+        // recorded already) records nothing new: each state of a message is reported once.
+        let sql = format!(
+            "SELECT message_id FROM message_events WHERE sender = {} AND recipient = {} \
+             AND event = {} AND message_id IN ({})",
+            p.one(1),
+            p.one(2),
+            p.one(3),
+            p.list(4, n)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(sender.as_str())
+            .bind(recipient.as_str())
+            .bind(event.as_str());
+        for id in message_ids {
+            query = query.bind(id.as_bytes().to_vec());
+        }
+        for row in query.fetch_all(&self.read).await? {
+            known.remove(&message_id(&row, "message_id")?);
+        }
+        // Each once, in the receipt's order.
+        let events: Vec<Event> = message_ids
+            .iter()
+            .filter(|id| known.remove(id))
+            .map(|id| Event {
+                sender: *sender,
+                message_id: *id,
+                recipient: *recipient,
+                event,
+                at,
+            })
+            .collect();
+        if events.is_empty() {
             return Ok(());
         }
         let mut tx = begin_write(&self.write, self.backend).await?;
-        // Each once, in the receipt's order.
-        for id in message_ids.iter().filter(|id| known.remove(id)) {
-            record_event(&mut tx, sender, id, recipient, event, at).await?;
-        }
+        let statuses = insert_events(&mut tx, self.backend, &events).await?;
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(())
     }
 
@@ -191,27 +226,4 @@ impl Store {
             })
             .collect()
     }
-}
-
-/// Appends a status event (metadata only: who, which message, what, when).
-async fn record_event(
-    conn: &mut AnyConnection,
-    sender: &IdentityId,
-    message_id: &MessageId,
-    recipient: &IdentityId,
-    event: MessageStatus,
-    at: UnixMs,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO message_events (sender, message_id, recipient, event, at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(sender.as_str())
-    .bind(message_id.as_bytes().to_vec())
-    .bind(recipient.as_str())
-    .bind(event.as_str())
-    .bind(at)
-    .execute(conn)
-    .await?;
-    Ok(())
 }

@@ -96,6 +96,11 @@ const MIGRATIONS: &[(i64, &str, Source)] = &[
         "devices by last seen",
         Source::Both(include_str!("migrations/0012_devices_by_last_seen.sql")),
     ),
+    (
+        13,
+        "status webhook",
+        Source::Both(include_str!("migrations/0013_status_webhook.sql")),
+    ),
 ];
 
 /// A shared migration's text for `backend`. Each type token keeps the column alignment the
@@ -164,6 +169,7 @@ mod tests {
         (10, "253d8cd45b221ded14578d73981ae02274373cc71fefb900079fa0a45483f7f9455f348e97b2a8a6e0977da5cbe4c400", "a9a7c93d6e48bd1248e5b4b308ad621409b6d08d12970a06a2adfd27f229e6621bcebcffffcac369c88f0471fc9be903"),
         (11, "7a3e7c48195006c7e6888553fa937b6c16b565cf1b9fa98504d6c000d9c8de0aff70d29ff12b967028e12045b2ca6796", "7bb84d819a6bf0e3dfbb6418b83afd0ec7ae8c7ed955e43a48b07254572ba9b08ae06b6e7ed3664e45d6ad653ad8412f"),
         (12, "9fbbe5b783db123758939c95896ad3c643b28734141568273059d140a0657e0a7a4457f35206c550319d419227a01670", "9fbbe5b783db123758939c95896ad3c643b28734141568273059d140a0657e0a7a4457f35206c550319d419227a01670"),
+        (13, "a8b8c6165e4a0184a1ca8b4ef6f5b5f980f2d2cf3e6df4e9ef476f55715cbb49a76b8c39ea1733f01a15e0ea17701b9b", "3553f0767c0d9660eaea045568925cfa112e8952a0bcf5ded14284059afde00b7ffae5cfd9a187164e55541999b29b81"),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -29,6 +29,7 @@ mod outbox;
 mod queue;
 mod rows;
 mod sql;
+mod status;
 
 #[cfg(test)]
 mod conformance;
@@ -51,8 +52,12 @@ pub use health::Health;
 pub use idempotency::{retry_keys, Forgotten};
 pub use identities::{IdentityRecord, NewIdentity};
 pub use invites::Invite;
-pub use outbox::{CallbackEntry, ClaimedCallback, DeadCallback, Enqueued, PendingCaps};
+pub use outbox::{
+    CallbackEntry, Claimed, ClaimedCallback, DeadCallback, Enqueued, Outbox, OutboxEntry,
+    PendingCaps,
+};
 pub use queue::{NewMessage, QueueKey, QueuedMessage, Submission, SubmitOutcome};
+pub use status::{DeadStatus, StatusEntry, StatusHook};
 
 /// What went wrong in the store. Callers map these to their own outcomes; the text is for logs.
 #[derive(Debug, thiserror::Error)]
@@ -265,6 +270,14 @@ impl Store {
     /// ([`QueueListener::committed`]). Only the first listener set counts.
     pub fn set_queue_listener(&self, listener: Arc<dyn QueueListener>) {
         let _ = self.listener.set(listener);
+    }
+
+    /// Tells the listener that a commit outside the writer stored `n` entries in `outbox`
+    /// (nothing when `n` is 0).
+    fn filled(&self, outbox: Outbox, n: u64) {
+        if let (true, Some(listener)) = (n > 0, self.listener.get()) {
+            listener.committed(&[], &[outbox]);
+        }
     }
 
     /// Reads the idempotency keys of the window into memory now (SQLite), rather than at

@@ -5,6 +5,7 @@
 //! told is stored can be lost. Delivery to the URL (retries, dead letters) is the
 //! dispatcher's job.
 
+use sqlx::any::AnyRow;
 use sqlx::Row;
 use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
 
@@ -73,17 +74,62 @@ impl Store {
     }
 }
 
+/// The outboxes the dispatcher delivers: the Threema-compatible callbacks (device replies
+/// and receipts) and the status webhook's events. Both follow one lease discipline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outbox {
+    Callbacks,
+    Statuses,
+}
+
+impl Outbox {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Callbacks => "callback_outbox",
+            Self::Statuses => "status_outbox",
+        }
+    }
+}
+
+/// What one outbox holds per entry, read from the row a claim returns.
+pub trait OutboxEntry: Sized + Send + 'static {
+    const OUTBOX: Outbox;
+    /// The entry's columns, as the claim returns them.
+    const COLUMNS: &'static str;
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError>;
+}
+
+impl OutboxEntry for CallbackEntry {
+    const OUTBOX: Outbox = Outbox::Callbacks;
+    const COLUMNS: &'static str = "gateway_id, sender, message_id, sent_at, nonce, body, nickname";
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        use super::rows::{gateway_id, identity_id, message_id, nonce};
+        Ok(CallbackEntry {
+            gateway: gateway_id(row, "gateway_id")?,
+            sender: identity_id(row, "sender")?,
+            message_id: message_id(row, "message_id")?,
+            sent_at: row.try_get("sent_at")?,
+            nonce: nonce(row, "nonce")?,
+            body: row.try_get("body")?,
+            nickname: row.try_get("nickname")?,
+        })
+    }
+}
+
 /// An outbox entry claimed for one delivery attempt.
 #[derive(Debug, Clone)]
-pub struct ClaimedCallback {
+pub struct Claimed<T> {
     pub id: i64,
-    pub entry: CallbackEntry,
+    pub entry: T,
     /// Attempts made before this one.
     pub attempts: i64,
     pub created_at: UnixMs,
-    /// The claim holds until then (unix ms); see [`Store::renew_callback_lease`].
+    /// The claim holds until then (unix ms); see [`Store::renew_lease`].
     pub lease_until: UnixMs,
 }
+
+/// A callback entry claimed for one delivery attempt.
+pub type ClaimedCallback = Claimed<CallbackEntry>;
 
 /// A dead-lettered entry, for operators.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,79 +140,85 @@ pub struct DeadCallback {
     pub last_error: Option<String>,
 }
 
-fn claimed_from_row(row: &sqlx::any::AnyRow) -> Result<ClaimedCallback, StoreError> {
-    use super::rows::{gateway_id, identity_id, message_id, nonce};
-    Ok(ClaimedCallback {
-        id: row.try_get("id")?,
-        entry: CallbackEntry {
-            gateway: gateway_id(row, "gateway_id")?,
-            sender: identity_id(row, "sender")?,
-            message_id: message_id(row, "message_id")?,
-            sent_at: row.try_get("sent_at")?,
-            nonce: nonce(row, "nonce")?,
-            body: row.try_get("body")?,
-            nickname: row.try_get("nickname")?,
-        },
-        attempts: row.try_get("attempts")?,
-        created_at: row.try_get("created_at")?,
-        lease_until: row.try_get("next_attempt_at")?,
-    })
-}
-
 impl Store {
-    /// Claims up to `limit` due entries for `lease_ms`: they are not due again before the
-    /// lease ends, so another worker (or node) does not deliver them meanwhile.
+    /// Claims up to `limit` due entries of `T`'s outbox for `lease_ms`: they are not due
+    /// again before the lease ends, so another worker (or node) does not deliver them
+    /// meanwhile.
+    pub async fn claim<T: OutboxEntry>(
+        &self,
+        now: UnixMs,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed<T>>, StoreError> {
+        let table = T::OUTBOX.table();
+        let sql = format!(
+            "UPDATE {table} SET next_attempt_at = $2 WHERE id IN \
+             (SELECT id FROM {table} WHERE dead = 0 AND next_attempt_at <= $1 \
+              ORDER BY next_attempt_at, id LIMIT $3) AND dead = 0 AND next_attempt_at <= $1 \
+             RETURNING id, {}, attempts, created_at, next_attempt_at",
+            T::COLUMNS
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(now.plus_ms(lease_ms))
+            .bind(limit)
+            .fetch_all(&self.write)
+            .await?;
+        let mut claimed: Vec<Claimed<T>> = rows
+            .iter()
+            .map(|row| {
+                Ok(Claimed {
+                    id: row.try_get("id")?,
+                    entry: T::from_row(row)?,
+                    attempts: row.try_get("attempts")?,
+                    created_at: row.try_get("created_at")?,
+                    lease_until: row.try_get("next_attempt_at")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        claimed.sort_by_key(|c| c.id);
+        Ok(claimed)
+    }
+
+    /// Claims due callback entries (see [`Store::claim`]).
     pub async fn claim_callbacks(
         &self,
         now: UnixMs,
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<ClaimedCallback>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE callback_outbox SET next_attempt_at = $2 WHERE id IN \
-             (SELECT id FROM callback_outbox WHERE dead = 0 AND next_attempt_at <= $1 \
-              ORDER BY next_attempt_at, id LIMIT $3) AND dead = 0 AND next_attempt_at <= $1 \
-             RETURNING id, gateway_id, sender, message_id, sent_at, nonce, body, nickname, \
-             attempts, created_at, next_attempt_at",
-        )
-        .bind(now)
-        .bind(now.plus_ms(lease_ms))
-        .bind(limit)
-        .fetch_all(&self.write)
-        .await?;
-        let mut claimed: Vec<ClaimedCallback> = rows
-            .iter()
-            .map(claimed_from_row)
-            .collect::<Result<_, _>>()?;
-        claimed.sort_by_key(|c| c.id);
-        Ok(claimed)
+        self.claim(now, lease_ms, limit).await
     }
 
     /// Extends a claim that is still held as it was claimed (`held_until` unchanged) to
     /// `until`; `false` when the lease ran out and another worker claimed the entry since,
     /// in which case this one must not deliver it.
-    pub async fn renew_callback_lease(
+    pub async fn renew_lease(
         &self,
+        outbox: Outbox,
         id: i64,
         held_until: UnixMs,
         until: UnixMs,
     ) -> Result<bool, StoreError> {
-        let renewed = sqlx::query(
-            "UPDATE callback_outbox SET next_attempt_at = $3 \
+        let sql = format!(
+            "UPDATE {} SET next_attempt_at = $3 \
              WHERE id = $1 AND next_attempt_at = $2 AND dead = 0",
-        )
-        .bind(id)
-        .bind(held_until)
-        .bind(until)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+            outbox.table()
+        );
+        let renewed = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(held_until)
+            .bind(until)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
         Ok(renewed == 1)
     }
 
     /// The receiver took the entry: it leaves the outbox.
-    pub async fn callback_delivered(&self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM callback_outbox WHERE id = $1")
+    pub async fn outbox_delivered(&self, outbox: Outbox, id: i64) -> Result<(), StoreError> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", outbox.table());
+        sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
             .execute(&self.write)
             .await?;
@@ -174,8 +226,9 @@ impl Store {
     }
 
     /// The attempt failed: retry at `next_attempt_at`, or dead-letter the entry.
-    pub async fn callback_failed(
+    pub async fn outbox_failed(
         &self,
+        outbox: Outbox,
         id: i64,
         error: &str,
         next_attempt_at: Option<UnixMs>,
@@ -184,16 +237,18 @@ impl Store {
             Some(at) => (0i64, at),
             None => (1, UnixMs::MAX),
         };
-        sqlx::query(
-            "UPDATE callback_outbox SET attempts = attempts + 1, last_error = $2, \
+        let sql = format!(
+            "UPDATE {} SET attempts = attempts + 1, last_error = $2, \
              next_attempt_at = $3, dead = $4 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(error)
-        .bind(next)
-        .bind(dead)
-        .execute(&self.write)
-        .await?;
+            outbox.table()
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(error)
+            .bind(next)
+            .bind(dead)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 

@@ -129,6 +129,25 @@ impl MultiRow {
         }
         Ok(true)
     }
+
+    /// Writes `items` in [`runs`] like [`MultiRow::insert_all`], for a statement that may
+    /// write fewer rows than it carries; returns how many it wrote.
+    pub(super) async fn execute_all<'q, T>(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        p: Placeholders,
+        items: &'q [T],
+        mut bind: impl FnMut(Query<'q>, &'q T) -> Query<'q>,
+    ) -> Result<u64, StoreError> {
+        let mut written = 0;
+        for run in runs(items) {
+            let query = run
+                .iter()
+                .fold(sqlx::query(self.sql(p, run.len())), &mut bind);
+            written += query.execute(&mut *conn).await?.rows_affected();
+        }
+        Ok(written)
+    }
 }
 
 #[cfg(test)]

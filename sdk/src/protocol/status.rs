@@ -289,7 +289,13 @@ mod tests {
         assert_eq!(StatusSecret::parse(fresh.expose()), Ok(fresh.clone()));
         assert_eq!(fresh.expose().len(), 68);
         assert_eq!(format!("{fresh:?}"), "StatusSecret(***)");
-        for bad in ["", "tss_", "abc", &"a".repeat(68), &format!("tss_{}", "g".repeat(64))] {
+        for bad in [
+            "",
+            "tss_",
+            "abc",
+            &"a".repeat(68),
+            &format!("tss_{}", "g".repeat(64)),
+        ] {
             assert_eq!(StatusSecret::parse(bad), Err(ParseError::StatusSecret));
         }
     }
@@ -305,6 +311,9 @@ mod tests {
         assert_eq!(report.recipient.as_str(), "ECHOECHO");
         assert_eq!(report.at, 1_700_000_000_123);
         let back: serde_json::Value = serde_json::to_value(&event).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
     }
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use tocsin_sdk::protocol::IdentityId;
 
 use crate::store::queue::{queued_between, QueuedMessage};
+use crate::store::Outbox;
 
 /// Told about every message the writer queued for a recipient it listens for, right
 /// after the commit that holds it is durable, in queue order, where the engine's delivery
@@ -20,11 +21,11 @@ pub trait QueueListener: Send + Sync + std::fmt::Debug {
     /// Messages for these recipients were committed but could not be read back: whoever
     /// waits for them must read the store.
     fn missed(&self, recipients: &[IdentityId]);
-    /// A commit queued messages for `recipients` (or found them queued already) and, when
-    /// `callbacks`, stored callback entries: whoever waits for them, on this node or
-    /// another, should look. Called after every durable commit on every engine, whatever
-    /// became of the requests that asked for it.
-    fn committed(&self, recipients: &[IdentityId], callbacks: bool);
+    /// A commit queued messages for `recipients` (or found them queued already) and stored
+    /// entries in `outboxes`: whoever waits for them, on this node or another, should
+    /// look. Called after every durable commit on every engine, whatever became of the
+    /// requests that asked for it, and by the store's other writes that fill an outbox.
+    fn committed(&self, recipients: &[IdentityId], outboxes: &[Outbox]);
 }
 
 /// Where the writer finds its listener, once one is set.

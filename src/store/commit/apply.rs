@@ -14,6 +14,7 @@ use crate::store::idempotency::Keys;
 use crate::store::queue::bind_message;
 use crate::store::rows::{identity_id, message_id};
 use crate::store::sql::MultiRow;
+use crate::store::status::queue_status_events;
 use crate::store::StoreError;
 
 /// A write did not do what the plan decided.
@@ -85,12 +86,12 @@ pub(super) async fn apply(
 
 /// Writes a plan of acks: the new acks and `delivered` events, then deletes the rows every
 /// responsible device now has (their `queued` status becomes an event as they go) with
-/// their acks. Returns each ack's outcome.
+/// their acks. Returns each ack's outcome, and how many status outbox rows the events made.
 pub(super) async fn apply_acks(
     conn: &mut AnyConnection,
     backend: Backend,
     plan: AckPlan,
-) -> Result<Result<Vec<AckOutcome>, Diverged>, StoreError> {
+) -> Result<Result<(Vec<AckOutcome>, u64), Diverged>, StoreError> {
     let AckPlan {
         mut outcomes,
         new_acks,
@@ -99,7 +100,7 @@ pub(super) async fn apply_acks(
         last_ack_of,
     } = plan;
     if seqs.is_empty() {
-        return Ok(Ok(outcomes));
+        return Ok(Ok((outcomes, 0)));
     }
     let p = backend.placeholders();
     static ACKS: MultiRow = MultiRow::new(
@@ -115,13 +116,13 @@ pub(super) async fn apply_acks(
     if !recorded {
         return Ok(Err(Diverged));
     }
-    insert_events(conn, backend, &delivered).await?;
+    let statuses = insert_events(conn, backend, &delivered).await?;
     for (seq, _) in retire_delivered(conn, backend, &seqs).await? {
         if let Some(&i) = last_ack_of.get(&seq) {
             outcomes[i].deleted = true;
         }
     }
-    Ok(Ok(outcomes))
+    Ok(Ok((outcomes, statuses)))
 }
 
 /// Deletes, among the queue rows `seqs`, every one that no responsible device of its
@@ -190,12 +191,13 @@ pub(in crate::store) async fn finish_retiring(
     Ok(())
 }
 
-/// Writes status events, in order.
+/// Writes status events, in order, and puts those a gateway ID's status webhook wants into
+/// the status outbox; returns how many outbox rows that made.
 pub(in crate::store) async fn insert_events(
     conn: &mut AnyConnection,
     backend: Backend,
     events: &[Event],
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     static EVENTS: MultiRow = MultiRow::new(
         "INSERT INTO message_events (sender, message_id, recipient, event, at) VALUES {rows}",
         5,
@@ -209,7 +211,7 @@ pub(in crate::store) async fn insert_events(
                 .bind(e.at)
         })
         .await?;
-    Ok(())
+    queue_status_events(conn, backend, events).await
 }
 
 /// Writes a plan of callback entries: each due at once.

@@ -8,7 +8,7 @@ use super::announce::{announce, QueueListener};
 use super::job::{answer_submission, AckJob, CallbackJob, DirectJob, SubmitJob};
 use super::replies::Batches;
 use crate::store::devices::AckOutcome;
-use crate::store::outbox::Enqueued;
+use crate::store::outbox::{Enqueued, Outbox};
 use crate::store::queue::SubmitOutcome;
 use crate::store::StoreError;
 
@@ -21,6 +21,8 @@ pub(super) struct Committed {
     pub(super) acked: Outcomes<AckOutcome>,
     pub(super) direct: Outcomes<bool>,
     pub(super) enqueued: Outcomes<Enqueued>,
+    /// Rows the group put into the status outbox.
+    pub(super) statuses: u64,
     /// When someone listens: the queue sequence numbers this commit used, as the last one
     /// before it and its own last one.
     pub(super) queued: Option<(i64, i64)>,
@@ -49,6 +51,7 @@ impl Group {
             acked,
             direct,
             enqueued,
+            statuses,
             queued,
         } = self.committed;
         if let Some(listener) = listener {
@@ -77,8 +80,14 @@ impl Group {
             let callbacks = enqueued
                 .iter()
                 .any(|o| matches!(o, Ok(Enqueued::Stored | Enqueued::Resent)));
-            if !recipients.is_empty() || callbacks {
-                listener.committed(&recipients, callbacks);
+            let outboxes: &[Outbox] = match (callbacks, statuses > 0) {
+                (true, true) => &[Outbox::Callbacks, Outbox::Statuses],
+                (true, false) => &[Outbox::Callbacks],
+                (false, true) => &[Outbox::Statuses],
+                (false, false) => &[],
+            };
+            if !recipients.is_empty() || !outboxes.is_empty() {
+                listener.committed(&recipients, outboxes);
             }
         }
         let mut batches = Batches::default();

@@ -102,8 +102,8 @@ async fn write_group(
     if let Err(diverged) = apply(tx, w.backend, &w.keys, &plan).await? {
         return Ok(Err(diverged));
     }
-    let acked = if jobs.acks.is_empty() {
-        Vec::new()
+    let (acked, statuses) = if jobs.acks.is_empty() {
+        (Vec::new(), 0)
     } else {
         let found = ack_found(tx, w.backend, jobs.acks).await?;
         match apply_acks(tx, w.backend, decide_acks(jobs.acks, &found)).await? {
@@ -126,6 +126,7 @@ async fn write_group(
         acked: acked.into_iter().map(Ok).collect(),
         direct: plan.direct.into_iter().map(Ok).collect(),
         enqueued: enqueued.into_iter().map(Ok).collect(),
+        statuses,
         queued: announced_to(tx, before).await?,
     }))
 }
@@ -167,7 +168,10 @@ async fn replay(
     for ack in jobs.acks {
         let done = one_job(w, tx, One::Ack(ack), &pending).await?;
         committed.acked.push(done.and_then(|d| match d {
-            Done::Ack(outcome) => Ok(outcome),
+            Done::Ack(outcome, statuses) => {
+                committed.statuses += statuses;
+                Ok(outcome)
+            }
             _ => Err(mismatched()),
         }));
     }
@@ -201,7 +205,8 @@ enum One<'j> {
 enum Done {
     Submit(SubmitOutcome),
     Direct(bool),
-    Ack(AckOutcome),
+    /// With the status outbox rows it made.
+    Ack(AckOutcome, u64),
     Callback(Enqueued),
 }
 
@@ -263,7 +268,7 @@ async fn attempt(
             let one = std::slice::from_ref(ack);
             let found = ack_found(tx, b, one).await?;
             let applied = apply_acks(tx, b, decide_acks(one, &found)).await?;
-            Ok(applied.map(|outcomes| Done::Ack(outcomes[0])))
+            Ok(applied.map(|(outcomes, statuses)| Done::Ack(outcomes[0], statuses)))
         }
         One::Callback(job) => {
             let one = std::slice::from_ref(job);

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
-use tocsin::callback::{Attempt, Dispatcher};
+use tocsin::callback::{Attempt, CallbackDispatcher};
 use tocsin::domain::UnixMs;
 use tocsin::store::{CallbackEntry, Enqueued, GatewayMode, PendingCaps};
 use tocsin_sdk::protocol::{
@@ -107,8 +107,8 @@ async fn enqueue(app: &TestApp, gw: &TestGateway, at: UnixMs) -> CallbackEntry {
     entry
 }
 
-fn dispatcher(app: &TestApp) -> Arc<Dispatcher> {
-    Arc::new(Dispatcher::new(app.state.clone()).unwrap())
+fn dispatcher(app: &TestApp) -> Arc<CallbackDispatcher> {
+    Arc::new(CallbackDispatcher::new(app.state.clone()).unwrap())
 }
 
 #[tokio::test]

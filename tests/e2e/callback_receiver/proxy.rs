@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tocsin::callback::dispatch::{Attempt, Dispatcher};
+use tocsin::callback::dispatch::{Attempt, CallbackDispatcher};
 use tocsin::domain::UnixMs;
 use tocsin_sdk::device::{Admission, Connection, DeviceKeys};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -106,7 +106,7 @@ async fn callbacks_go_through_the_configured_proxy_and_the_guard_still_checks_ea
         .send_text(gw.id.as_identity(), "to a private address")
         .await
         .unwrap();
-    let dispatcher = std::sync::Arc::new(Dispatcher::new(app.state.clone()).unwrap());
+    let dispatcher = std::sync::Arc::new(CallbackDispatcher::new(app.state.clone()).unwrap());
     let later = UnixMs::now().plus(Duration::from_secs(86_400));
     until("the refused callback is attempted", || async {
         dispatcher.run_once(later).await.unwrap().iter().any(|a| {
