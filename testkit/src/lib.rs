@@ -272,6 +272,35 @@ impl TestApp {
         .await;
     }
 
+    /// Gives `gw` a status URL signed with `secret`, as `tocsin admin gateway
+    /// set-status-url` does with the secret it makes.
+    pub async fn status_webhook(
+        &self,
+        gw: &TestGateway,
+        url: &str,
+        secret: &tocsin_sdk::protocol::StatusSecret,
+    ) {
+        let sealed = self.state.data_key.seal(secret.expose().as_bytes());
+        self.state
+            .store
+            .set_status_url(&gw.id, url, Some(&sealed))
+            .await
+            .unwrap();
+    }
+
+    /// Waits until no status event for `gw` waits for delivery (each was taken).
+    pub async fn until_statuses_sent(&self, gw: &TestGateway) {
+        wait::until("the status outbox is empty", || async {
+            self.state
+                .store
+                .pending_statuses(&gw.id)
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+    }
+
     /// Opens `/lookup/bulk` to `gw`, as `tocsin admin gateway set-lookup --bulk on` does.
     pub async fn allow_bulk_lookup(&self, gw: &TestGateway) {
         self.state

@@ -6,6 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::helpers::Engine;
+use tocsin_sdk::protocol::StatusSecret;
 
 /// A data directory and, on PostgreSQL, a fresh database for the binary to run on.
 struct Env {
@@ -245,6 +246,66 @@ fn admin_round_trip(env: &Env) {
     assert!(env
         .refused(&["gateway", "set-lookup", "*NOSUCH1", "--bulk", "on"])
         .contains("no gateway ID"));
+    // The status webhook: the first URL makes a signing secret, shown once; a new URL
+    // keeps it; --new-secret replaces it; --clear removes both.
+    assert_eq!(
+        field(&env.ok(&["gateway", "show", "*ALERTS1"]), "status URL:"),
+        "-"
+    );
+    let set = env.ok(&[
+        "gateway",
+        "set-status-url",
+        "*ALERTS1",
+        "https://hooks.example.org/status",
+    ]);
+    let first = field(&set, "signing secret:");
+    assert!(StatusSecret::parse(&first).is_ok(), "{set}");
+    assert!(set.contains("shown once"), "{set}");
+    let moved = env.ok(&[
+        "gateway",
+        "set-status-url",
+        "*ALERTS1",
+        "https://hooks.example.org/status2",
+    ]);
+    assert!(moved.contains("signing secret unchanged") && !moved.contains("tss_"));
+    let rotated = env.ok(&[
+        "gateway",
+        "set-status-url",
+        "*ALERTS1",
+        "https://hooks.example.org/status2",
+        "--new-secret",
+    ]);
+    let second = field(&rotated, "signing secret:");
+    assert!(StatusSecret::parse(&second).is_ok() && second != first);
+    let shown = env.ok(&["gateway", "show", "*ALERTS1"]);
+    assert_eq!(
+        field(&shown, "status URL:"),
+        "https://hooks.example.org/status2"
+    );
+    assert!(!shown.contains("tss_"), "the secret is never shown again");
+    let why = env.refused(&[
+        "gateway",
+        "set-status-url",
+        "*ALERTS1",
+        "http://[::127.0.0.1]/s",
+    ]);
+    assert!(why.contains("address"), "{why}");
+    assert!(env
+        .refused(&["gateway", "set-status-url", "*ALERTS1"])
+        .contains("--clear"));
+    assert!(env
+        .refused(&[
+            "gateway",
+            "set-status-url",
+            "*NOSUCH1",
+            "https://a.example/"
+        ])
+        .contains("no gateway ID"));
+    env.ok(&["gateway", "set-status-url", "*ALERTS1", "--clear"]);
+    assert_eq!(
+        field(&env.ok(&["gateway", "show", "*ALERTS1"]), "status URL:"),
+        "-"
+    );
     let listed = env.ok(&["gateway", "list", "--account", "acme"]);
     assert!(
         listed.contains("*ALERTS1") && listed.contains(&id),

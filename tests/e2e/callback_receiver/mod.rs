@@ -8,4 +8,5 @@ mod cli;
 mod dispatch;
 mod fuzz;
 pub(crate) mod proxy;
+mod status;
 mod vectors;
