@@ -95,7 +95,7 @@ pub struct CallbackReceiver {
     own: GatewayId,
     secret: ApiSecret,
     options: ReceiverOptions,
-    seen: Mutex<Seen>,
+    seen: Mutex<Seen<(IdentityId, MessageId)>>,
 }
 
 impl fmt::Debug for CallbackReceiver {
