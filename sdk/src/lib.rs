@@ -29,7 +29,8 @@
 //! * [`files`]: opening the blobs of a received file message with its size checks, and
 //!   saving the file under a safe name.
 //! * `receive` (cargo feature `receive`, on by default): the customer's side of the
-//!   callback: MAC first, then recipient, freshness and duplicates.
+//!   callback and of the status webhook: MAC or signature first, then addressee,
+//!   duplicates and freshness.
 //! * `cli` (cargo feature `cli`): the `tocsin-cli` command line, kept in the library so
 //!   that its binary is a one-line `main`.
 //!

@@ -259,7 +259,7 @@ fn admin_round_trip(env: &Env) {
         "https://hooks.example.org/status",
     ]);
     let first = field(&set, "signing secret:");
-    assert!(StatusSecret::parse(&first).is_ok(), "{set}");
+    assert!(StatusSecret::parse(first).is_ok(), "{set}");
     assert!(set.contains("shown once"), "{set}");
     let moved = env.ok(&[
         "gateway",
@@ -276,7 +276,7 @@ fn admin_round_trip(env: &Env) {
         "--new-secret",
     ]);
     let second = field(&rotated, "signing secret:");
-    assert!(StatusSecret::parse(&second).is_ok() && second != first);
+    assert!(StatusSecret::parse(second).is_ok() && second != first);
     let shown = env.ok(&["gateway", "show", "*ALERTS1"]);
     assert_eq!(
         field(&shown, "status URL:"),

@@ -2,8 +2,8 @@
 //!
 //! Values are parsed into wire types by clap (IDs, keys, hashes, nonces, blob IDs), so a
 //! malformed value is a usage error before anything runs. There is deliberately no
-//! `--secret` and no `--private-key` option: values on the command line are visible to
-//! every user of the machine through the process list.
+//! `--secret`, no `--private-key` and no `--status-secret` option: values on the command
+//! line are visible to every user of the machine through the process list.
 
 use std::path::PathBuf;
 
@@ -18,8 +18,9 @@ const AFTER_HELP: &str = "\
 Credentials:
   The API secret comes from the environment variable TOCSIN_SECRET or from the file named
   by --secret-file; the gateway's private key from TOCSIN_PRIVATE_KEY or --private-key-file
-  (64 hex characters, optionally prefixed with 'private:'). Neither is ever accepted as a
-  command line value.
+  (64 hex characters, optionally prefixed with 'private:'); the status URL's signing
+  secret ('callback serve') from TOCSIN_STATUS_SECRET or --status-secret-file. None is
+  ever accepted as a command line value.
 
 TLS:
   An https server is checked against the system's root certificates. For a server whose
@@ -153,7 +154,8 @@ pub(crate) enum Command {
     },
     /// Act as a device of the chat network: enrol, listen, send, reply.
     Device(DeviceArgs),
-    /// Receive the gateway's callbacks (incoming messages) for an end-to-end gateway ID.
+    /// Receive the gateway's callbacks (incoming messages) and status events for a
+    /// gateway ID.
     Callback(CallbackArgs),
 }
 

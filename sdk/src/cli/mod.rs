@@ -4,7 +4,7 @@
 //! | module | job |
 //! | --- | --- |
 //! | `args` | the grammar (clap) |
-//! | `setup` | gateway ID, API secret and private key from flags, environment and files |
+//! | `setup` | gateway ID, API secret, private key and status secret from flags, environment and files |
 //! | `local` | commands that need no server: `keygen`, `hash`, `encrypt`, `decrypt` |
 //! | `remote` | commands that call the gateway API |
 //! | `device` | `device …`: a device of the chat network (keys file, WebSocket session) |
@@ -13,8 +13,9 @@
 //!
 //! # Invariants
 //!
-//! * The API secret, the private key and the enrollment token are read from the
-//!   environment or from files, never from the command line, and never printed.
+//! * The API secret, the private key, the status signing secret and the enrollment
+//!   token are read from the environment or from files, never from the command line,
+//!   and never printed.
 //! * Every failure ends as one line `error: …` on standard error saying what to fix, and
 //!   exit status 1 (the operation failed) or 2 (the invocation is wrong or incomplete).
 //!   No panic message or backtrace reaches the user.
@@ -61,6 +62,12 @@ impl Failure {
             message: message.into(),
             code: 2,
         }
+    }
+
+    /// The same failure, with `more` (starting with its own separator) after the line.
+    pub(crate) fn adding(mut self, more: &str) -> Self {
+        self.message.push_str(more);
+        self
     }
 }
 
@@ -111,8 +118,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Refuses `--secret` and `--private-key` with a message that says where they go instead,
-/// without repeating their value.
+/// Refuses `--secret`, `--private-key` and `--status-secret` with a message that says
+/// where they go instead, without repeating their value.
 fn refused_option(argv: &[OsString]) -> Option<Failure> {
     let options = argv
         .iter()
@@ -131,6 +138,12 @@ fn refused_option(argv: &[OsString]) -> Option<Failure> {
             return Some(Failure::usage(
                 "--private-key is not accepted, because the command line is visible to other \
                  users; set TOCSIN_PRIVATE_KEY or pass --private-key-file PATH",
+            ));
+        }
+        if name == "--status-secret" {
+            return Some(Failure::usage(
+                "--status-secret is not accepted, because the command line is visible to \
+                 other users; set TOCSIN_STATUS_SECRET or pass --status-secret-file PATH",
             ));
         }
     }

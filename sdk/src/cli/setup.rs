@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use super::Failure;
 use crate::client::{Client, ClientBuilder, E2eClient, Error, PrivateCa};
-use crate::protocol::{ApiSecret, GatewayId, SecretKey};
+use crate::protocol::{ApiSecret, GatewayId, SecretKey, StatusSecret};
 
 /// The global options, after clap.
 #[derive(Debug)]
@@ -25,22 +25,39 @@ pub(crate) struct Settings {
 }
 
 /// Reads a credential from `file` if given, else from the environment variable `var`;
-/// returns the text and a description of where it came from.
+/// returns the text and a description of where it came from, or `None` when neither is
+/// given (an empty variable counts as not given).
+fn read_optional_credential(
+    file: Option<&Path>,
+    var: &str,
+) -> Result<Option<(Zeroizing<String>, String)>, Failure> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map(Zeroizing::new)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+        return Ok(Some((text, path.display().to_string())));
+    }
+    match std::env::var(var).map(Zeroizing::new) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some((text, var.to_owned()))),
+        _ => Ok(None),
+    }
+}
+
+/// Like [`read_optional_credential`], failing with `missing` when neither is given.
 fn read_credential(
     file: Option<&Path>,
     var: &str,
     missing: &str,
 ) -> Result<(Zeroizing<String>, String), Failure> {
-    if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map(Zeroizing::new)
-            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
-        return Ok((text, path.display().to_string()));
-    }
-    match std::env::var(var).map(Zeroizing::new) {
-        Ok(text) if !text.trim().is_empty() => Ok((text, var.to_owned())),
-        _ => Err(Failure::usage(missing)),
-    }
+    read_optional_credential(file, var)?.ok_or_else(|| Failure::usage(missing))
+}
+
+/// The first non-empty line of `text`, trimmed (a key file may hold more lines).
+fn first_line(text: &str) -> &str {
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or_default()
 }
 
 impl Settings {
@@ -57,13 +74,19 @@ impl Settings {
     /// The gateway's private key from `--private-key-file` or `TOCSIN_PRIVATE_KEY`. In a
     /// file written by `keygen --out`, the first non-empty line is the key.
     pub(crate) fn private_key(&self) -> Result<SecretKey, Failure> {
-        let (text, source) = read_credential(
-            self.private_key_file.as_deref(),
-            "TOCSIN_PRIVATE_KEY",
-            "no private key: set TOCSIN_PRIVATE_KEY or pass --private-key-file PATH",
-        )?;
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty());
-        SecretKey::parse(line.unwrap_or_default())
+        self.given_private_key()?.ok_or_else(|| {
+            Failure::usage("no private key: set TOCSIN_PRIVATE_KEY or pass --private-key-file PATH")
+        })
+    }
+
+    /// Like [`Settings::private_key`], with `None` when neither is given.
+    pub(crate) fn given_private_key(&self) -> Result<Option<SecretKey>, Failure> {
+        let file = self.private_key_file.as_deref();
+        let Some((text, source)) = read_optional_credential(file, "TOCSIN_PRIVATE_KEY")? else {
+            return Ok(None);
+        };
+        SecretKey::parse(first_line(&text))
+            .map(Some)
             .map_err(|e| Failure::usage(format!("{source}: {e}")))
     }
 
@@ -111,4 +134,16 @@ impl Settings {
         let client = self.client()?;
         Ok(E2eClient::new(client, self.private_key()?))
     }
+}
+
+/// The status webhook's signing secret from `file` (`callback serve
+/// --status-secret-file`) or `TOCSIN_STATUS_SECRET`, if either is given. In a file, the
+/// first non-empty line is the secret.
+pub(crate) fn status_secret(file: Option<&Path>) -> Result<Option<StatusSecret>, Failure> {
+    let Some((text, source)) = read_optional_credential(file, "TOCSIN_STATUS_SECRET")? else {
+        return Ok(None);
+    };
+    StatusSecret::parse(first_line(&text))
+        .map(Some)
+        .map_err(|e| Failure::usage(format!("{source}: {e}")))
 }

@@ -191,6 +191,16 @@ pub struct MessageReport {
 }
 
 impl StatusKind {
+    /// Every `type` this version knows, as on the wire. A receiver tells an event of a
+    /// newer kind (a `type` not listed) from a malformed one with it.
+    pub const NAMES: [&'static str; 5] = [
+        "message.delivered",
+        "message.read",
+        "message.acknowledged",
+        "message.declined",
+        "message.expired",
+    ];
+
     /// The event's `type`, as on the wire.
     pub fn name(&self) -> &'static str {
         match self {
@@ -199,6 +209,18 @@ impl StatusKind {
             Self::Acknowledged(_) => "message.acknowledged",
             Self::Declined(_) => "message.declined",
             Self::Expired(_) => "message.expired",
+        }
+    }
+
+    /// The message the event is about. Every kind so far reports one; `None` is for a
+    /// later kind that does not.
+    pub fn report(&self) -> Option<&MessageReport> {
+        match self {
+            Self::Delivered(report)
+            | Self::Read(report)
+            | Self::Acknowledged(report)
+            | Self::Declined(report)
+            | Self::Expired(report) => Some(report),
         }
     }
 }
@@ -315,5 +337,24 @@ mod tests {
             back,
             serde_json::from_str::<serde_json::Value>(json).unwrap()
         );
+    }
+
+    #[test]
+    fn every_kind_is_named_in_names_and_reports_its_message() {
+        let report = MessageReport {
+            message_id: MessageId::from_bytes([1; 8]),
+            recipient: IdentityId::parse("ECHOECHO").unwrap(),
+            at: 1,
+        };
+        let kinds = [
+            StatusKind::Delivered(report),
+            StatusKind::Read(report),
+            StatusKind::Acknowledged(report),
+            StatusKind::Declined(report),
+            StatusKind::Expired(report),
+        ];
+        let names: Vec<&str> = kinds.iter().map(StatusKind::name).collect();
+        assert_eq!(names, StatusKind::NAMES);
+        assert!(kinds.iter().all(|k| k.report() == Some(&report)));
     }
 }

@@ -27,6 +27,11 @@
 //! the rest. A box that does not open is no reason for the gateway to retry, so answer
 //! 200 then, as the official bot SDK does.
 //!
+//! The status webhook of a gateway ID (basic or end-to-end) is the other channel: one
+//! JSON event per request, signed in `X-Tocsin-Signature` with a signing secret of its
+//! own. [`StatusReceiver`] checks those in the same manner; [`StatusReceiver::receive`]
+//! lists its steps.
+//!
 //! ```
 //! use tocsin_sdk::receive::CallbackReceiver;
 //! use tocsin_sdk::protocol::{ApiSecret, GatewayId};
@@ -45,12 +50,15 @@
 mod error;
 mod form;
 mod seen;
+mod status;
 
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-pub use error::{OpenError, ReceiveError};
+use error::Untimely;
+pub use error::{OpenError, ReceiveError, StatusReceiveError};
+pub use status::StatusReceiver;
 
 use crate::crypto::SharedKey;
 use crate::protocol::{
@@ -62,24 +70,27 @@ use form::{
 };
 use seen::Seen;
 
-/// Largest request body [`CallbackReceiver::receive`] reads: 16 KiB, like the Python
-/// SDK's receiver. A real callback (a box of at most 4000 bytes, hex-encoded, plus the
-/// other fields) stays well below it.
+/// Largest request body [`CallbackReceiver::receive`] and [`StatusReceiver::receive`]
+/// read: 16 KiB, like the Python SDK's receiver. A real callback (a box of at most 4000
+/// bytes, hex-encoded, plus the other fields) stays well below it, a status event (a few
+/// hundred bytes of JSON) far below.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-/// How a [`CallbackReceiver`] judges dates and how much it remembers.
+/// How a [`CallbackReceiver`] or a [`StatusReceiver`] judges times (a callback's
+/// `date`, a status signature's `t`) and how much it remembers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiverOptions {
-    /// Oldest `date` accepted, relative to `now`; `None` accepts any age.
+    /// Oldest time accepted, relative to `now`; `None` accepts any age.
     pub max_age: Option<Duration>,
-    /// Furthest `date` in the future accepted (clock skew); `None` accepts any.
+    /// Furthest time in the future accepted (clock skew); `None` accepts any.
     pub max_future: Option<Duration>,
-    /// How many (from, messageId) pairs are remembered to refuse duplicates.
+    /// How many (from, messageId) pairs, or status event IDs, are remembered to refuse
+    /// duplicates.
     pub dedupe_capacity: usize,
 }
 
 impl Default for ReceiverOptions {
-    /// 300 s of age (as the official bot SDK), 60 s of skew, 10,000 pairs.
+    /// 300 s of age (as the official bot SDK), 60 s of skew, 10,000 keys.
     fn default() -> Self {
         Self {
             max_age: Some(Duration::from_secs(300)),
@@ -95,7 +106,7 @@ pub struct CallbackReceiver {
     own: GatewayId,
     secret: ApiSecret,
     options: ReceiverOptions,
-    seen: Mutex<Seen>,
+    seen: Mutex<Seen<(IdentityId, MessageId)>>,
 }
 
 impl fmt::Debug for CallbackReceiver {
@@ -225,7 +236,7 @@ impl CallbackReceiver {
         if seen.contains(&(from, message_id)) {
             return Err(ReceiveError::Duplicate { from, message_id });
         }
-        self.check_date(date, now_unix_secs)?;
+        self.options.check_time(date, now_unix_secs)?;
         seen.insert((from, message_id));
         Ok(IncomingCallback {
             from,
@@ -248,21 +259,24 @@ impl CallbackReceiver {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&(callback.from, callback.message_id))
     }
+}
 
-    fn check_date(&self, date: u64, now: u64) -> Result<(), ReceiveError> {
-        if let Some(max) = self.options.max_age {
-            let age_secs = now.saturating_sub(date);
+impl ReceiverOptions {
+    /// Whether `time` (unix seconds) is within the limits around `now`.
+    fn check_time(&self, time: u64, now: u64) -> Result<(), Untimely> {
+        if let Some(max) = self.max_age {
+            let age_secs = now.saturating_sub(time);
             if age_secs > max.as_secs() {
-                return Err(ReceiveError::Stale {
+                return Err(Untimely::Stale {
                     age_secs,
                     max_secs: max.as_secs(),
                 });
             }
         }
-        if let Some(max) = self.options.max_future {
-            let ahead_secs = date.saturating_sub(now);
+        if let Some(max) = self.max_future {
+            let ahead_secs = time.saturating_sub(now);
             if ahead_secs > max.as_secs() {
-                return Err(ReceiveError::FromTheFuture {
+                return Err(Untimely::Ahead {
                     ahead_secs,
                     max_secs: max.as_secs(),
                 });

@@ -1,23 +1,19 @@
-//! The (sender, message ID) pairs taken so far, bounded: the oldest pair is forgotten
-//! when a new one would exceed the capacity.
+//! What was taken so far (a callback's (sender, message ID) pair, a status event's ID),
+//! bounded: the oldest key is forgotten when a new one would exceed the capacity.
 
 use std::collections::{HashSet, VecDeque};
-
-use crate::protocol::{IdentityId, MessageId};
-
-/// One message, as the gateway names it.
-pub(super) type Key = (IdentityId, MessageId);
+use std::hash::Hash;
 
 /// A bounded set that remembers insertion order.
 #[derive(Debug)]
-pub(super) struct Seen {
+pub(super) struct Seen<K> {
     capacity: usize,
-    order: VecDeque<Key>,
-    keys: HashSet<Key>,
+    order: VecDeque<K>,
+    keys: HashSet<K>,
 }
 
-impl Seen {
-    /// Room for `capacity` pairs (at least one).
+impl<K: Clone + Eq + Hash> Seen<K> {
+    /// Room for `capacity` keys (at least one).
     pub(super) fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
@@ -26,13 +22,13 @@ impl Seen {
         }
     }
 
-    pub(super) fn contains(&self, key: &Key) -> bool {
+    pub(super) fn contains(&self, key: &K) -> bool {
         self.keys.contains(key)
     }
 
-    /// Adds `key`, forgetting the oldest pairs beyond the capacity.
-    pub(super) fn insert(&mut self, key: Key) {
-        if !self.keys.insert(key) {
+    /// Adds `key`, forgetting the oldest keys beyond the capacity.
+    pub(super) fn insert(&mut self, key: K) {
+        if !self.keys.insert(key.clone()) {
             return;
         }
         self.order.push_back(key);
@@ -44,7 +40,7 @@ impl Seen {
     }
 
     /// Forgets `key`; returns whether it was there.
-    pub(super) fn remove(&mut self, key: &Key) -> bool {
+    pub(super) fn remove(&mut self, key: &K) -> bool {
         if !self.keys.remove(key) {
             return false;
         }
@@ -61,6 +57,9 @@ impl Seen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{IdentityId, MessageId};
+
+    type Key = (IdentityId, MessageId);
 
     fn key(n: u8) -> Key {
         (

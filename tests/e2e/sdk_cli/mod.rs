@@ -13,6 +13,7 @@ use crate::helpers::tocsin_cli::{self, failed, ok};
 use crate::helpers::{spawn_app, TestApp, TestGateway};
 
 mod local;
+mod status;
 
 /// Runs the CLI with only the given `TOCSIN_*` variables and optional standard input.
 pub async fn cli(env: &[(&str, String)], args: &[&str], stdin: Option<&str>) -> Output {

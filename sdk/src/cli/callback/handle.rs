@@ -1,16 +1,21 @@
-//! One callback request, from the body to the answer.
+//! One request, from the body to the answer.
 //!
 //! 1. Anything but `POST` gets 405; a body over [`MAX_BODY_BYTES`] gets 413 without
 //!    being read to its end.
-//! 2. [`CallbackReceiver::receive`] checks it; a refusal is answered with its status
+//! 2. A request with an `X-Tocsin-Signature` header is a status event: see `status`.
+//!    Any other is a callback, which the rest of this list is about. Without the
+//!    credentials for its kind (no signing secret, or no private key), a request is
+//!    answered 503 with a note on standard error: the gateway delivers it again, so
+//!    nothing is lost while the operator restarts with them.
+//! 3. [`CallbackReceiver::receive`] checks it; a refusal is answered with its status
 //!    and noted on standard error.
-//! 3. The sender's key comes from the gateway (cached for the process); when the
+//! 4. The sender's key comes from the gateway (cached for the process); when the
 //!    gateway cannot be asked right now, the message is forgotten again and answered
 //!    503, so the gateway delivers it once more. An unknown sender, or a box that does
 //!    not open, is warned about and answered 200: a retry would not help.
-//! 4. With `--files`, a file message's file is downloaded and saved first, under the
+//! 5. With `--files`, a file message's file is downloaded and saved first, under the
 //!    same rules for passing failures.
-//! 5. The message is printed as one line and answered 200.
+//! 6. The message is printed as one line and answered 200.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,17 +27,29 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::status;
 use crate::cli::say;
 use crate::cli::show::{self, escape, save_file};
 use crate::client::{E2eClient, Error};
-use crate::protocol::{E2eMessage, GatewayId, IdentityId, PublicKey};
-use crate::receive::{CallbackReceiver, IncomingCallback, ReceiveError, MAX_BODY_BYTES};
+use crate::protocol::{E2eMessage, GatewayId, IdentityId, PublicKey, STATUS_SIGNATURE_HEADER};
+use crate::receive::{
+    CallbackReceiver, IncomingCallback, ReceiveError, StatusReceiver, MAX_BODY_BYTES,
+};
 
 /// Time a client has to send the whole body once the headers are in.
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What every request needs.
+/// What every request needs; at least one of the two kinds is taken.
 pub(super) struct Handler {
+    own: GatewayId,
+    /// `None` without a private key: callbacks are answered 503.
+    callbacks: Option<Callbacks>,
+    /// `None` without a signing secret: status events are answered 503.
+    status: Option<StatusReceiver>,
+}
+
+/// What callbacks need.
+pub(super) struct Callbacks {
     receiver: CallbackReceiver,
     e2e: E2eClient,
     files: Option<PathBuf>,
@@ -40,20 +57,29 @@ pub(super) struct Handler {
 }
 
 /// How a request ends: the status, and what to note on standard error.
-type Answer = (u16, Option<String>);
+pub(super) type Answer = (u16, Option<String>);
 
 impl Handler {
-    pub(super) fn new(receiver: CallbackReceiver, e2e: E2eClient, files: Option<PathBuf>) -> Self {
+    pub(super) fn new(
+        own: GatewayId,
+        callbacks: Option<Callbacks>,
+        status: Option<StatusReceiver>,
+    ) -> Self {
         Self {
-            receiver,
-            e2e,
-            files,
-            keys: Mutex::new(HashMap::new()),
+            own,
+            callbacks,
+            status,
         }
     }
 
-    pub(super) fn gateway_id(&self) -> &GatewayId {
-        self.receiver.gateway_id()
+    /// What is taken, for the line that says where the server listens.
+    pub(super) fn takes(&self) -> String {
+        let own = self.own;
+        match (&self.callbacks, &self.status) {
+            (Some(_), None) => format!("callbacks to {own}"),
+            (Some(_), Some(_)) => format!("callbacks and status events of {own}"),
+            (None, _) => format!("status events of {own} (no private key: no callbacks)"),
+        }
     }
 
     /// Answers one request.
@@ -78,6 +104,11 @@ impl Handler {
         if request.method() != Method::POST {
             return (405, None);
         }
+        // A value that is not text cannot match; it is judged (and refused) as such.
+        let signature = request
+            .headers()
+            .get(STATUS_SIGNATURE_HEADER)
+            .map(|value| value.to_str().unwrap_or_default().to_owned());
         let body = Limited::new(request.into_body(), MAX_BODY_BYTES).collect();
         let body = match tokio::time::timeout(BODY_TIMEOUT, body).await {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -90,7 +121,40 @@ impl Handler {
             Ok(Err(e)) => return (400, Some(format!("refused: cannot read the body: {e}"))),
             Err(_) => return (408, Some("refused: the body did not arrive in time".into())),
         };
-        let incoming = match self.receiver.receive(&body, unix_now()) {
+        match (signature, &self.status, &self.callbacks) {
+            (Some(header), Some(receiver), _) => status::take(receiver, &body, &header, unix_now()),
+            (Some(_), None, _) => warn(
+                503,
+                format!(
+                    "a status event cannot be checked without the signing secret \
+                     (TOCSIN_STATUS_SECRET or --status-secret-file); {AGAIN}"
+                ),
+            ),
+            (None, _, Some(callbacks)) => callbacks.answer(&body).await,
+            (None, _, None) => warn(
+                503,
+                format!(
+                    "a callback cannot be read without the gateway ID's private key \
+                     (TOCSIN_PRIVATE_KEY or --private-key-file); {AGAIN}"
+                ),
+            ),
+        }
+    }
+}
+
+impl Callbacks {
+    pub(super) fn new(receiver: CallbackReceiver, e2e: E2eClient, files: Option<PathBuf>) -> Self {
+        Self {
+            receiver,
+            e2e,
+            files,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Checks, opens and prints one callback body.
+    async fn answer(&self, body: &[u8]) -> Answer {
+        let incoming = match self.receiver.receive(body, unix_now()) {
             Ok(incoming) => incoming,
             Err(e @ ReceiveError::Duplicate { .. }) => return (200, Some(format!("ignored: {e}"))),
             Err(e) => return (e.status(), Some(format!("refused ({}): {e}", e.status()))),
@@ -197,10 +261,10 @@ impl Handler {
 struct Retry(String);
 
 /// What a warning about a 503 adds.
-const AGAIN: &str = "the gateway will deliver it again";
+pub(super) const AGAIN: &str = "the gateway will deliver it again";
 
 /// An answer with a warning line.
-fn warn(status: u16, text: String) -> Answer {
+pub(super) fn warn(status: u16, text: String) -> Answer {
     (status, Some(format!("warning: {text}")))
 }
 
