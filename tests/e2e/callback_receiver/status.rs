@@ -1,6 +1,6 @@
 //! The status webhook against the real server: a receiver on 127.0.0.1 checks each
-//! request's `X-Tocsin-Signature` with the gateway ID's signing secret and takes the
-//! event; the server's own dispatcher delivers them, woken when they are stored.
+//! request with the SDK's `StatusReceiver` (signature with the gateway ID's signing
+//! secret, freshness, duplicates) and takes the event; the server's own dispatcher delivers them, woken when they are stored.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,10 +13,10 @@ use tocsin::store::GatewayMode;
 use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event, Received};
 use tocsin_sdk::protocol::{
-    verify_status_signature, ApiSecret, IdentityId, MessageId, ReceiptStatus, StatusEvent,
-    StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
+    ApiSecret, GatewayId, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusSecret,
+    STATUS_SIGNATURE_HEADER,
 };
-use tocsin_sdk::receive::CallbackReceiver;
+use tocsin_sdk::receive::{CallbackReceiver, StatusReceiver};
 use tokio::sync::mpsc;
 
 use crate::helpers::wait::PATIENCE;
@@ -32,35 +32,38 @@ fn unix_now() -> u64 {
 /// What the receiver answered, in order.
 type Answered = Arc<Mutex<Vec<u16>>>;
 
-/// A status receiver on 127.0.0.1 that knows `secret`: a request signed with it (and
-/// fresh) is taken and its event sent on; anything else is answered 401.
+/// A status receiver on 127.0.0.1 built on the SDK's `StatusReceiver` for `gw` with
+/// `secret`, its clock `ahead_secs` ahead of the real one (as the server's is for a test
+/// that moves it): what it takes is sent on; what it answered is kept.
 async fn serve(
+    gw: GatewayId,
     secret: StatusSecret,
+    ahead_secs: u64,
 ) -> (SocketAddr, mpsc::UnboundedReceiver<StatusEvent>, Answered) {
     let (taken, got) = mpsc::unbounded_channel();
     let answered: Answered = Arc::default();
-    let shared = Arc::new((secret, taken, answered.clone()));
+    let shared = Arc::new((StatusReceiver::new(gw, secret), taken, answered.clone()));
     let server = HttpServer::new(move || {
         let shared = shared.clone();
         App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
             let shared = shared.clone();
             async move {
-                let (secret, taken, answered) = &*shared;
+                let (receiver, taken, answered) = &*shared;
                 let header = request
                     .headers()
                     .get(STATUS_SIGNATURE_HEADER)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
+                    .and_then(|v| v.to_str().ok());
                 let json = request
                     .headers()
                     .get("content-type")
                     .is_some_and(|v| v == "application/json");
-                let status = match verify_status_signature(secret, header, &body) {
-                    Ok(t) if json && t.abs_diff(unix_now()) < 300 => {
-                        taken.send(serde_json::from_slice(&body).unwrap()).unwrap();
+                let status = match receiver.receive(&body, header, unix_now() + ahead_secs) {
+                    Ok(event) if json => {
+                        taken.send(event).unwrap();
                         200
                     }
-                    _ => 401,
+                    Ok(_) => 415,
+                    Err(refused) => refused.status(),
                 };
                 answered.lock().unwrap().push(status);
                 HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
@@ -80,10 +83,11 @@ async fn serve(
 async fn hooked(
     app: &TestApp,
     mode: GatewayMode,
+    ahead_secs: u64,
 ) -> (TestGateway, mpsc::UnboundedReceiver<StatusEvent>, Answered) {
     let gw = app.gateway(mode, 10).await;
     let secret = StatusSecret::generate();
-    let (addr, got, answered) = serve(secret.clone()).await;
+    let (addr, got, answered) = serve(gw.id, secret.clone(), ahead_secs).await;
     app.status_webhook(&gw, &format!("http://{addr}/status"), &secret)
         .await;
     (gw, got, answered)
@@ -105,14 +109,10 @@ async fn next_events(got: &mut mpsc::UnboundedReceiver<StatusEvent>, n: usize) -
 
 /// The report of `event`, which must be about `message` to `to`.
 fn about(event: &StatusEvent, message: &MessageId, to: &IdentityId) -> i64 {
-    let report = match &event.kind {
-        StatusKind::Delivered(r)
-        | StatusKind::Read(r)
-        | StatusKind::Acknowledged(r)
-        | StatusKind::Declined(r)
-        | StatusKind::Expired(r) => r,
-        other => panic!("not a message event: {other:?}"),
-    };
+    let report = event
+        .kind
+        .report()
+        .unwrap_or_else(|| panic!("not a message event: {event:?}"));
     assert_eq!((&report.message_id, &report.recipient), (message, to));
     report.at
 }
@@ -135,7 +135,7 @@ async fn next_message(connection: &mut Connection) -> Received {
 #[tokio::test]
 async fn a_basic_ids_message_states_reach_its_status_url_signed_and_once_each() {
     let app = spawn_app_with(&loopback_allowed()).await;
-    let (gw, mut got, answered) = hooked(&app, GatewayMode::Basic).await;
+    let (gw, mut got, answered) = hooked(&app, GatewayMode::Basic, 0).await;
     let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
         .await
         .unwrap();
@@ -187,7 +187,7 @@ async fn a_basic_ids_message_states_reach_its_status_url_signed_and_once_each() 
 #[tokio::test]
 async fn an_otp_past_its_ttl_is_reported_expired() {
     let app = spawn_app_with(&loopback_allowed()).await;
-    let (gw, mut got, _) = hooked(&app, GatewayMode::Basic).await;
+    let (gw, mut got, _) = hooked(&app, GatewayMode::Basic, 61).await;
     let keys = DeviceKeys::init(&app.url(""), Admission::Open, None)
         .await
         .unwrap();
@@ -231,7 +231,7 @@ async fn an_otp_past_its_ttl_is_reported_expired() {
 #[tokio::test]
 async fn an_e2e_ids_callback_url_keeps_its_traffic_and_the_status_url_gets_the_delivery() {
     let app = spawn_app_with(&loopback_allowed()).await;
-    let (gw, mut got, answered) = hooked(&app, GatewayMode::E2e).await;
+    let (gw, mut got, answered) = hooked(&app, GatewayMode::E2e, 0).await;
     let callbacks: Answered = Arc::default();
     let receiver = Arc::new(CallbackReceiver::new(
         gw.id,
