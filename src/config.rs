@@ -267,6 +267,8 @@ pub struct Prices {
     pub file: u32,
     pub blob: u32,
     pub lookup: u32,
+    /// Each recipient an alarm is delivered to (its rings are free).
+    pub alarm: u32,
 }
 
 /// Why the configuration could not be loaded.
@@ -570,7 +572,15 @@ mod tests {
         assert_eq!(s.database_url(), "sqlite://./data/tocsin.db");
         assert_eq!(s.data_key_path(), PathBuf::from("./data/data.key"));
         assert_eq!(s.messages.ttl_secs, 14 * 24 * 3600);
-        assert_eq!((s.prices.text, s.prices.blob, s.prices.lookup), (1, 1, 0));
+        assert_eq!(
+            (
+                s.prices.text,
+                s.prices.blob,
+                s.prices.lookup,
+                s.prices.alarm
+            ),
+            (1, 1, 0, 1)
+        );
         assert!(
             !s.directory.open_enrollment,
             "enrolment is by invite unless opened"

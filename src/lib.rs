@@ -31,6 +31,7 @@
 //! * [`admin`]: the operator's command line.
 
 pub mod admin;
+pub mod alarms;
 pub mod auth;
 pub mod blobs;
 pub mod callback;

@@ -34,6 +34,8 @@ pub enum Operation {
     BulkPubkeyLookup {
         found: usize,
     },
+    /// An alarm's delivery to one recipient.
+    Alarm,
 }
 
 /// Credits set aside for one operation: what the store must take with the work it pays
@@ -87,6 +89,7 @@ impl Meter {
             Operation::CapabilitiesLookup => (p.lookup, LedgerReason::CapabilitiesLookup),
             Operation::BulkIdLookup { .. } => (p.lookup, LedgerReason::BulkIdLookup),
             Operation::BulkPubkeyLookup { .. } => (p.lookup, LedgerReason::BulkPubkeyLookup),
+            Operation::Alarm => (p.alarm, LedgerReason::Alarm),
         };
         let count = match operation {
             Operation::BulkIdLookup { hashes } => hashes,

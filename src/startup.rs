@@ -293,6 +293,11 @@ impl Application {
         let mut http = tokio::spawn(self.http);
         let mut metrics = tokio::spawn(self.metrics);
         let sweeper = tokio::spawn(crate::housekeeping::maintain(self.state.clone()));
+        // Alarms' timers fire on nodes that keep house (each once, by its lease).
+        let alarm_clock = self.state.settings.roles.housekeeping.then(|| {
+            let clock = crate::alarms::AlarmClock::new(self.state.clone());
+            tokio::spawn(Arc::new(clock).run())
+        });
         // The callbacks role delivers both outboxes: the Threema-compatible callbacks and
         // the status webhook's events.
         let dispatchers = match self.state.settings.roles.callbacks {
@@ -338,6 +343,9 @@ impl Application {
         })
         .await;
         sweeper.abort();
+        if let Some(clock) = alarm_clock {
+            clock.abort();
+        }
         for dispatcher in dispatchers {
             dispatcher.abort();
         }

@@ -3,11 +3,10 @@
 
 use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
 
-use crate::auth::Authenticated;
 use crate::domain::UnixMs;
 use crate::meter::Reservation;
 use crate::state::AppState;
-use crate::store::{retry_keys, NewMessage, StoreError, Submission, SubmitOutcome};
+use crate::store::{retry_keys, GatewayRecord, NewMessage, StoreError, Submission, SubmitOutcome};
 
 /// A sealed message ready to queue.
 #[derive(Debug, Clone)]
@@ -32,17 +31,25 @@ pub enum SubmitError {
     Store(#[from] StoreError),
 }
 
+/// Where a submission is made from: an HTTP worker thread (whose answers come back
+/// batched per thread) or any other task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    Worker,
+    Task,
+}
+
 /// Charges and queues `msg`; a retry (same `Idempotency-Key`, or same recipient and nonce)
 /// answers the first message ID without charging or queueing again.
-#[tracing::instrument(skip_all, fields(gateway_id = %who.gateway().id, to = %msg.to))]
+#[tracing::instrument(skip_all, fields(gateway_id = %gateway.id, to = %msg.to))]
 pub async fn submit(
     state: &AppState,
-    who: &Authenticated,
+    gateway: &GatewayRecord,
     paid: Reservation,
     msg: Outgoing,
     idempotency_key: Option<&str>,
+    caller: Caller,
 ) -> Result<MessageId, SubmitError> {
-    let gateway = who.gateway();
     let now = UnixMs::now();
     let ttl = msg.ttl.unwrap_or_else(|| state.settings.messages.ttl());
     let submission = Submission {
@@ -61,7 +68,11 @@ pub async fn submit(
     };
     // The writer wakes the recipient's sessions (here and on other nodes) once the commit
     // is durable, whatever becomes of this request.
-    match state.store.submit_from_worker(submission, now).await? {
+    let outcome = match caller {
+        Caller::Worker => state.store.submit_from_worker(submission, now).await?,
+        Caller::Task => state.store.submit_owned(submission, now).await?,
+    };
+    match outcome {
         SubmitOutcome::Accepted(id) => {
             let metrics = &state.metrics;
             metrics

@@ -51,10 +51,12 @@ pub enum LedgerReason {
     CapabilitiesLookup,
     BulkIdLookup,
     BulkPubkeyLookup,
+    /// A delivery of an alarm to one recipient (its rings are free).
+    Alarm,
 }
 
 impl LedgerReason {
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::SendSimple,
         Self::SendE2e,
         Self::UploadBlob,
@@ -63,6 +65,7 @@ impl LedgerReason {
         Self::CapabilitiesLookup,
         Self::BulkIdLookup,
         Self::BulkPubkeyLookup,
+        Self::Alarm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl LedgerReason {
             Self::CapabilitiesLookup => "capabilities lookup",
             Self::BulkIdLookup => "bulk id lookup",
             Self::BulkPubkeyLookup => "bulk pubkey lookup",
+            Self::Alarm => "alarm",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: route tables for the API listener and the metrics listener, and the few
 //! helpers every handler shares. Handlers parse, call one stage, and render.
 
+mod alarms;
 mod blobs;
 mod body;
 mod bulk;
@@ -102,6 +103,22 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             Method::GET,
             "/api/v1/blobs/{id}",
             web::get().to(blobs::device_download),
+        ),
+        (
+            Method::POST,
+            "/api/v1/alarms",
+            web::post().to(alarms::trigger),
+        ),
+        (Method::GET, "/api/v1/alarms", web::get().to(alarms::list)),
+        (
+            Method::GET,
+            "/api/v1/alarms/{id}",
+            web::get().to(alarms::show),
+        ),
+        (
+            Method::POST,
+            "/api/v1/alarms/{id}/resolve",
+            web::post().to(alarms::resolve),
         ),
     ]
 }

@@ -17,7 +17,7 @@ use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
-use crate::submit::{submit, Outgoing, SubmitError};
+use crate::submit::{submit, Caller, Outgoing, SubmitError};
 
 /// Largest text accepted by `send_simple`, in UTF-8 bytes.
 pub const MAX_TEXT_BYTES: usize = 3500;
@@ -211,7 +211,7 @@ pub async fn send_e2e(
     let paid = state
         .meter
         .reserve(who.gateway().account, Operation::SendE2e);
-    let id = submit(&state, &who, paid, msg, key).await?;
+    let id = submit(&state, who.gateway(), paid, msg, key, Caller::Worker).await?;
     Ok(plain(id.to_string()))
 }
 
@@ -250,6 +250,6 @@ pub async fn send_simple(
     let paid = state
         .meter
         .reserve(who.gateway().account, Operation::SendSimple);
-    let id = submit(&state, &who, paid, msg, key).await?;
+    let id = submit(&state, who.gateway(), paid, msg, key, Caller::Worker).await?;
     Ok(plain(id.to_string()))
 }

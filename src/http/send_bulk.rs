@@ -25,7 +25,7 @@ use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
 use crate::store::GatewayMode;
-use crate::submit::{submit, Outgoing};
+use crate::submit::{submit, Caller, Outgoing};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -172,7 +172,17 @@ pub async fn send_e2e_bulk(
             let paid = state
                 .meter
                 .reserve(who.gateway().account, Operation::SendE2e);
-            Ok::<_, ApiError>(submit(state, who, paid, msg?, item_key.as_deref()).await?)
+            Ok::<_, ApiError>(
+                submit(
+                    state,
+                    who.gateway(),
+                    paid,
+                    msg?,
+                    item_key.as_deref(),
+                    Caller::Worker,
+                )
+                .await?,
+            )
         }
     }))
     .await;

@@ -101,6 +101,11 @@ const MIGRATIONS: &[(i64, &str, Source)] = &[
         "status webhook",
         Source::Both(include_str!("migrations/0013_status_webhook.sql")),
     ),
+    (
+        14,
+        "alarms",
+        Source::Both(include_str!("migrations/0014_alarms.sql")),
+    ),
 ];
 
 /// A shared migration's text for `backend`. Each type token keeps the column alignment the
@@ -170,6 +175,7 @@ mod tests {
         (11, "7a3e7c48195006c7e6888553fa937b6c16b565cf1b9fa98504d6c000d9c8de0aff70d29ff12b967028e12045b2ca6796", "7bb84d819a6bf0e3dfbb6418b83afd0ec7ae8c7ed955e43a48b07254572ba9b08ae06b6e7ed3664e45d6ad653ad8412f"),
         (12, "9fbbe5b783db123758939c95896ad3c643b28734141568273059d140a0657e0a7a4457f35206c550319d419227a01670", "9fbbe5b783db123758939c95896ad3c643b28734141568273059d140a0657e0a7a4457f35206c550319d419227a01670"),
         (13, "a8b8c6165e4a0184a1ca8b4ef6f5b5f980f2d2cf3e6df4e9ef476f55715cbb49a76b8c39ea1733f01a15e0ea17701b9b", "3553f0767c0d9660eaea045568925cfa112e8952a0bcf5ded14284059afde00b7ffae5cfd9a187164e55541999b29b81"),
+        (14, "7512080078940f898eeb2226cdea0e83746c43278f101a9b15f258b337893bc13285da5b377827a3c94996c6f2af6f5b", "c76d4c6b4edf1f6f6049543aa57acbf428e5f488391ca78ec132ddc379fe8a8db3371a2c33fbab7205b21dff5a089d75"),
     ];
 
     fn checksums(backend: Backend) -> Vec<(i64, String)> {

@@ -14,6 +14,7 @@
 //!   that cannot be sure of that any more takes no writes (see `health`).
 
 mod accounts;
+mod alarms;
 mod blobs;
 mod commit;
 mod devices;
@@ -43,6 +44,9 @@ use sqlx::AnyPool;
 use crate::domain::UnixMs;
 
 pub use accounts::{Account, AccountId, Charge, LedgerEntry};
+pub use alarms::{
+    Alarm, AlarmRecipient, AlarmState, AlarmSummary, AlarmTier, NewAlarm, NewTier, Triggered,
+};
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
 pub use devices::{AckOutcome, Device, Dropped, DroppedDevice};

@@ -78,6 +78,23 @@ pub(in crate::store) async fn queue_status_events(
     backend: Backend,
     events: &[Event],
 ) -> Result<u64, StoreError> {
+    let reports: Vec<(GatewayId, StatusKind, UnixMs)> = events
+        .iter()
+        .filter_map(|event| {
+            let gateway = GatewayId::parse(event.sender.as_str()).ok()?;
+            Some((gateway, status_kind(event)?, event.at))
+        })
+        .collect();
+    queue_statuses(conn, backend, &reports).await
+}
+
+/// Puts each `(gateway ID, event, when)` into the status outbox if that gateway ID has a
+/// status URL; returns how many rows that made. Each event gets its ID here, once.
+pub(in crate::store) async fn queue_statuses(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    reports: &[(GatewayId, StatusKind, UnixMs)],
+) -> Result<u64, StoreError> {
     // The gateway ID of each row is matched against the gateway table inside the insert,
     // so the events of gateway IDs without a status URL cost no row and no extra read.
     static STATUS: MultiRow = MultiRow::new(
@@ -87,18 +104,16 @@ pub(in crate::store) async fn queue_status_events(
                        AND g.status_url IS NOT NULL)",
         3,
     );
-    let rows: Vec<(String, String, UnixMs)> = events
+    let rows: Vec<(String, String, UnixMs)> = reports
         .iter()
-        .filter_map(|event| {
-            let gateway = GatewayId::parse(event.sender.as_str()).ok()?;
-            let kind = status_kind(event)?;
+        .filter_map(|(gateway, kind, at)| {
             let body = StatusEvent {
                 id: new_event_id(),
-                gateway_id: gateway,
-                kind,
+                gateway_id: *gateway,
+                kind: kind.clone(),
             };
             let payload = serde_json::to_string(&body).ok()?;
-            Some((gateway.as_str().to_owned(), payload, event.at))
+            Some((gateway.as_str().to_owned(), payload, *at))
         })
         .collect();
     if rows.is_empty() {

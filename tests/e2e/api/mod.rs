@@ -1,6 +1,7 @@
 //! The gateway API over HTTP with a raw client: every endpoint family, the chat server
 //! at `/chat`, callbacks, rate limits and the operator endpoints.
 
+mod alarms;
 mod blobs;
 mod bulk_lookup;
 mod callbacks;

@@ -1,0 +1,550 @@
+//! Alarms in the store: what was triggered, its tiers and recipients, and its timer.
+//!
+//! An alarm's ID is also the message ID of every delivery it makes. Its timer is one
+//! column, `next_due_at`: when something is next due (a tier, a ring, the expiry). A node
+//! takes a due alarm with a lease (`lease_until`), so on several nodes each step happens
+//! once; a node that dies holding one lets the lease run out and another takes over.
+//! Who answered what, and when, is server metadata (the content stays sealed).
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
+
+use super::engine::begin_write;
+use super::rows::{gateway_id, identity_id, message_id};
+use super::{AccountId, Store, StoreError};
+use crate::domain::UnixMs;
+
+/// The states of an alarm: open (`triggered`, `acknowledged`) or ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmState {
+    /// Ringing, escalating when due.
+    Triggered,
+    /// Enough recipients are coming: no more rings or tiers, until resolved or expired.
+    Acknowledged,
+    Resolved,
+    Expired,
+}
+
+impl AlarmState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Triggered => "triggered",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Triggered,
+            Self::Acknowledged,
+            Self::Resolved,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Triggered | Self::Acknowledged)
+    }
+}
+
+/// A tier as triggered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTier {
+    pub after_secs: i64,
+    /// On-call groups whose members the tier reaches (resolved when it starts).
+    pub groups: Vec<String>,
+    /// The recipients named, each with its box in end-to-end mode.
+    pub recipients: Vec<(IdentityId, Option<(Nonce, Vec<u8>)>)>,
+}
+
+/// An alarm as triggered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlarm {
+    pub id: MessageId,
+    pub gateway: GatewayId,
+    pub account: AccountId,
+    pub priority: &'static str,
+    pub dedup_key: Option<String>,
+    /// The trigger's `Idempotency-Key`, if it had one.
+    pub idem_key: Option<String>,
+    /// Basic mode: the text, sealed with the data key until each recipient's message is
+    /// sealed for them.
+    pub content: Option<Vec<u8>>,
+    pub ring_every_secs: i64,
+    pub max_rings: i64,
+    pub required_acks: i64,
+    pub created_at: UnixMs,
+    pub expires_at: UnixMs,
+    pub tiers: Vec<NewTier>,
+}
+
+/// What became of a trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Triggered {
+    New,
+    /// An open alarm of the gateway ID has the trigger's dedup key: that one stands.
+    Existing(MessageId),
+}
+
+/// One recipient of an alarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmRecipient {
+    pub identity: IdentityId,
+    pub tier: i64,
+    /// End-to-end mode, before the tier starts: the box held for this recipient.
+    pub held: Option<(Nonce, Vec<u8>)>,
+    pub sent_at: Option<UnixMs>,
+    /// The tier started but this delivery could not be paid.
+    pub unpaid: bool,
+    pub rings: i64,
+    pub last_ring_at: Option<UnixMs>,
+    pub answer: Option<String>,
+    pub eta_minutes: Option<i64>,
+    pub note: Option<String>,
+    pub answered_at: Option<UnixMs>,
+}
+
+/// One tier of an alarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmTier {
+    pub tier: i64,
+    pub after_secs: i64,
+    pub groups: Vec<String>,
+    pub started_at: Option<UnixMs>,
+}
+
+/// An alarm with its tiers and recipients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub id: MessageId,
+    pub gateway: GatewayId,
+    pub account: AccountId,
+    pub state: AlarmState,
+    pub priority: String,
+    pub dedup_key: Option<String>,
+    pub content: Option<Vec<u8>>,
+    pub ring_every_secs: i64,
+    pub max_rings: i64,
+    pub required_acks: i64,
+    pub created_at: UnixMs,
+    pub expires_at: UnixMs,
+    pub ended_at: Option<UnixMs>,
+    pub next_due_at: UnixMs,
+    pub tiers: Vec<AlarmTier>,
+    pub recipients: Vec<AlarmRecipient>,
+}
+
+impl Alarm {
+    /// When tier `tier` is due.
+    pub fn tier_due(&self, tier: &AlarmTier) -> UnixMs {
+        self.created_at
+            .plus_ms(tier.after_secs.saturating_mul(1000))
+    }
+}
+
+/// A line of an alarm list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmSummary {
+    pub id: MessageId,
+    pub state: AlarmState,
+    pub priority: String,
+    pub dedup_key: Option<String>,
+    pub created_at: UnixMs,
+}
+
+/// How long a new alarm is held by its trigger: past it, a clock takes the alarm over.
+pub const TRIGGER_LEASE_MS: i64 = 60_000;
+
+const ALARM_COLUMNS: &str = "id, gateway_id, account_id, state, priority, dedup_key, content, \
+     ring_every_secs, max_rings, required_acks, created_at, expires_at, ended_at, next_due_at";
+
+fn state_of(row: &AnyRow) -> Result<AlarmState, StoreError> {
+    let state: String = row.try_get("state")?;
+    AlarmState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("alarm state {state:?}")))
+}
+
+fn groups_of(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Store {
+    /// Stores a triggered alarm, due at once (its first tier) and held by the trigger for
+    /// [`TRIGGER_LEASE_MS`] so that it steps the alarm itself, unless an earlier trigger
+    /// with the same idempotency key, or an open alarm of the gateway ID with the same
+    /// dedup key, stands: then that one's ID.
+    pub async fn trigger_alarm(&self, new: &NewAlarm) -> Result<Triggered, StoreError> {
+        if let Some(existing) = self.open_alarm_with_key(new).await? {
+            return Ok(Triggered::Existing(existing));
+        }
+        match self.insert_alarm(new).await {
+            Ok(()) => Ok(Triggered::New),
+            // Another trigger with the key won the race: its alarm stands.
+            Err(StoreError::AlreadyExists { .. }) => match self.open_alarm_with_key(new).await? {
+                Some(existing) => Ok(Triggered::Existing(existing)),
+                None => Err(StoreError::Conflict(
+                    "a trigger with this dedup key raced with another; try again".into(),
+                )),
+            },
+            Err(other) => Err(other),
+        }
+    }
+
+    /// The alarm a trigger repeats: the one its `Idempotency-Key` made, else an open one
+    /// with its dedup key.
+    async fn open_alarm_with_key(&self, new: &NewAlarm) -> Result<Option<MessageId>, StoreError> {
+        if new.idem_key.is_none() && new.dedup_key.is_none() {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id FROM alarms WHERE gateway_id = $1 AND (idem_key = $2 OR (dedup_key = $3 \
+             AND state IN ('triggered', 'acknowledged'))) ORDER BY created_at LIMIT 1",
+        )
+        .bind(new.gateway.as_str())
+        .bind(new.idem_key.clone())
+        .bind(new.dedup_key.clone())
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| message_id(&r, "id")).transpose()
+    }
+
+    async fn insert_alarm(&self, new: &NewAlarm) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO alarms (id, gateway_id, account_id, state, priority, dedup_key, idem_key, \
+             content, ring_every_secs, max_rings, required_acks, created_at, expires_at, \
+             next_due_at, lease_until) VALUES ($1, $2, $3, 'triggered', $4, $5, $12, $6, $7, $8, \
+             $9, $10, $11, $10, $13)",
+        )
+        .bind(new.id.as_bytes().to_vec())
+        .bind(new.gateway.as_str())
+        .bind(new.account.0)
+        .bind(new.priority)
+        .bind(new.dedup_key.clone())
+        .bind(new.content.clone())
+        .bind(new.ring_every_secs)
+        .bind(new.max_rings)
+        .bind(new.required_acks)
+        .bind(new.created_at)
+        .bind(new.expires_at)
+        .bind(new.idem_key.clone())
+        .bind(new.created_at.plus_ms(TRIGGER_LEASE_MS))
+        .execute(&mut *tx)
+        .await;
+        inserted.map_err(|e| super::insert_error(e, || format!("alarm {}", new.id)))?;
+        for (i, tier) in new.tiers.iter().enumerate() {
+            let number = i as i64 + 1;
+            sqlx::query(
+                "INSERT INTO alarm_tiers (alarm_id, tier, after_secs, groups) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(new.id.as_bytes().to_vec())
+            .bind(number)
+            .bind(tier.after_secs)
+            .bind(tier.groups.join("\n"))
+            .execute(&mut *tx)
+            .await?;
+            for (identity, held) in &tier.recipients {
+                let (nonce, sealed) = match held {
+                    Some((nonce, sealed)) => {
+                        (Some(nonce.as_bytes().to_vec()), Some(sealed.clone()))
+                    }
+                    None => (None, None),
+                };
+                // A recipient named twice is reached once, by the first tier naming it.
+                sqlx::query(
+                    "INSERT INTO alarm_recipients (alarm_id, identity, tier, nonce, box) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (alarm_id, identity) DO NOTHING",
+                )
+                .bind(new.id.as_bytes().to_vec())
+                .bind(identity.as_str())
+                .bind(number)
+                .bind(nonce)
+                .bind(sealed)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The alarm `id` of `gateway`, with its tiers and recipients.
+    pub async fn alarm(
+        &self,
+        gateway: &GatewayId,
+        id: &MessageId,
+    ) -> Result<Option<Alarm>, StoreError> {
+        let sql = format!("SELECT {ALARM_COLUMNS} FROM alarms WHERE id = $1 AND gateway_id = $2");
+        let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.as_bytes().to_vec())
+            .bind(gateway.as_str())
+            .fetch_optional(&self.write)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let tiers = sqlx::query(
+            "SELECT tier, after_secs, groups, started_at FROM alarm_tiers \
+             WHERE alarm_id = $1 ORDER BY tier",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_all(&self.write)
+        .await?
+        .iter()
+        .map(|r| {
+            let groups: String = r.try_get("groups")?;
+            Ok(AlarmTier {
+                tier: r.try_get("tier")?,
+                after_secs: r.try_get("after_secs")?,
+                groups: groups_of(&groups),
+                started_at: r.try_get("started_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        let recipients = sqlx::query(
+            "SELECT identity, tier, nonce, box, sent_at, unpaid, rings, last_ring_at, answer, \
+             eta_minutes, note, answered_at FROM alarm_recipients \
+             WHERE alarm_id = $1 ORDER BY tier, identity",
+        )
+        .bind(id.as_bytes().to_vec())
+        .fetch_all(&self.write)
+        .await?
+        .iter()
+        .map(|r| {
+            let nonce: Option<Vec<u8>> = r.try_get("nonce")?;
+            let sealed: Option<Vec<u8>> = r.try_get("box")?;
+            let held = match (nonce, sealed) {
+                (Some(n), Some(b)) => Some((
+                    Nonce::from_slice(&n).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    b,
+                )),
+                _ => None,
+            };
+            Ok(AlarmRecipient {
+                identity: identity_id(r, "identity")?,
+                tier: r.try_get("tier")?,
+                held,
+                sent_at: r.try_get("sent_at")?,
+                unpaid: r.try_get::<i64, _>("unpaid")? != 0,
+                rings: r.try_get("rings")?,
+                last_ring_at: r.try_get("last_ring_at")?,
+                answer: r.try_get("answer")?,
+                eta_minutes: r.try_get("eta_minutes")?,
+                note: r.try_get("note")?,
+                answered_at: r.try_get("answered_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some(Alarm {
+            id: message_id(&row, "id")?,
+            gateway: gateway_id(&row, "gateway_id")?,
+            account: AccountId(row.try_get("account_id")?),
+            state: state_of(&row)?,
+            priority: row.try_get("priority")?,
+            dedup_key: row.try_get("dedup_key")?,
+            content: row.try_get("content")?,
+            ring_every_secs: row.try_get("ring_every_secs")?,
+            max_rings: row.try_get("max_rings")?,
+            required_acks: row.try_get("required_acks")?,
+            created_at: row.try_get("created_at")?,
+            expires_at: row.try_get("expires_at")?,
+            ended_at: row.try_get("ended_at")?,
+            next_due_at: row.try_get("next_due_at")?,
+            tiers,
+            recipients,
+        }))
+    }
+
+    /// The alarms of `gateway`, newest first; only the open ones when `open_only`.
+    pub async fn alarms_of(
+        &self,
+        gateway: &GatewayId,
+        open_only: bool,
+        limit: i64,
+    ) -> Result<Vec<AlarmSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, state, priority, dedup_key, created_at FROM alarms WHERE gateway_id = $1 \
+             AND ($2 = 0 OR state IN ('triggered', 'acknowledged')) \
+             ORDER BY created_at DESC, id LIMIT $3",
+        )
+        .bind(gateway.as_str())
+        .bind(i64::from(open_only))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlarmSummary {
+                    id: message_id(r, "id")?,
+                    state: state_of(r)?,
+                    priority: r.try_get("priority")?,
+                    dedup_key: r.try_get("dedup_key")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Takes up to `limit` alarms due at `now` for `lease_ms`: each is stepped by one
+    /// worker at a time, on any node.
+    pub async fn claim_due_alarms(
+        &self,
+        now: UnixMs,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<(GatewayId, MessageId)>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE alarms SET lease_until = $2 WHERE id IN \
+             (SELECT id FROM alarms WHERE next_due_at <= $1 AND lease_until <= $1 \
+              ORDER BY next_due_at LIMIT $3) AND next_due_at <= $1 AND lease_until <= $1 \
+             RETURNING gateway_id, id",
+        )
+        .bind(now)
+        .bind(now.plus_ms(lease_ms))
+        .bind(limit)
+        .fetch_all(&self.write)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((gateway_id(r, "gateway_id")?, message_id(r, "id")?)))
+            .collect()
+    }
+
+    /// The earliest time any alarm is due (`None` when none is).
+    pub async fn next_alarm_due(&self) -> Result<Option<UnixMs>, StoreError> {
+        let row = sqlx::query("SELECT MIN(next_due_at) AS due FROM alarms")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<Option<UnixMs>, _>("due")?)
+    }
+
+    /// Records that tier `tier` of `alarm` started at `now`: which recipients got their
+    /// delivery, which could not be paid. Held boxes of the tier are dropped.
+    pub async fn alarm_tier_started(
+        &self,
+        alarm: &MessageId,
+        tier: i64,
+        sent: &[IdentityId],
+        unpaid: &[IdentityId],
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        sqlx::query(
+            "UPDATE alarm_tiers SET started_at = $3, unpaid = $4 \
+             WHERE alarm_id = $1 AND tier = $2 AND started_at IS NULL",
+        )
+        .bind(alarm.as_bytes().to_vec())
+        .bind(tier)
+        .bind(now)
+        .bind(unpaid.len() as i64)
+        .execute(&mut *tx)
+        .await?;
+        for (who, paid) in sent
+            .iter()
+            .map(|w| (w, true))
+            .chain(unpaid.iter().map(|w| (w, false)))
+        {
+            sqlx::query(
+                "UPDATE alarm_recipients SET sent_at = $3, unpaid = $4, nonce = NULL, box = NULL \
+                 WHERE alarm_id = $1 AND identity = $2",
+            )
+            .bind(alarm.as_bytes().to_vec())
+            .bind(who.as_str())
+            .bind(paid.then_some(now))
+            .bind(i64::from(!paid))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Adds the members of on-call groups to tier `tier` of `alarm` (those not in it yet).
+    pub async fn add_alarm_recipients(
+        &self,
+        alarm: &MessageId,
+        tier: i64,
+        who: &[IdentityId],
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        for identity in who {
+            sqlx::query(
+                "INSERT INTO alarm_recipients (alarm_id, identity, tier) VALUES ($1, $2, $3) \
+                 ON CONFLICT (alarm_id, identity) DO NOTHING",
+            )
+            .bind(alarm.as_bytes().to_vec())
+            .bind(identity.as_str())
+            .bind(tier)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Sets when `alarm` is next due and lets go of its lease.
+    pub async fn alarm_due_at(&self, alarm: &MessageId, at: UnixMs) -> Result<(), StoreError> {
+        sqlx::query("UPDATE alarms SET next_due_at = $2, lease_until = 0 WHERE id = $1")
+            .bind(alarm.as_bytes().to_vec())
+            .bind(at)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends an open alarm as `state` (resolved or expired) at `now`: its held boxes are
+    /// deleted and its timer stops. `false` when it had ended already.
+    pub async fn end_alarm(
+        &self,
+        alarm: &MessageId,
+        state: AlarmState,
+        now: UnixMs,
+    ) -> Result<bool, StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        let ended = sqlx::query(
+            "UPDATE alarms SET state = $2, ended_at = $3, next_due_at = $4, lease_until = 0 \
+             WHERE id = $1 AND state IN ('triggered', 'acknowledged')",
+        )
+        .bind(alarm.as_bytes().to_vec())
+        .bind(state.as_str())
+        .bind(now)
+        .bind(UnixMs::MAX)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if ended == 1 {
+            sqlx::query(
+                "UPDATE alarm_recipients SET nonce = NULL, box = NULL \
+                 WHERE alarm_id = $1 AND box IS NOT NULL",
+            )
+            .bind(alarm.as_bytes().to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ended == 1)
+    }
+
+    /// The members of `account`'s on-call group `name` (empty for an unknown group).
+    pub async fn group_members(
+        &self,
+        account: AccountId,
+        name: &str,
+    ) -> Result<Vec<IdentityId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.identity FROM oncall_members m JOIN oncall_groups g ON g.id = m.group_id \
+             WHERE g.account_id = $1 AND g.name = $2 ORDER BY m.identity",
+        )
+        .bind(account.0)
+        .bind(name)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| identity_id(r, "identity")).collect()
+    }
+}

@@ -1,0 +1,285 @@
+//! `/api/v1/alarms` against the real server: tiers that start on the alarm's clock (the
+//! test steps it with its own time, as the server's clock does with the real one),
+//! charges per delivery, dedup and idempotency, resolve and expiry, and the refusals.
+
+use base64::Engine;
+use serde_json::{json, Value};
+use tocsin::alarms::AlarmClock;
+use tocsin::domain::UnixMs;
+use tocsin::store::{AlarmState, GatewayMode};
+use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
+
+use crate::helpers::{spawn_app_with, TestApp, TestGateway};
+
+async fn trigger(
+    app: &TestApp,
+    gw: &TestGateway,
+    body: &Value,
+    idempotency_key: Option<&str>,
+) -> (u16, Value) {
+    let mut req = app
+        .client
+        .post(app.url(&format!("/api/v1/alarms?{}", gw.credentials())))
+        .json(body);
+    if let Some(key) = idempotency_key {
+        req = req.header("Idempotency-Key", key);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn get(app: &TestApp, gw: &TestGateway, path: &str) -> (u16, Value) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let res = app
+        .client
+        .get(app.url(&format!("{path}{sep}{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn resolve(app: &TestApp, gw: &TestGateway, id: &str) -> Value {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/alarms/{id}/resolve?{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// The message IDs queued for `who`.
+async fn queued(app: &TestApp, who: &str) -> Vec<String> {
+    let id = IdentityId::parse(who).unwrap();
+    app.state
+        .store
+        .queued_for(&id, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.message.message_id.to_string())
+        .collect()
+}
+
+async fn balance(app: &TestApp, gw: &TestGateway) -> i64 {
+    app.state
+        .store
+        .account(gw.account)
+        .await
+        .unwrap()
+        .unwrap()
+        .balance
+}
+
+/// The time the alarm was created, from its view.
+fn created(view: &Value) -> UnixMs {
+    UnixMs::new(view["createdAt"].as_i64().unwrap())
+}
+
+#[tokio::test]
+async fn an_unanswered_alarm_escalates_to_its_next_tier_and_stops_when_resolved() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let body = json!({
+        "text": "Fire alarm, building 3",
+        "priority": "critical",
+        "tiers": [
+            {"to": ["ALICE123"]},
+            {"afterSecs": 300, "to": ["BOB45678"]},
+            {"afterSecs": 600, "to": ["CAROL999"]},
+        ],
+    });
+    let (status, answer) = trigger(&app, &gw, &body, None).await;
+    assert_eq!(status, 400, "an unknown recipient: {answer}");
+    let body = json!({
+        "text": "Fire alarm, building 3",
+        "priority": "critical",
+        "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 300, "to": ["BOB45678"]}],
+    });
+    let (status, answer) = trigger(&app, &gw, &body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"], "triggered");
+    assert_eq!(answer["deduplicated"], false);
+    let id = answer["alarmId"].as_str().unwrap().to_owned();
+    // Tier 1 at once, its delivery carrying the alarm's ID; tier 2 not yet.
+    assert_eq!(queued(&app, "ALICE123").await, [id.clone()]);
+    assert!(queued(&app, "BOB45678").await.is_empty());
+    assert_eq!(balance(&app, &gw).await, 9);
+
+    let (status, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["priority"], "critical");
+    assert!(view["tiers"][0]["startedAt"].is_i64());
+    assert!(view["tiers"][1].get("startedAt").is_none());
+    assert_eq!(view["tiers"][1]["recipients"][0]["id"], "BOB45678");
+    let t0 = created(&view);
+
+    let clock = AlarmClock::new(app.state.clone());
+    clock.run_once(t0.plus_ms(299_000)).await.unwrap();
+    assert!(queued(&app, "BOB45678").await.is_empty(), "not due yet");
+    assert_eq!(clock.run_once(t0.plus_ms(300_000)).await.unwrap(), 1);
+    assert_eq!(queued(&app, "BOB45678").await, [id.clone()]);
+    assert_eq!(balance(&app, &gw).await, 8);
+    assert_eq!(clock.run_once(t0.plus_ms(301_000)).await.unwrap(), 0);
+
+    let (_, open) = get(&app, &gw, "/api/v1/alarms?state=open").await;
+    assert_eq!(open[0]["alarmId"], id.as_str());
+    let resolved = resolve(&app, &gw, &id).await;
+    assert_eq!(resolved["state"], "resolved");
+    assert!(resolved["endedAt"].is_i64());
+    let (_, open) = get(&app, &gw, "/api/v1/alarms?state=open").await;
+    assert_eq!(open, json!([]));
+    let (_, all) = get(&app, &gw, "/api/v1/alarms").await;
+    assert_eq!(all[0]["state"], "resolved");
+    // Resolving again answers it as it is.
+    assert_eq!(resolve(&app, &gw, &id).await["state"], "resolved");
+    assert_eq!(
+        clock.run_once(t0.plus_ms(4_000_000)).await.unwrap(),
+        0,
+        "an ended alarm is never due"
+    );
+    // Another gateway ID's alarm is unknown here.
+    let other = app.gateway(GatewayMode::Basic, 1).await;
+    assert_eq!(
+        get(&app, &other, &format!("/api/v1/alarms/{id}")).await.0,
+        404
+    );
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// End-to-end mode: the boxes of a tier that never starts are held, and deleted when the
+/// alarm expires; an alarm past its expiry ends `expired`.
+#[tokio::test]
+async fn an_e2e_alarm_holds_later_boxes_until_their_tier_and_drops_them_when_it_expires() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let sealed = |to: &str| json!({"to": to, "nonce": b64(Nonce::random().as_bytes()), "box": b64(&[9; 64])});
+    let body = json!({
+        "expiresAfterSecs": 120,
+        "tiers": [
+            {"boxes": [sealed("ALICE123")]},
+            {"afterSecs": 90, "boxes": [sealed("BOB45678")]},
+        ],
+    });
+    let (status, answer) = trigger(
+        &app,
+        &gw,
+        &json!({"text": "x", "tiers": [{"boxes": [sealed("ALICE123")]}]}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "text in end-to-end mode: {answer}");
+    let (status, answer) = trigger(&app, &gw, &body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap();
+    let alarm = app.state.store.alarm(&gw.id, &id).await.unwrap().unwrap();
+    let held: Vec<bool> = alarm.recipients.iter().map(|r| r.held.is_some()).collect();
+    assert_eq!(held, [false, true], "tier 1 sent, tier 2 held");
+    let clock = AlarmClock::new(app.state.clone());
+    clock.run_once(alarm.expires_at).await.unwrap();
+    let alarm = app.state.store.alarm(&gw.id, &id).await.unwrap().unwrap();
+    assert_eq!(alarm.state, AlarmState::Expired);
+    assert!(
+        alarm.recipients.iter().all(|r| r.held.is_none()),
+        "boxes deleted"
+    );
+    assert!(queued(&app, "BOB45678").await.is_empty());
+}
+
+/// A trigger with the dedup key of an open alarm, or a retry with the same
+/// Idempotency-Key, answers the alarm that stands, charging nothing; once resolved, the
+/// dedup key starts a new alarm, while the Idempotency-Key still answers the old one.
+#[tokio::test]
+async fn dedup_keys_merge_triggers_of_an_open_alarm_and_idempotency_keys_any_retry() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let body = json!({
+        "text": "Disk full on db-1",
+        "dedupKey": "disk-full/db-1",
+        "tiers": [{"to": ["ALICE123"]}],
+    });
+    let (_, first) = trigger(&app, &gw, &body, Some("req-1")).await;
+    let (_, second) = trigger(&app, &gw, &body, None).await;
+    assert_eq!(second["alarmId"], first["alarmId"]);
+    assert_eq!(second["deduplicated"], true);
+    assert_eq!(balance(&app, &gw).await, 9, "charged once");
+    resolve(&app, &gw, first["alarmId"].as_str().unwrap()).await;
+    let (_, retry) = trigger(&app, &gw, &body, Some("req-1")).await;
+    assert_eq!(retry["alarmId"], first["alarmId"]);
+    assert_eq!(retry["state"], "resolved");
+    let (_, fresh) = trigger(&app, &gw, &body, None).await;
+    assert_ne!(fresh["alarmId"], first["alarmId"]);
+    assert_eq!(fresh["deduplicated"], false);
+    assert_eq!(balance(&app, &gw).await, 8);
+}
+
+/// 402 when the first tier cannot be paid, with nothing stored; the other refusals name
+/// what to fix.
+#[tokio::test]
+async fn a_trigger_the_balance_cannot_pay_or_that_is_malformed_is_refused_whole() {
+    let app = spawn_app_with(&[]).await;
+    let poor = app.gateway(GatewayMode::Basic, 1).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let two = json!({"text": "t", "tiers": [{"to": ["ALICE123", "BOB45678"]}]});
+    assert_eq!(trigger(&app, &poor, &two, None).await.0, 402);
+    let (_, listed) = get(&app, &poor, "/api/v1/alarms").await;
+    assert_eq!(listed, json!([]), "nothing stored");
+    assert_eq!(balance(&app, &poor).await, 1);
+    for (body, why) in [
+        (json!({"tiers": [{"to": ["ALICE123"]}]}), "text is missing"),
+        (json!({"text": "t", "tiers": []}), "1 to 10 tiers"),
+        (
+            json!({"text": "t", "tiers": [{"afterSecs": 5, "to": ["ALICE123"]}]}),
+            "afterSecs is 0",
+        ),
+        (
+            json!({"text": "t", "tiers": [{"to": ["ALICE123"]}], "priority": "urgent"}),
+            "priority",
+        ),
+        (
+            json!({"text": "t", "tiers": [{"to": ["ALICE123"]}], "ringEverySecs": 1}),
+            "ringEverySecs",
+        ),
+        (
+            json!({"text": "t", "tiers": [{"to": ["ALICE123"]}], "requiredAcks": 2}),
+            "requiredAcks",
+        ),
+        (
+            json!({"text": "t", "tiers": [{"to": ["ALICE123"]}], "colour": "red"}),
+            "unknown field",
+        ),
+        (
+            json!({"text": "t", "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 4000, "to": ["BOB45678"]}]}),
+            "less than expiresAfterSecs",
+        ),
+    ] {
+        let (status, answer) = trigger(&app, &poor, &body, None).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            answer.as_str().unwrap_or_default().contains(why),
+            "{body}: {answer}"
+        );
+    }
+    assert_eq!(get(&app, &poor, "/api/v1/alarms?state=shut").await.0, 400);
+    assert_eq!(
+        get(&app, &poor, "/api/v1/alarms/0011223344556677").await.0,
+        404
+    );
+}
