@@ -67,6 +67,7 @@ pub use public_key::PublicKey;
 pub use secret::ApiSecret;
 pub use secret_key::{KeyPair, SecretKey};
 pub use status::{
-    new_event_id, status_signature, verify_status_signature, MessageReport, SignatureError,
-    StatusEvent, StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
+    new_event_id, status_signature, verify_status_signature, AlarmAcknowledged, AlarmAnswered,
+    AlarmEnded, AlarmEscalated, AlarmTriggered, MessageReport, SignatureError, StatusEvent,
+    StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
 };
