@@ -4,12 +4,13 @@
 //! A message line is `TIME SENDER MESSAGE-ID KIND DETAIL`, with the sender's time in UTC
 //! (`2024-05-01T12:00:00Z`). Control characters in texts are escaped (`\n`, `\u{7}`),
 //! so a line is always one line. A status line is `TIME status TYPE MESSAGE-ID
-//! RECIPIENT`, with the time of what it reports, in the same form.
+//! RECIPIENT` for a message, `TIME status TYPE ALARM-ID DETAIL` for an alarm (no DETAIL
+//! when it ended), with the time of what it reports, in the same form.
 
 use std::path::Path;
 
 use crate::files::DownloadedFile;
-use crate::protocol::{E2eMessage, IdentityId, MessageId, ReceiptStatus, StatusEvent};
+use crate::protocol::{E2eMessage, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusKind};
 use crate::time::utc;
 
 /// The output line for one message; `extra` (already escaped) goes after the file
@@ -51,19 +52,83 @@ pub(crate) fn line(
     format!("{} {sender} {message_id} {detail}", utc(seconds))
 }
 
-/// The output line for one status event; `None` for a kind that reports no message
-/// (none so far).
-pub(crate) fn status_line(event: &StatusEvent) -> Option<String> {
-    let report = event.kind.report()?;
+/// The output line for one status event.
+pub(crate) fn status_line(event: &StatusEvent) -> String {
     // `at` is in milliseconds; a time before 1970 is shown as 1970.
-    let seconds = u64::try_from(report.at.div_euclid(1000)).unwrap_or(0);
-    Some(format!(
-        "{} status {} {} {}",
+    let seconds = u64::try_from(event.kind.at().div_euclid(1000)).unwrap_or(0);
+    format!(
+        "{} status {} {}",
         utc(seconds),
         event.kind.name(),
-        report.message_id,
-        report.recipient
-    ))
+        status_detail(&event.kind)
+    )
+}
+
+/// What a status line says after its type: the message and its recipient, or the alarm
+/// and what became of it.
+fn status_detail(kind: &StatusKind) -> String {
+    match kind {
+        StatusKind::Delivered(report)
+        | StatusKind::Read(report)
+        | StatusKind::Acknowledged(report)
+        | StatusKind::Declined(report)
+        | StatusKind::Expired(report) => format!("{} {}", report.message_id, report.recipient),
+        StatusKind::AlarmTriggered(alarm) => {
+            let tiers = if alarm.tiers == 1 { "tier" } else { "tiers" };
+            let key = alarm
+                .dedup_key
+                .as_deref()
+                .map(|key| format!(", key {}", escape(key)))
+                .unwrap_or_default();
+            format!(
+                "{} priority {}, {} {tiers}{key}",
+                alarm.alarm_id, alarm.priority, alarm.tiers
+            )
+        }
+        StatusKind::AlarmEscalated(alarm) => {
+            let unpaid = if alarm.unpaid.is_empty() {
+                String::new()
+            } else {
+                format!("; unpaid: {}", id_list(&alarm.unpaid))
+            };
+            format!(
+                "{} tier {}: {}{unpaid}",
+                alarm.alarm_id,
+                alarm.tier,
+                id_list(&alarm.recipients)
+            )
+        }
+        StatusKind::AlarmAnswered(alarm) => {
+            let eta = alarm
+                .eta_minutes
+                .map(|minutes| format!(" eta {minutes}m"))
+                .unwrap_or_default();
+            let note = alarm
+                .note
+                .as_deref()
+                .map(|note| format!(" note: {}", escape(note)))
+                .unwrap_or_default();
+            format!(
+                "{} {} {}{eta}{note}",
+                alarm.alarm_id, alarm.responder, alarm.answer
+            )
+        }
+        StatusKind::AlarmAcknowledged(alarm) => {
+            format!("{} coming: {}", alarm.alarm_id, id_list(&alarm.coming))
+        }
+        StatusKind::AlarmResolved(ended) | StatusKind::AlarmExpired(ended) => {
+            ended.alarm_id.to_string()
+        }
+    }
+}
+
+/// IDs separated by spaces; `(none)` for an empty list, so the line still reads.
+fn id_list(ids: &[IdentityId]) -> String {
+    if ids.is_empty() {
+        return "(none)".to_owned();
+    }
+    let ids: Vec<&str> = ids.iter().map(IdentityId::as_str).collect();
+    ids.join(" ")
 }
 
 fn status_name(status: ReceiptStatus) -> &'static str {
@@ -114,13 +179,63 @@ mod tests {
         let json = r#"{"id":"00112233445566778899aabbccddeeff","gatewayId":"*TESTTST","type":"message.read","messageId":"0102030405060708","recipient":"ECHOECHO","at":1714564800999}"#;
         let event: StatusEvent = serde_json::from_str(json).unwrap();
         assert_eq!(
-            status_line(&event).unwrap(),
+            status_line(&event),
             "2024-05-01T12:00:00Z status message.read 0102030405060708 ECHOECHO"
         );
         let before = json.replace("1714564800999", "-1");
         let event: StatusEvent = serde_json::from_str(&before).unwrap();
-        assert!(status_line(&event)
-            .unwrap()
-            .starts_with("1970-01-01T00:00:00Z status "));
+        assert!(status_line(&event).starts_with("1970-01-01T00:00:00Z status "));
+    }
+
+    #[test]
+    fn an_alarm_status_line_shows_when_what_which_alarm_and_what_became_of_it() {
+        let head = r#""id":"00112233445566778899aabbccddeeff","gatewayId":"*TESTTST""#;
+        let alarm = r#""alarmId":"0102030405060708","at":1714564800999"#;
+        let cases = [
+            (
+                r#""type":"alarm.triggered","priority":"critical","tiers":2"#,
+                "alarm.triggered 0102030405060708 priority critical, 2 tiers",
+            ),
+            (
+                r#""type":"alarm.triggered","priority":"normal","tiers":1,"dedupKey":"pump\n3""#,
+                "alarm.triggered 0102030405060708 priority normal, 1 tier, key pump\\n3",
+            ),
+            (
+                r#""type":"alarm.escalated","tier":2,"recipients":["ALICE123","BOB45678"],"unpaid":[]"#,
+                "alarm.escalated 0102030405060708 tier 2: ALICE123 BOB45678",
+            ),
+            (
+                r#""type":"alarm.escalated","tier":3,"recipients":[],"unpaid":["CAROL999"]"#,
+                "alarm.escalated 0102030405060708 tier 3: (none); unpaid: CAROL999",
+            ),
+            (
+                r#""type":"alarm.answered","responder":"ALICE123","answer":"coming","etaMinutes":5,"note":"on my way""#,
+                "alarm.answered 0102030405060708 ALICE123 coming eta 5m note: on my way",
+            ),
+            (
+                r#""type":"alarm.answered","responder":"BOB45678","answer":"not_coming""#,
+                "alarm.answered 0102030405060708 BOB45678 not_coming",
+            ),
+            (
+                r#""type":"alarm.acknowledged","coming":["ALICE123","BOB45678"]"#,
+                "alarm.acknowledged 0102030405060708 coming: ALICE123 BOB45678",
+            ),
+            (
+                r#""type":"alarm.resolved""#,
+                "alarm.resolved 0102030405060708",
+            ),
+            (
+                r#""type":"alarm.expired""#,
+                "alarm.expired 0102030405060708",
+            ),
+        ];
+        for (fields, expected) in cases {
+            let json = format!("{{{head},{fields},{alarm}}}");
+            let event: StatusEvent = serde_json::from_str(&json).unwrap();
+            assert_eq!(
+                status_line(&event),
+                format!("2024-05-01T12:00:00Z status {expected}")
+            );
+        }
     }
 }

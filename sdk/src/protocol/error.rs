@@ -76,6 +76,16 @@ pub enum ParseError {
     #[error("status signing secret must be tss_ followed by 64 hex characters")]
     StatusSecret,
 
+    /// A word of a closed set (an alarm's priority, answer or stop reason) was none of
+    /// its names.
+    #[error("{what} must be one of {allowed}")]
+    NotOneOf {
+        /// Which word was being parsed.
+        what: &'static str,
+        /// The names it may take, as a list for the message.
+        allowed: &'static str,
+    },
+
     /// A capability list contained an empty token (for example `text,,image`).
     #[error("capability list contains an empty token at position {0}")]
     EmptyCapability(usize),

@@ -22,11 +22,13 @@
 //! | `hash` | [`LookupHash`], phone and e-mail hashing |
 //! | `callback` | the callback MAC |
 //! | `status` | the status webhook: [`StatusEvent`], [`StatusSecret`], its signature |
+//! | `alarm` | an alarm's [`Priority`], a recipient's [`Answer`], a ringing's [`StopReason`] |
 //! | `capabilities` | [`Capabilities`] |
 //! | `flags` | [`MessageFlags`] of the chat protocol's message header |
 //! | [`e2e`] | the padded plaintext inside a box and the message types |
 //! | [`csp`] | the chat server protocol: handshake, encrypted frames, payloads |
 
+mod alarm;
 mod blob_id;
 mod callback;
 mod capabilities;
@@ -45,6 +47,7 @@ mod secret;
 mod secret_key;
 mod status;
 
+pub use alarm::{Answer, Priority, StopReason};
 pub use blob_id::BlobId;
 pub use callback::{callback_mac, callback_mac_hex, verify_callback_mac, CallbackFields};
 pub use capabilities::{Capabilities, KNOWN_CAPABILITIES};
@@ -64,6 +67,7 @@ pub use public_key::PublicKey;
 pub use secret::ApiSecret;
 pub use secret_key::{KeyPair, SecretKey};
 pub use status::{
-    new_event_id, status_signature, verify_status_signature, MessageReport, SignatureError,
-    StatusEvent, StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
+    new_event_id, status_signature, verify_status_signature, AlarmAcknowledged, AlarmAnswered,
+    AlarmEnded, AlarmEscalated, AlarmTriggered, MessageReport, SignatureError, StatusEvent,
+    StatusKind, StatusSecret, STATUS_SIGNATURE_HEADER,
 };

@@ -13,6 +13,10 @@
 //! refuses a `t` too far from its clock and drops an event whose `id` it has taken
 //! before (delivery is at least once).
 //!
+//! Besides what became of messages (`message.*`), events report the course of an alarm
+//! (`alarm.*`): triggered, escalated to a further tier, answered by a recipient,
+//! acknowledged (enough are coming), and resolved or expired.
+//!
 //! The Threema-compatible callback URL is another channel: it keeps receiving device
 //! replies and receipts as form posts, MAC'd with the API secret.
 
@@ -26,6 +30,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::hash::{hmac_sha256, new_hmac};
 use super::{GatewayId, IdentityId, MessageId, ParseError};
 use crate::crypto::fill_random;
+
+mod alarm;
+
+pub use alarm::{AlarmAcknowledged, AlarmAnswered, AlarmEnded, AlarmEscalated, AlarmTriggered};
 
 /// The header that carries the signature.
 pub const STATUS_SIGNATURE_HEADER: &str = "X-Tocsin-Signature";
@@ -178,6 +186,24 @@ pub enum StatusKind {
     /// Its time to live ran out before every device had it; it was deleted.
     #[serde(rename = "message.expired")]
     Expired(MessageReport),
+    /// The gateway ID triggered an alarm; its first tier is being alarmed.
+    #[serde(rename = "alarm.triggered")]
+    AlarmTriggered(AlarmTriggered),
+    /// The alarm reached a further tier of recipients.
+    #[serde(rename = "alarm.escalated")]
+    AlarmEscalated(AlarmEscalated),
+    /// A recipient answered the alarm.
+    #[serde(rename = "alarm.answered")]
+    AlarmAnswered(AlarmAnswered),
+    /// Enough recipients are coming; the others are no longer rung.
+    #[serde(rename = "alarm.acknowledged")]
+    AlarmAcknowledged(AlarmAcknowledged),
+    /// The gateway ID declared the alarm over.
+    #[serde(rename = "alarm.resolved")]
+    AlarmResolved(AlarmEnded),
+    /// The alarm ran out of time before it was acknowledged or resolved.
+    #[serde(rename = "alarm.expired")]
+    AlarmExpired(AlarmEnded),
 }
 
 /// Which message, to whom, when.
@@ -193,12 +219,18 @@ pub struct MessageReport {
 impl StatusKind {
     /// Every `type` this version knows, as on the wire. A receiver tells an event of a
     /// newer kind (a `type` not listed) from a malformed one with it.
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 11] = [
         "message.delivered",
         "message.read",
         "message.acknowledged",
         "message.declined",
         "message.expired",
+        "alarm.triggered",
+        "alarm.escalated",
+        "alarm.answered",
+        "alarm.acknowledged",
+        "alarm.resolved",
+        "alarm.expired",
     ];
 
     /// The event's `type`, as on the wire.
@@ -209,11 +241,17 @@ impl StatusKind {
             Self::Acknowledged(_) => "message.acknowledged",
             Self::Declined(_) => "message.declined",
             Self::Expired(_) => "message.expired",
+            Self::AlarmTriggered(_) => "alarm.triggered",
+            Self::AlarmEscalated(_) => "alarm.escalated",
+            Self::AlarmAnswered(_) => "alarm.answered",
+            Self::AlarmAcknowledged(_) => "alarm.acknowledged",
+            Self::AlarmResolved(_) => "alarm.resolved",
+            Self::AlarmExpired(_) => "alarm.expired",
         }
     }
 
-    /// The message the event is about. Every kind so far reports one; `None` is for a
-    /// later kind that does not.
+    /// The message the event is about: `Some` for the `message.*` kinds, `None` for the
+    /// `alarm.*` ones (see [`StatusKind::alarm_id`]).
     pub fn report(&self) -> Option<&MessageReport> {
         match self {
             Self::Delivered(report)
@@ -221,6 +259,45 @@ impl StatusKind {
             | Self::Acknowledged(report)
             | Self::Declined(report)
             | Self::Expired(report) => Some(report),
+            Self::AlarmTriggered(_)
+            | Self::AlarmEscalated(_)
+            | Self::AlarmAnswered(_)
+            | Self::AlarmAcknowledged(_)
+            | Self::AlarmResolved(_)
+            | Self::AlarmExpired(_) => None,
+        }
+    }
+
+    /// The alarm the event is about: `Some` for the `alarm.*` kinds, `None` for the
+    /// `message.*` ones.
+    pub fn alarm_id(&self) -> Option<MessageId> {
+        match self {
+            Self::Delivered(_)
+            | Self::Read(_)
+            | Self::Acknowledged(_)
+            | Self::Declined(_)
+            | Self::Expired(_) => None,
+            Self::AlarmTriggered(e) => Some(e.alarm_id),
+            Self::AlarmEscalated(e) => Some(e.alarm_id),
+            Self::AlarmAnswered(e) => Some(e.alarm_id),
+            Self::AlarmAcknowledged(e) => Some(e.alarm_id),
+            Self::AlarmResolved(e) | Self::AlarmExpired(e) => Some(e.alarm_id),
+        }
+    }
+
+    /// When what the event reports happened, unix milliseconds.
+    pub fn at(&self) -> i64 {
+        match self {
+            Self::Delivered(report)
+            | Self::Read(report)
+            | Self::Acknowledged(report)
+            | Self::Declined(report)
+            | Self::Expired(report) => report.at,
+            Self::AlarmTriggered(e) => e.at,
+            Self::AlarmEscalated(e) => e.at,
+            Self::AlarmAnswered(e) => e.at,
+            Self::AlarmAcknowledged(e) => e.at,
+            Self::AlarmResolved(e) | Self::AlarmExpired(e) => e.at,
         }
     }
 }
@@ -235,6 +312,7 @@ pub fn new_event_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{Answer, Priority};
 
     fn secret() -> StatusSecret {
         StatusSecret::parse(&format!("tss_{}", "ab".repeat(32))).unwrap()
@@ -340,21 +418,58 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_is_named_in_names_and_reports_its_message() {
+    fn every_kind_is_named_in_names_and_reports_its_message_or_alarm() {
         let report = MessageReport {
             message_id: MessageId::from_bytes([1; 8]),
             recipient: IdentityId::parse("ECHOECHO").unwrap(),
             at: 1,
         };
+        let alarm_id = MessageId::from_bytes([2; 8]);
+        let ended = AlarmEnded { alarm_id, at: 1 };
         let kinds = [
             StatusKind::Delivered(report),
             StatusKind::Read(report),
             StatusKind::Acknowledged(report),
             StatusKind::Declined(report),
             StatusKind::Expired(report),
+            StatusKind::AlarmTriggered(AlarmTriggered {
+                alarm_id,
+                priority: Priority::High,
+                tiers: 1,
+                dedup_key: None,
+                at: 1,
+            }),
+            StatusKind::AlarmEscalated(AlarmEscalated {
+                alarm_id,
+                tier: 2,
+                recipients: vec![],
+                unpaid: vec![],
+                at: 1,
+            }),
+            StatusKind::AlarmAnswered(AlarmAnswered {
+                alarm_id,
+                responder: report.recipient,
+                answer: Answer::NotComing,
+                eta_minutes: None,
+                note: None,
+                at: 1,
+            }),
+            StatusKind::AlarmAcknowledged(AlarmAcknowledged {
+                alarm_id,
+                coming: vec![],
+                at: 1,
+            }),
+            StatusKind::AlarmResolved(ended),
+            StatusKind::AlarmExpired(ended),
         ];
         let names: Vec<&str> = kinds.iter().map(StatusKind::name).collect();
         assert_eq!(names, StatusKind::NAMES);
-        assert!(kinds.iter().all(|k| k.report() == Some(&report)));
+        for kind in &kinds {
+            let is_alarm = kind.name().starts_with("alarm.");
+            assert_eq!(kind.report().is_none(), is_alarm, "{kind:?}");
+            assert_eq!(kind.alarm_id(), is_alarm.then_some(alarm_id), "{kind:?}");
+            assert_eq!(kind.at(), 1);
+        }
+        assert!(kinds[..5].iter().all(|k| k.report() == Some(&report)));
     }
 }

@@ -417,6 +417,30 @@ mod tests {
     }
 
     #[test]
+    fn alarm_events_are_taken_as_known_kinds_and_malformed_ones_refused() {
+        let rx = receiver();
+        let answered = br#"{"id":"0a","gatewayId":"*TESTTST","type":"alarm.answered","alarmId":"0102030405060708","responder":"ALICE123","answer":"coming","etaMinutes":5,"at":1700000000123}"#;
+        let event = rx
+            .receive(answered, Some(&signed(answered, NOW)), NOW)
+            .unwrap();
+        let StatusKind::AlarmAnswered(answer) = &event.kind else {
+            panic!("{event:?}");
+        };
+        assert_eq!(answer.responder.as_str(), "ALICE123");
+        assert_eq!(event.kind.alarm_id(), Some(answer.alarm_id));
+        let resolved = br#"{"id":"0b","gatewayId":"*TESTTST","type":"alarm.resolved","alarmId":"0102030405060708","at":1}"#;
+        let event = rx
+            .receive(resolved, Some(&signed(resolved, NOW)), NOW)
+            .unwrap();
+        assert_eq!(event.kind.name(), "alarm.resolved");
+        // A known alarm type without its fields is a fault, not a newer kind.
+        let bare = br#"{"id":"0c","gatewayId":"*TESTTST","type":"alarm.escalated","alarmId":"0102030405060708","at":1}"#;
+        let err = rx.receive(bare, Some(&signed(bare, NOW)), NOW).unwrap_err();
+        assert!(matches!(err, StatusReceiveError::Malformed(_)), "{err:?}");
+        assert_eq!(err.status(), 400);
+    }
+
+    #[test]
     fn the_memory_is_bounded_by_the_capacity() {
         let options = ReceiverOptions {
             dedupe_capacity: 1,

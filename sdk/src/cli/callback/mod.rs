@@ -40,8 +40,13 @@ where KIND is text, receipt (status and message IDs), file (name, type, size), i
 or location. Each status event (a request signed in X-Tocsin-Signature) is printed as
   TIME status TYPE MESSAGE-ID RECIPIENT
 where TYPE is message.delivered, message.read, message.acknowledged, message.declined
-or message.expired, and TIME is when that happened. Warnings and refused requests go
-to standard error.
+or message.expired, or, for an alarm, as
+  TIME status TYPE ALARM-ID DETAIL
+where TYPE and DETAIL are alarm.triggered (priority critical, 2 tiers), alarm.escalated
+(tier 2: RECIPIENTS, and those unpaid), alarm.answered (RESPONDER coming eta 5m note:
+TEXT), alarm.acknowledged (coming: RESPONDERS), alarm.resolved or alarm.expired (no
+DETAIL). TIME is when that happened. Warnings and refused requests go to standard
+error.
 
 Answers: 200 when taken (also for a message or event already taken, for a message that
 cannot be decrypted and for an event of a type this version does not know, because a

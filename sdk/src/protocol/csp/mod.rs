@@ -104,7 +104,7 @@ pub use extensions::{
 };
 pub use hello::{ClientHello, ServerHello};
 pub use kdf::{blake2b_kdf, vouch, CSP_PERSONAL, MAX_KDF_KEY_LEN, MAX_KDF_PARAM_LEN};
-pub use payload::Payload;
+pub use payload::{AlarmAnswer, AlarmAnswerError, AlarmRing, AlarmStop, Payload, ALARM_NOTE_MAX};
 pub use server::{LoginRequest, ServerHandshake};
 pub use session::{
     frame_len, Opener, Sealer, Session, FRAME_PREFIX_LEN, MAX_FRAME_BOX_LEN, MAX_PAYLOAD_LEN,

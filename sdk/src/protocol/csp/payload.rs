@@ -8,6 +8,24 @@
 //!
 //! Message IDs are written as the raw bytes of [`MessageId`], in order, so the hex form
 //! in logs matches the one the Gateway API returns.
+//!
+//! # Tocsin extensions
+//!
+//! Types of Tocsin's own travel as [`Payload::Unknown`], so a client that does not know
+//! them skips them and loses nothing it needs. Each type's constant documents its data.
+//!
+//! | type | constant | direction | about |
+//! | --- | --- | --- | --- |
+//! | `0x40` | [`Payload::BLOB_DONE`] | C→S | a blob the device is done with |
+//! | `0x41` | [`Payload::MESSAGE_REFUSED`] | S→C | an outgoing message not taken |
+//! | `0x42` | [`Payload::MESSAGE_EXPIRES`] | S→C | the expiry of the message that follows |
+//! | `0x43` | [`Payload::ALARM_RING`] | S→C | ring for an alarm (the message that follows is one) |
+//! | `0x44` | [`Payload::ALARM_ANSWER`] | C→S | a recipient's answer to an alarm |
+//! | `0x45` | [`Payload::ALARM_STOP`] | S→C | stop ringing, and why |
+
+mod alarm;
+
+pub use alarm::{AlarmAnswer, AlarmAnswerError, AlarmRing, AlarmStop, ALARM_NOTE_MAX};
 
 use super::{MessageEnvelope, PayloadError};
 use crate::protocol::{IdentityId, MessageId};
@@ -109,6 +127,34 @@ impl Payload {
     /// nothing. Build and read it with [`Payload::message_expires`] and
     /// [`Payload::as_message_expires`].
     pub const MESSAGE_EXPIRES: u8 = 0x42;
+
+    /// `0x43`, server to client, a Tocsin extension carried as [`Payload::Unknown`]: ring
+    /// for an alarm, whose ID is the ID of the chat message that carries it. Data:
+    /// gateway (8) ‖ message ID (8) ‖ ring number (u16, little-endian) ‖ priority (u8, as
+    /// [`Priority::to_byte`](crate::protocol::Priority::to_byte)) ‖ tier (u8, 1 for the
+    /// first). Ring 0 comes right before the alarm's message itself (the next incoming
+    /// message with this sender and ID): the message that follows is an alarm. Rings 1,
+    /// 2, … repeat it until a [`Payload::ALARM_STOP`]. A client that ignores it gets the
+    /// message as an ordinary one. Build and read it with [`Payload::alarm_ring`] and
+    /// [`Payload::as_alarm_ring`].
+    pub const ALARM_RING: u8 = 0x43;
+
+    /// `0x44`, client to server, a Tocsin extension carried as [`Payload::Unknown`]: the
+    /// device's answer to an alarm. Data: gateway (8) ‖ message ID (8) ‖ answer (u8, as
+    /// [`Answer::to_byte`](crate::protocol::Answer::to_byte)) ‖ ETA in minutes (u16,
+    /// little-endian; `0xffff` for none) ‖ note (UTF-8, at most [`ALARM_NOTE_MAX`] bytes,
+    /// empty for none). Build and read it with [`Payload::alarm_answer`] and
+    /// [`Payload::as_alarm_answer`].
+    pub const ALARM_ANSWER: u8 = 0x44;
+
+    /// `0x45`, server to client, a Tocsin extension carried as [`Payload::Unknown`]: stop
+    /// ringing for an alarm. Data: gateway (8) ‖ message ID (8) ‖ reason (u8, as
+    /// [`StopReason::to_byte`](crate::protocol::StopReason::to_byte)) ‖ this recipient's
+    /// answer (u8: 0 for none, else as
+    /// [`Answer::to_byte`](crate::protocol::Answer::to_byte)), so that each of their
+    /// devices shows what they answered, on whichever device. Build and read it with
+    /// [`Payload::alarm_stop`] and [`Payload::as_alarm_stop`].
+    pub const ALARM_STOP: u8 = 0x45;
 
     /// A [`Payload::MESSAGE_EXPIRES`] for the message `message_id` from `sender`.
     pub fn message_expires(sender: IdentityId, message_id: MessageId, expires_at: u32) -> Self {
