@@ -101,7 +101,9 @@ pub async fn step(
         return Ok(());
     }
     if now >= alarm.expires_at {
-        store.end_alarm(id, AlarmState::Expired, now).await?;
+        store
+            .end_alarm(gateway, id, AlarmState::Expired, now)
+            .await?;
         return Ok(());
     }
     if alarm.state == AlarmState::Triggered {
@@ -185,7 +187,7 @@ async fn start_tier(
         }
     }
     store
-        .alarm_tier_started(&alarm.id, tier, &sent, &unpaid, now)
+        .alarm_tier_started(&alarm.gateway, &alarm.id, tier, &sent, &unpaid, now)
         .await?;
     Ok(())
 }

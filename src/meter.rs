@@ -147,6 +147,7 @@ mod tests {
             file: 0,
             blob: 3,
             lookup: 1,
+            alarm: 4,
         };
         Meter::new(prices, Arc::new(Metrics::new()))
     }
@@ -164,6 +165,7 @@ mod tests {
         assert_eq!(priced(Operation::SendE2e), (2, LedgerReason::SendE2e));
         assert_eq!(priced(Operation::UploadBlob), (3, LedgerReason::UploadBlob));
         assert_eq!(priced(Operation::IdLookup), (1, LedgerReason::IdLookup));
+        assert_eq!(priced(Operation::Alarm), (4, LedgerReason::Alarm));
         assert_eq!(
             priced(Operation::BulkPubkeyLookup { found: 5 }),
             (5, LedgerReason::BulkPubkeyLookup)

@@ -11,7 +11,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use tocsin_sdk::protocol::{MessageId, Nonce};
+use tocsin_sdk::protocol::{MessageId, Nonce, Priority};
 
 use super::authed;
 use super::error::ApiError;
@@ -95,12 +95,9 @@ fn within(
 }
 
 fn priority(raw: Option<&str>) -> Result<&'static str, ApiError> {
-    match raw.unwrap_or("normal") {
-        "normal" => Ok("normal"),
-        "high" => Ok("high"),
-        "critical" => Ok("critical"),
-        _ => Err(bad("priority must be normal, high or critical")),
-    }
+    Priority::parse(raw.unwrap_or("normal"))
+        .map(Priority::as_str)
+        .map_err(|_| bad("priority must be normal, high or critical"))
 }
 
 /// A dedup key or group name: 1–255 visible ASCII characters.
@@ -431,7 +428,7 @@ pub async fn resolve(
     found(&state, &who, &id).await?;
     state
         .store
-        .end_alarm(&id, AlarmState::Resolved, UnixMs::now())
+        .end_alarm(&who.gateway().id, &id, AlarmState::Resolved, UnixMs::now())
         .await?;
     Ok(HttpResponse::Ok().json(view(&found(&state, &who, &id).await?)))
 }

@@ -8,11 +8,15 @@
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tocsin_sdk::protocol::{GatewayId, IdentityId, MessageId, Nonce};
+use tocsin_sdk::protocol::{
+    AlarmEnded, AlarmEscalated, AlarmTriggered, GatewayId, IdentityId, MessageId, Nonce, Priority,
+    StatusKind,
+};
 
 use super::engine::begin_write;
 use super::rows::{gateway_id, identity_id, message_id};
-use super::{AccountId, Store, StoreError};
+use super::status::queue_statuses;
+use super::{AccountId, Outbox, Store, StoreError};
 use crate::domain::UnixMs;
 
 /// The states of an alarm: open (`triggered`, `acknowledged`) or ended.
@@ -271,7 +275,17 @@ impl Store {
                 .await?;
             }
         }
+        let triggered = StatusKind::AlarmTriggered(AlarmTriggered {
+            alarm_id: new.id,
+            priority: Priority::parse(new.priority).unwrap_or(Priority::Normal),
+            tiers: u8::try_from(new.tiers.len()).unwrap_or(u8::MAX),
+            dedup_key: new.dedup_key.clone(),
+            at: new.created_at.get(),
+        });
+        let reports = [(new.gateway, triggered, new.created_at)];
+        let statuses = queue_statuses(&mut tx, self.backend, &reports).await?;
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(())
     }
 
@@ -425,9 +439,11 @@ impl Store {
     }
 
     /// Records that tier `tier` of `alarm` started at `now`: which recipients got their
-    /// delivery, which could not be paid. Held boxes of the tier are dropped.
+    /// delivery, which could not be paid. Held boxes of the tier are dropped. A tier after
+    /// the first is reported as `alarm.escalated`.
     pub async fn alarm_tier_started(
         &self,
+        gateway: &GatewayId,
         alarm: &MessageId,
         tier: i64,
         sent: &[IdentityId],
@@ -435,7 +451,7 @@ impl Store {
         now: UnixMs,
     ) -> Result<(), StoreError> {
         let mut tx = begin_write(&self.write, self.backend).await?;
-        sqlx::query(
+        let started = sqlx::query(
             "UPDATE alarm_tiers SET started_at = $3, unpaid = $4 \
              WHERE alarm_id = $1 AND tier = $2 AND started_at IS NULL",
         )
@@ -444,7 +460,8 @@ impl Store {
         .bind(now)
         .bind(unpaid.len() as i64)
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
         for (who, paid) in sent
             .iter()
             .map(|w| (w, true))
@@ -461,7 +478,19 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let mut statuses = 0;
+        if started == 1 && tier > 1 {
+            let escalated = StatusKind::AlarmEscalated(AlarmEscalated {
+                alarm_id: *alarm,
+                tier: u8::try_from(tier).unwrap_or(u8::MAX),
+                recipients: sent.to_vec(),
+                unpaid: unpaid.to_vec(),
+                at: now.get(),
+            });
+            statuses = queue_statuses(&mut tx, self.backend, &[(*gateway, escalated, now)]).await?;
+        }
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(())
     }
 
@@ -499,9 +528,11 @@ impl Store {
     }
 
     /// Ends an open alarm as `state` (resolved or expired) at `now`: its held boxes are
-    /// deleted and its timer stops. `false` when it had ended already.
+    /// deleted, its timer stops, and `alarm.resolved` or `alarm.expired` is reported.
+    /// `false` when it had ended already.
     pub async fn end_alarm(
         &self,
+        gateway: &GatewayId,
         alarm: &MessageId,
         state: AlarmState,
         now: UnixMs,
@@ -518,6 +549,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        let mut statuses = 0;
         if ended == 1 {
             sqlx::query(
                 "UPDATE alarm_recipients SET nonce = NULL, box = NULL \
@@ -526,8 +558,18 @@ impl Store {
             .bind(alarm.as_bytes().to_vec())
             .execute(&mut *tx)
             .await?;
+            let body = AlarmEnded {
+                alarm_id: *alarm,
+                at: now.get(),
+            };
+            let kind = match state {
+                AlarmState::Expired => StatusKind::AlarmExpired(body),
+                _ => StatusKind::AlarmResolved(body),
+            };
+            statuses = queue_statuses(&mut tx, self.backend, &[(*gateway, kind, now)]).await?;
         }
         tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
         Ok(ended == 1)
     }
 

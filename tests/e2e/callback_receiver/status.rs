@@ -13,8 +13,8 @@ use tocsin::store::GatewayMode;
 use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event, Received};
 use tocsin_sdk::protocol::{
-    ApiSecret, GatewayId, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusSecret,
-    STATUS_SIGNATURE_HEADER,
+    ApiSecret, GatewayId, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusKind,
+    StatusSecret, STATUS_SIGNATURE_HEADER,
 };
 use tocsin_sdk::receive::{CallbackReceiver, StatusReceiver};
 use tokio::sync::mpsc;
@@ -291,4 +291,70 @@ async fn an_e2e_ids_callback_url_keeps_its_traffic_and_the_status_url_gets_the_d
     assert_eq!(*callbacks.lock().unwrap(), [200, 200], "reply and receipt");
     assert_eq!(*answered.lock().unwrap(), [200], "the delivery alone");
     device.close().await;
+}
+
+/// An alarm's life on the status URL: `alarm.triggered` at once, `alarm.escalated` when
+/// its second tier starts (on the alarm clock, stepped with the test's time), and
+/// `alarm.resolved` when its sender resolves it.
+#[tokio::test]
+async fn an_alarms_life_reaches_the_status_url() {
+    let app = spawn_app_with(&loopback_allowed()).await;
+    // Events come signed at the real time and at the test's (300 s on): a receiver clock
+    // 270 s ahead finds both within its window (300 s old, 60 s ahead).
+    let (gw, mut got, _) = hooked(&app, GatewayMode::Basic, 270).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let body = serde_json::json!({
+        "text": "Pump 3 failed",
+        "dedupKey": "pump-3",
+        "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 300, "to": ["BOB45678"]}],
+    });
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/alarms?{}", gw.credentials())))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let id = MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap();
+    let triggered = next_events(&mut got, 1).await;
+    let StatusKind::AlarmTriggered(t) = &triggered[0].kind else {
+        panic!("{triggered:?}");
+    };
+    assert_eq!(
+        (t.alarm_id, t.tiers, t.dedup_key.as_deref()),
+        (id, 2, Some("pump-3"))
+    );
+    let alarm = app.state.store.alarm(&gw.id, &id).await.unwrap().unwrap();
+    let clock = tocsin::alarms::AlarmClock::new(app.state.clone());
+    clock
+        .run_once(alarm.created_at.plus_ms(300_000))
+        .await
+        .unwrap();
+    // The event is due at the test's time; a dispatcher on that clock delivers it.
+    let dispatcher = Arc::new(StatusDispatcher::new(app.state.clone()).unwrap());
+    let later = alarm.created_at.plus_ms(300_000);
+    assert_eq!(
+        dispatcher.run_once(later).await.unwrap(),
+        [Attempt::Delivered]
+    );
+    let escalated = next_events(&mut got, 1).await;
+    let StatusKind::AlarmEscalated(e) = &escalated[0].kind else {
+        panic!("{escalated:?}");
+    };
+    assert_eq!(e.tier, 2);
+    assert_eq!(e.recipients, [IdentityId::parse("BOB45678").unwrap()]);
+    assert!(e.unpaid.is_empty());
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/alarms/{id}/resolve?{}", gw.credentials())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let resolved = next_events(&mut got, 1).await;
+    assert_eq!(resolved[0].kind.name(), "alarm.resolved");
+    assert_eq!(resolved[0].kind.alarm_id(), Some(id));
 }
