@@ -355,3 +355,63 @@ async fn two_nodes_keeping_house_at_once_expire_each_message_once_on_postgres_on
         );
     }
 }
+
+/// Two nodes' alarm clocks stepping the same alarms at once: each later tier starts once,
+/// is delivered once and charged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_alarm_clocks_start_each_tier_once_on_postgres_only() {
+    let (a, b) = two_quiet_nodes().await;
+    let gw = a.gateway(GatewayMode::Basic, 100).await;
+    a.identity("ALICE123", None, None).await;
+    a.identity("BOB45678", None, None).await;
+    let bob = IdentityId::parse("BOB45678").unwrap();
+    let body = serde_json::json!({
+        "text": "Pump 3 failed",
+        "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 60, "to": ["BOB45678"]}],
+    });
+    let mut alarms = Vec::new();
+    for _ in 0..10 {
+        let res = a
+            .client
+            .post(a.url(&format!("/api/v1/alarms?{}", gw.credentials())))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let answer: serde_json::Value = res.json().await.unwrap();
+        alarms.push(MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap());
+    }
+    let balance = |app: &TestApp| {
+        let store = app.state.store.clone();
+        let account = gw.account;
+        async move { store.account(account).await.unwrap().unwrap().balance }
+    };
+    assert_eq!(balance(&a).await, 90);
+    let later = UnixMs::now().plus_ms(61_000);
+    let (clock_a, clock_b) = (
+        tocsin::alarms::AlarmClock::new(a.state.clone()),
+        tocsin::alarms::AlarmClock::new(b.state.clone()),
+    );
+    let (stepped_a, stepped_b) = tokio::join!(clock_a.run_once(later), clock_b.run_once(later));
+    assert_eq!(
+        stepped_a.unwrap() + stepped_b.unwrap(),
+        10,
+        "each alarm stepped once"
+    );
+    let queued: BTreeSet<MessageId> = a
+        .state
+        .store
+        .queued_for(&bob, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.message.message_id)
+        .collect();
+    assert_eq!(
+        queued,
+        alarms.iter().copied().collect(),
+        "one delivery each"
+    );
+    assert_eq!(balance(&b).await, 80, "each charged once");
+}
