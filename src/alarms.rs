@@ -17,12 +17,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tocsin_sdk::protocol::csp::AlarmAnswer;
 use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, MessageId, Nonce};
 
 use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
-use crate::store::{Alarm, AlarmRecipient, AlarmState, GatewayRecord, StoreError};
+use crate::store::{Alarm, AlarmRecipient, AlarmState, Answered, GatewayRecord, StoreError};
 use crate::submit::{submit, Caller, Outgoing, SubmitError};
 
 /// Alarms stepped per round at most.
@@ -244,4 +245,22 @@ async fn deliver(
     let key = format!("alarm:{}:{}", alarm.id, to);
     submit(state, gateway, paid, msg, Some(&key), Caller::Task).await?;
     Ok(true)
+}
+
+/// A device of `responder` answered an alarm: recorded (see
+/// [`crate::store::Store::answer_alarm`]); `None` when the answer concerns no open alarm
+/// that reached `responder`.
+pub async fn answer(
+    state: &AppState,
+    responder: &tocsin_sdk::protocol::IdentityId,
+    answer: &AlarmAnswer,
+    now: UnixMs,
+) -> Result<Option<Answered>, StoreError> {
+    let Ok(gateway) = GatewayId::try_from(answer.gateway) else {
+        return Ok(None);
+    };
+    state
+        .store
+        .answer_alarm(&gateway, &answer.message_id, responder, answer, now)
+        .await
 }

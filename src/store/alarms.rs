@@ -8,9 +8,10 @@
 
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use tocsin_sdk::protocol::csp::AlarmAnswer;
 use tocsin_sdk::protocol::{
-    AlarmEnded, AlarmEscalated, AlarmTriggered, GatewayId, IdentityId, MessageId, Nonce, Priority,
-    StatusKind,
+    AlarmAcknowledged, AlarmAnswered, AlarmEnded, AlarmEscalated, AlarmTriggered, GatewayId,
+    IdentityId, MessageId, Nonce, Priority, StatusKind,
 };
 
 use super::engine::begin_write;
@@ -149,6 +150,15 @@ impl Alarm {
         self.created_at
             .plus_ms(tier.after_secs.saturating_mul(1000))
     }
+}
+
+/// What an answer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    /// This answer brought the alarm to its quorum.
+    pub acknowledged: bool,
+    /// Who is coming, in the order they said so.
+    pub coming: Vec<IdentityId>,
 }
 
 /// A line of an alarm list.
@@ -571,6 +581,98 @@ impl Store {
         tx.commit().await?;
         self.filled(Outbox::Statuses, statuses);
         Ok(ended == 1)
+    }
+
+    /// Records `responder`'s answer to `alarm` at `now` (a later answer replaces an earlier
+    /// one) and reports it as `alarm.answered`; when the `coming` answers reach the
+    /// alarm's quorum, the alarm becomes `acknowledged` (no more tiers) and that is
+    /// reported too. `None` when `responder` was not reached by the alarm or it has ended.
+    pub async fn answer_alarm(
+        &self,
+        gateway: &GatewayId,
+        alarm: &MessageId,
+        responder: &IdentityId,
+        answer: &AlarmAnswer,
+        now: UnixMs,
+    ) -> Result<Option<Answered>, StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        let open = sqlx::query(
+            "SELECT state, required_acks, expires_at FROM alarms WHERE id = $1 AND gateway_id = $2 \
+             AND state IN ('triggered', 'acknowledged')",
+        )
+        .bind(alarm.as_bytes().to_vec())
+        .bind(gateway.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(open) = open else {
+            return Ok(None);
+        };
+        let state = state_of(&open)?;
+        let required: i64 = open.try_get("required_acks")?;
+        let expires_at: UnixMs = open.try_get("expires_at")?;
+        let recorded = sqlx::query(
+            "UPDATE alarm_recipients SET answer = $3, eta_minutes = $4, note = $5, \
+             answered_at = $6 WHERE alarm_id = $1 AND identity = $2 AND sent_at IS NOT NULL",
+        )
+        .bind(alarm.as_bytes().to_vec())
+        .bind(responder.as_str())
+        .bind(answer.answer.as_str())
+        .bind(answer.eta_minutes.map(i64::from))
+        .bind((!answer.note.is_empty()).then(|| answer.note.clone()))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if recorded == 0 {
+            return Ok(None);
+        }
+        let coming: Vec<IdentityId> = sqlx::query(
+            "SELECT identity FROM alarm_recipients WHERE alarm_id = $1 AND answer = 'coming' \
+             ORDER BY answered_at, identity",
+        )
+        .bind(alarm.as_bytes().to_vec())
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| identity_id(r, "identity"))
+        .collect::<Result<_, _>>()?;
+        let mut reports = vec![(
+            *gateway,
+            StatusKind::AlarmAnswered(AlarmAnswered {
+                alarm_id: *alarm,
+                responder: *responder,
+                answer: answer.answer,
+                eta_minutes: answer.eta_minutes,
+                note: (!answer.note.is_empty()).then(|| answer.note.clone()),
+                at: now.get(),
+            }),
+            now,
+        )];
+        let acknowledged = state == AlarmState::Triggered && coming.len() as i64 >= required;
+        if acknowledged {
+            // No more tiers: the alarm waits for its resolve or its expiry.
+            sqlx::query("UPDATE alarms SET state = 'acknowledged', next_due_at = $2 WHERE id = $1")
+                .bind(alarm.as_bytes().to_vec())
+                .bind(expires_at)
+                .execute(&mut *tx)
+                .await?;
+            reports.push((
+                *gateway,
+                StatusKind::AlarmAcknowledged(AlarmAcknowledged {
+                    alarm_id: *alarm,
+                    coming: coming.clone(),
+                    at: now.get(),
+                }),
+                now,
+            ));
+        }
+        let statuses = queue_statuses(&mut tx, self.backend, &reports).await?;
+        tx.commit().await?;
+        self.filled(Outbox::Statuses, statuses);
+        Ok(Some(Answered {
+            acknowledged,
+            coming,
+        }))
     }
 
     /// The members of `account`'s on-call group `name` (empty for an unknown group).

@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session as WsSession};
 use futures_util::future::{join_all, FutureExt};
 use tocsin_sdk::protocol::csp::{Opener, Payload, ServerHandshake};
-use tocsin_sdk::protocol::{IdentityId, MessageId};
+use tocsin_sdk::protocol::{IdentityId, MessageId, StopReason};
 
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
 use super::link::{ack, End, Limit, Link};
@@ -318,9 +318,39 @@ async fn handle(
             blob_done(state, &link.device, &data).await?;
             Ok(Outcome::Continue)
         }
+        ref answer @ Payload::Unknown {
+            kind: Payload::ALARM_ANSWER,
+            ..
+        } => {
+            alarm_answer(state, link, answer).await?;
+            Ok(Outcome::Continue)
+        }
         // Single-device sessions receive from login on; anything else is not ours to act on.
         _ => Ok(Outcome::Continue),
     }
+}
+
+/// A device answers an alarm (`ALARM_ANSWER`): recorded for its identity, and confirmed
+/// to this device with `ALARM_STOP` (reason `answered`). An answer that is malformed, or
+/// to an alarm that did not reach this identity or has ended, is dropped.
+async fn alarm_answer(state: &AppState, link: &mut Link, payload: &Payload) -> Result<(), End> {
+    let Some(answer) = payload.as_alarm_answer() else {
+        return Ok(());
+    };
+    let responder = link.device.identity;
+    let answered = crate::alarms::answer(state, &responder, &answer, UnixMs::now())
+        .await
+        .map_err(|e| End::Failed(e.to_string()))?;
+    if answered.is_some() {
+        let stop = Payload::alarm_stop(
+            answer.gateway,
+            answer.message_id,
+            StopReason::Answered,
+            Some(answer.answer),
+        );
+        link.send(&stop).await?;
+    }
+    Ok(())
 }
 
 /// An ack arrived: the acks already waiting behind it are read too, to be committed

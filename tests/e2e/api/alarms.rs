@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 use tocsin::alarms::AlarmClock;
 use tocsin::domain::UnixMs;
 use tocsin::store::{AlarmState, GatewayMode};
-use tocsin_sdk::protocol::{IdentityId, MessageId, Nonce};
+use tocsin_sdk::protocol::csp::Payload;
+use tocsin_sdk::protocol::{Answer, IdentityId, MessageId, Nonce, StopReason};
 
+use super::chat::Device;
 use crate::helpers::{spawn_app_with, TestApp, TestGateway};
 
 async fn trigger(
@@ -282,4 +284,69 @@ async fn a_trigger_the_balance_cannot_pay_or_that_is_malformed_is_refused_whole(
         get(&app, &poor, "/api/v1/alarms/0011223344556677").await.0,
         404
     );
+}
+
+/// A recipient's device answers `coming` over the chat connection (`ALARM_ANSWER`): the
+/// answer is recorded with its ETA and note and confirmed with `ALARM_STOP`, the quorum of
+/// one acknowledges the alarm, and its next tier never starts. An identity the alarm did
+/// not reach cannot answer it.
+#[tokio::test]
+async fn a_coming_answer_from_a_device_acknowledges_the_alarm_and_stops_its_escalation() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let body = json!({
+        "text": "Fire alarm, building 3",
+        "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 300, "to": ["BOB45678"]}],
+    });
+    let (_, answer) = trigger(&app, &gw, &body, None).await;
+    let id = MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap();
+    let mut device = Device::connect(&app, "ALICE123", &alice, Some(1)).await;
+    loop {
+        match device.recv().await.expect("the alarm's message") {
+            Payload::IncomingMessage(m) => {
+                assert_eq!(m.message_id, id);
+                device
+                    .send(&Payload::ClientAck {
+                        sender: m.sender,
+                        message_id: m.message_id,
+                    })
+                    .await;
+            }
+            Payload::QueueSendComplete => break,
+            _ => {}
+        }
+    }
+    let gateway = *gw.id.as_identity();
+    let coming = Payload::alarm_answer(gateway, id, Answer::Coming, Some(5), "on my way").unwrap();
+    device.send(&coming).await;
+    let stop = device.recv().await.expect("the answer confirmed");
+    let stop = stop.as_alarm_stop().expect("an ALARM_STOP");
+    assert_eq!(
+        (stop.message_id, stop.reason, stop.answer),
+        (id, StopReason::Answered, Some(Answer::Coming))
+    );
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    assert_eq!(view["state"], "acknowledged");
+    let alice_view = &view["tiers"][0]["recipients"][0];
+    assert_eq!(
+        (
+            &alice_view["answer"],
+            &alice_view["etaMinutes"],
+            &alice_view["note"]
+        ),
+        (&json!("coming"), &json!(5), &json!("on my way"))
+    );
+    let clock = AlarmClock::new(app.state.clone());
+    clock
+        .run_once(created(&view).plus_ms(300_000))
+        .await
+        .unwrap();
+    assert!(queued(&app, "BOB45678").await.is_empty(), "no escalation");
+    assert_eq!(balance(&app, &gw).await, 9);
+    let bob = IdentityId::parse("BOB45678").unwrap();
+    let frame = coming.as_alarm_answer().unwrap();
+    let by_bob = tocsin::alarms::answer(&app.state, &bob, &frame, UnixMs::now()).await;
+    assert_eq!(by_bob.unwrap(), None, "the alarm never reached BOB45678");
 }

@@ -12,8 +12,9 @@ use tocsin::domain::UnixMs;
 use tocsin::store::GatewayMode;
 use tocsin_sdk::client::{E2eClient, Recipient};
 use tocsin_sdk::device::{Admission, Connection, DeviceKeys, Event, Received};
+use tocsin_sdk::protocol::csp::Payload;
 use tocsin_sdk::protocol::{
-    ApiSecret, GatewayId, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusKind,
+    Answer, ApiSecret, GatewayId, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusKind,
     StatusSecret, STATUS_SIGNATURE_HEADER,
 };
 use tocsin_sdk::receive::{CallbackReceiver, StatusReceiver};
@@ -357,4 +358,48 @@ async fn an_alarms_life_reaches_the_status_url() {
     let resolved = next_events(&mut got, 1).await;
     assert_eq!(resolved[0].kind.name(), "alarm.resolved");
     assert_eq!(resolved[0].kind.alarm_id(), Some(id));
+
+    // Another alarm, answered `coming` by its recipient: answered, then acknowledged.
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/alarms?{}", gw.credentials())))
+        .json(&serde_json::json!({"text": "Pump 4 failed", "tiers": [{"to": ["ALICE123"]}]}))
+        .send()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = res.json().await.unwrap();
+    let second = MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap();
+    let alice = IdentityId::parse("ALICE123").unwrap();
+    let frame = Payload::alarm_answer(*gw.id.as_identity(), second, Answer::Coming, None, "")
+        .unwrap()
+        .as_alarm_answer()
+        .unwrap();
+    tocsin::alarms::answer(&app.state, &alice, &frame, UnixMs::now())
+        .await
+        .unwrap()
+        .expect("recorded");
+    let events = next_events(&mut got, 3).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(
+        kinds,
+        ["alarm.acknowledged", "alarm.answered", "alarm.triggered"]
+    );
+    let StatusKind::AlarmAcknowledged(ack) = &events[0].kind else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (ack.alarm_id, ack.coming.as_slice()),
+        (second, &[alice][..])
+    );
+    let StatusKind::AlarmAnswered(answered) = &events[1].kind else {
+        panic!("{events:?}");
+    };
+    assert_eq!(
+        (
+            answered.responder,
+            answered.answer,
+            answered.note.as_deref()
+        ),
+        (alice, Answer::Coming, None)
+    );
 }
