@@ -57,6 +57,9 @@ impl AlarmState {
     }
 }
 
+/// A box held for one recipient of an end-to-end alarm: its nonce and the box.
+pub type HeldBox = (Nonce, Vec<u8>);
+
 /// A tier as triggered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewTier {
@@ -64,7 +67,7 @@ pub struct NewTier {
     /// On-call groups whose members the tier reaches (resolved when it starts).
     pub groups: Vec<String>,
     /// The recipients named, each with its box in end-to-end mode.
-    pub recipients: Vec<(IdentityId, Option<(Nonce, Vec<u8>)>)>,
+    pub recipients: Vec<(IdentityId, Option<HeldBox>)>,
 }
 
 /// An alarm as triggered.
@@ -102,7 +105,7 @@ pub struct AlarmRecipient {
     pub identity: IdentityId,
     pub tier: i64,
     /// End-to-end mode, before the tier starts: the box held for this recipient.
-    pub held: Option<(Nonce, Vec<u8>)>,
+    pub held: Option<HeldBox>,
     pub sent_at: Option<UnixMs>,
     /// The tier started but this delivery could not be paid.
     pub unpaid: bool,

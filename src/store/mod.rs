@@ -45,8 +45,8 @@ use crate::domain::UnixMs;
 
 pub use accounts::{Account, AccountId, Charge, LedgerEntry};
 pub use alarms::{
-    Alarm, AlarmRecipient, AlarmState, AlarmSummary, AlarmTier, Answered, NewAlarm, NewTier,
-    Triggered,
+    Alarm, AlarmRecipient, AlarmState, AlarmSummary, AlarmTier, Answered, HeldBox, NewAlarm,
+    NewTier, Triggered,
 };
 pub use blobs::{BlobRecord, NewBlob};
 pub use commit::{LocalSpawner, QueueListener, WriterCounts};
