@@ -114,7 +114,7 @@ async fn an_unanswered_alarm_escalates_to_its_next_tier_and_stops_when_resolved(
     assert_eq!(answer["deduplicated"], false);
     let id = answer["alarmId"].as_str().unwrap().to_owned();
     // Tier 1 at once, its delivery carrying the alarm's ID; tier 2 not yet.
-    assert_eq!(queued(&app, "ALICE123").await, [id.clone()]);
+    assert_eq!(queued(&app, "ALICE123").await, [id.as_str()]);
     assert!(queued(&app, "BOB45678").await.is_empty());
     assert_eq!(balance(&app, &gw).await, 9);
 
@@ -130,7 +130,7 @@ async fn an_unanswered_alarm_escalates_to_its_next_tier_and_stops_when_resolved(
     clock.run_once(t0.plus_ms(299_000)).await.unwrap();
     assert!(queued(&app, "BOB45678").await.is_empty(), "not due yet");
     assert_eq!(clock.run_once(t0.plus_ms(300_000)).await.unwrap(), 1);
-    assert_eq!(queued(&app, "BOB45678").await, [id.clone()]);
+    assert_eq!(queued(&app, "BOB45678").await, [id.as_str()]);
     assert_eq!(balance(&app, &gw).await, 8);
     assert_eq!(clock.run_once(t0.plus_ms(301_000)).await.unwrap(), 0);
 
