@@ -4,6 +4,7 @@
 //! [`AdminError`] with a one-line message that says what was wrong.
 
 mod gateway;
+mod group;
 mod identity;
 
 use std::io::Write;
@@ -15,6 +16,7 @@ use crate::state::AppState;
 use crate::store::{Account, StoreError};
 
 pub use gateway::GatewayCommand;
+pub use group::GroupCommand;
 pub use identity::{make_invites, IdentityCommand};
 
 #[derive(Debug, Subcommand)]
@@ -28,6 +30,9 @@ pub enum AdminCommand {
     /// Create, list and show gateway IDs; set their callback URL.
     #[command(subcommand)]
     Gateway(GatewayCommand),
+    /// On-call groups of an account, which alarm tiers can name.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Import, list, show and revoke recipient identities.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -99,6 +104,7 @@ pub async fn run(
         AdminCommand::Account(cmd) => account(state, cmd, out).await,
         AdminCommand::Credits(CreditsCommand::Add(add)) => credits_add(state, add, out).await,
         AdminCommand::Gateway(cmd) => gateway::run(state, cmd, out).await,
+        AdminCommand::Group(cmd) => group::run(state, cmd, out).await,
         AdminCommand::Identity(cmd) => identity::run(state, cmd, out).await,
         AdminCommand::ServerKey => {
             writeln!(out, "{}", state.server_key.public)?;

@@ -694,4 +694,80 @@ impl Store {
         .await?;
         rows.iter().map(|r| identity_id(r, "identity")).collect()
     }
+
+    /// Creates `account`'s on-call group `name` ([`StoreError::AlreadyExists`] when it has
+    /// one by that name).
+    pub async fn create_group(
+        &self,
+        account: AccountId,
+        name: &str,
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO oncall_groups (account_id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(account.0)
+            .bind(name)
+            .bind(now)
+            .execute(&self.write)
+            .await
+            .map_err(|e| super::insert_error(e, || format!("group {name}")))?;
+        Ok(())
+    }
+
+    /// Adds `who` to (`add`) or removes them from `account`'s group `name`; returns how many
+    /// changed. [`StoreError::NotFound`] for an unknown group.
+    pub async fn change_group(
+        &self,
+        account: AccountId,
+        name: &str,
+        who: &[IdentityId],
+        add: bool,
+    ) -> Result<u64, StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        let group = sqlx::query("SELECT id FROM oncall_groups WHERE account_id = $1 AND name = $2")
+            .bind(account.0)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("group {name}")))?;
+        let group: i64 = group.try_get("id")?;
+        let sql = match add {
+            true => {
+                "INSERT INTO oncall_members (group_id, identity) VALUES ($1, $2) \
+                 ON CONFLICT (group_id, identity) DO NOTHING"
+            }
+            false => "DELETE FROM oncall_members WHERE group_id = $1 AND identity = $2",
+        };
+        let mut changed = 0;
+        for identity in who {
+            changed += sqlx::query(sql)
+                .bind(group)
+                .bind(identity.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// `account`'s on-call groups by name, each with its members.
+    pub async fn groups(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<(String, Vec<IdentityId>)>, StoreError> {
+        let names: Vec<String> =
+            sqlx::query("SELECT name FROM oncall_groups WHERE account_id = $1 ORDER BY name")
+                .bind(account.0)
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|r| r.try_get("name"))
+                .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for name in names {
+            let members = self.group_members(account, &name).await?;
+            out.push((name, members));
+        }
+        Ok(out)
+    }
 }

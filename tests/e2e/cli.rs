@@ -306,6 +306,48 @@ fn admin_round_trip(env: &Env) {
         field(&env.ok(&["gateway", "show", "*ALERTS1"]), "status URL:"),
         "-"
     );
+    // On-call groups of an account, for alarm tiers.
+    assert!(env
+        .ok(&["group", "list", "--account", "acme"])
+        .contains("no groups"));
+    env.ok(&["group", "create", "night-shift", "--account", "acme"]);
+    assert!(env
+        .refused(&["group", "create", "night-shift", "--account", "acme"])
+        .contains("already"));
+    assert!(env
+        .refused(&["group", "create", "night shift", "--account", "acme"])
+        .contains("visible ASCII"));
+    assert_eq!(
+        env.ok(&[
+            "group",
+            "add",
+            "night-shift",
+            "ALICE123",
+            "BOB45678",
+            "--account",
+            "acme"
+        ])
+        .trim(),
+        "2 added to group night-shift"
+    );
+    assert!(env
+        .refused(&["group", "add", "night-shift", "alice", "--account", "acme"])
+        .contains("alice"));
+    assert!(env
+        .refused(&["group", "add", "day-shift", "ALICE123", "--account", "acme"])
+        .contains("group create day-shift"));
+    env.ok(&[
+        "group",
+        "remove",
+        "night-shift",
+        "ALICE123",
+        "--account",
+        "acme",
+    ]);
+    assert_eq!(
+        env.ok(&["group", "list", "--account", "acme"]).trim(),
+        "night-shift: BOB45678"
+    );
     let listed = env.ok(&["gateway", "list", "--account", "acme"]);
     assert!(
         listed.contains("*ALERTS1") && listed.contains(&id),

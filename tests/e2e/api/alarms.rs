@@ -350,3 +350,54 @@ async fn a_coming_answer_from_a_device_acknowledges_the_alarm_and_stops_its_esca
     let by_bob = tocsin::alarms::answer(&app.state, &bob, &frame, UnixMs::now()).await;
     assert_eq!(by_bob.unwrap(), None, "the alarm never reached BOB45678");
 }
+
+/// A tier may name an on-call group of the account: its members when the tier starts
+/// are reached (someone added after the trigger too).
+#[tokio::test]
+async fn a_tier_naming_a_group_reaches_its_members_when_it_starts() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    app.identity("CAROL999", None, None).await;
+    let store = &app.state.store;
+    store
+        .create_group(gw.account, "night-shift", UnixMs::now())
+        .await
+        .unwrap();
+    let bob = IdentityId::parse("BOB45678").unwrap();
+    let carol = IdentityId::parse("CAROL999").unwrap();
+    store
+        .change_group(gw.account, "night-shift", &[bob], true)
+        .await
+        .unwrap();
+    let body = json!({
+        "text": "Pump 3 failed",
+        "tiers": [{"to": ["ALICE123"]}, {"afterSecs": 60, "groups": ["night-shift"]}],
+    });
+    let (status, answer) = trigger(&app, &gw, &body, None).await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["alarmId"].as_str().unwrap().to_owned();
+    store
+        .change_group(gw.account, "night-shift", &[carol], true)
+        .await
+        .unwrap();
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    assert_eq!(view["tiers"][1]["groups"], json!(["night-shift"]));
+    let clock = AlarmClock::new(app.state.clone());
+    clock
+        .run_once(created(&view).plus_ms(60_000))
+        .await
+        .unwrap();
+    assert_eq!(queued(&app, "BOB45678").await, [id.as_str()]);
+    assert_eq!(queued(&app, "CAROL999").await, [id.as_str()]);
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    let reached: Vec<&str> = view["tiers"][1]["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(reached, ["BOB45678", "CAROL999"]);
+    assert_eq!(balance(&app, &gw).await, 7);
+}
