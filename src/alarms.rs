@@ -17,8 +17,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tocsin_sdk::protocol::csp::AlarmAnswer;
-use tocsin_sdk::protocol::{E2eMessage, GatewayId, MessageFlags, MessageId, Nonce};
+use tocsin_sdk::protocol::csp::{AlarmAnswer, Payload};
+use tocsin_sdk::protocol::{
+    Answer, E2eMessage, GatewayId, IdentityId, MessageFlags, MessageId, Nonce, Priority, StopReason,
+};
 
 use crate::domain::UnixMs;
 use crate::meter::Operation;
@@ -102,9 +104,7 @@ pub async fn step(
         return Ok(());
     }
     if now >= alarm.expires_at {
-        store
-            .end_alarm(gateway, id, AlarmState::Expired, now)
-            .await?;
+        end(state, &alarm, AlarmState::Expired, now).await?;
         return Ok(());
     }
     if alarm.state == AlarmState::Triggered {
@@ -127,20 +127,102 @@ pub async fn step(
                 .await?
                 .ok_or_else(|| StepError::Other("the alarm vanished".into()))?;
         }
+        ring(state, &alarm, now).await?;
+        alarm = store
+            .alarm(gateway, id)
+            .await?
+            .ok_or_else(|| StepError::Other("the alarm vanished".into()))?;
     }
     store.alarm_due_at(id, next_due(&alarm)).await?;
     Ok(())
 }
 
-/// When `alarm` is next due: its next tier while it rings, else its expiry.
+/// When `recipient` of `alarm` is next rung: `ring_every_secs` after its delivery or its
+/// last ring, while it has not answered and has rings left; `None` otherwise.
+fn next_ring(alarm: &Alarm, recipient: &AlarmRecipient) -> Option<UnixMs> {
+    let sent = recipient.sent_at?;
+    if recipient.answer.is_some() || recipient.rings >= alarm.max_rings {
+        return None;
+    }
+    let last = recipient.last_ring_at.unwrap_or(sent);
+    Some(last.plus_ms(alarm.ring_every_secs.saturating_mul(1000)))
+}
+
+/// Rings every recipient of a ringing alarm whose next ring is due: an `ALARM_RING` to
+/// each of their sessions (no new content), counted in the store.
+async fn ring(state: &AppState, alarm: &Alarm, now: UnixMs) -> Result<(), StoreError> {
+    let due: Vec<&AlarmRecipient> = alarm
+        .recipients
+        .iter()
+        .filter(|r| next_ring(alarm, r).is_some_and(|at| at <= now))
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    for recipient in &due {
+        let number = u16::try_from(recipient.rings + 1).unwrap_or(u16::MAX);
+        signal_ring(state, alarm, recipient, number);
+    }
+    let who: Vec<IdentityId> = due.iter().map(|r| r.identity).collect();
+    state.store.alarm_rang(&alarm.id, &who, now).await
+}
+
+fn signal_ring(state: &AppState, alarm: &Alarm, recipient: &AlarmRecipient, number: u16) {
+    let priority = Priority::parse(&alarm.priority).unwrap_or(Priority::Normal);
+    let tier = u8::try_from(recipient.tier).unwrap_or(u8::MAX);
+    let frame = Payload::alarm_ring(
+        *alarm.gateway.as_identity(),
+        alarm.id,
+        number,
+        priority,
+        tier,
+    );
+    state.hub.signal(&recipient.identity, &frame);
+}
+
+/// Ends `alarm` as `how` (resolved or expired) and tells every recipient it reached to stop
+/// ringing; `false` when it had ended already.
+pub async fn end(
+    state: &AppState,
+    alarm: &Alarm,
+    how: AlarmState,
+    now: UnixMs,
+) -> Result<bool, StoreError> {
+    let ended = state
+        .store
+        .end_alarm(&alarm.gateway, &alarm.id, how, now)
+        .await?;
+    if ended {
+        let reason = match how {
+            AlarmState::Expired => StopReason::Expired,
+            _ => StopReason::Resolved,
+        };
+        for recipient in alarm.recipients.iter().filter(|r| r.sent_at.is_some()) {
+            let answer = recipient
+                .answer
+                .as_deref()
+                .and_then(|a| Answer::parse(a).ok());
+            let frame = Payload::alarm_stop(*alarm.gateway.as_identity(), alarm.id, reason, answer);
+            state.hub.signal(&recipient.identity, &frame);
+        }
+    }
+    Ok(ended)
+}
+
+/// When `alarm` is next due: its next tier or ring while it rings, else its expiry.
 pub fn next_due(alarm: &Alarm) -> UnixMs {
+    if alarm.state != AlarmState::Triggered {
+        return alarm.expires_at;
+    }
     let next_tier = alarm
         .tiers
         .iter()
-        .filter(|t| t.started_at.is_none() && alarm.state == AlarmState::Triggered)
-        .map(|t| alarm.tier_due(t))
-        .min();
-    next_tier.map_or(alarm.expires_at, |t| t.min(alarm.expires_at))
+        .filter(|t| t.started_at.is_none())
+        .map(|t| alarm.tier_due(t));
+    let next_ring = alarm.recipients.iter().filter_map(|r| next_ring(alarm, r));
+    next_tier
+        .chain(next_ring)
+        .fold(alarm.expires_at, UnixMs::min)
 }
 
 /// Starts tier `tier`: its groups are resolved to their members, then each recipient not
@@ -190,6 +272,10 @@ async fn start_tier(
     store
         .alarm_tier_started(&alarm.gateway, &alarm.id, tier, &sent, &unpaid, now)
         .await?;
+    // Ring 0: the message these recipients get is an alarm (before or after it arrives).
+    for recipient in recipients.iter().filter(|r| sent.contains(&r.identity)) {
+        signal_ring(state, alarm, recipient, 0);
+    }
     Ok(())
 }
 
@@ -252,15 +338,39 @@ async fn deliver(
 /// that reached `responder`.
 pub async fn answer(
     state: &AppState,
-    responder: &tocsin_sdk::protocol::IdentityId,
+    responder: &IdentityId,
     answer: &AlarmAnswer,
     now: UnixMs,
 ) -> Result<Option<Answered>, StoreError> {
     let Ok(gateway) = GatewayId::try_from(answer.gateway) else {
         return Ok(None);
     };
-    state
+    let answered = state
         .store
         .answer_alarm(&gateway, &answer.message_id, responder, answer, now)
-        .await
+        .await?;
+    let Some(answered) = answered else {
+        return Ok(None);
+    };
+    // The responder's devices stop ringing, this one included (it learns the answer was
+    // taken); once the quorum is reached, so do those of everyone who has not answered.
+    let stop =
+        |reason, given| Payload::alarm_stop(answer.gateway, answer.message_id, reason, given);
+    state
+        .hub
+        .signal(responder, &stop(StopReason::Answered, Some(answer.answer)));
+    if answered.acknowledged {
+        if let Some(alarm) = state.store.alarm(&gateway, &answer.message_id).await? {
+            for recipient in alarm
+                .recipients
+                .iter()
+                .filter(|r| r.sent_at.is_some() && r.answer.is_none())
+            {
+                state
+                    .hub
+                    .signal(&recipient.identity, &stop(StopReason::Acknowledged, None));
+            }
+        }
+    }
+    Ok(Some(answered))
 }

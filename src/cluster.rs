@@ -10,7 +10,9 @@
 //! Channels and payloads: `tocsin_queue` carries `<node>:<ID>,<ID>,…` (messages were
 //! queued for these identities), at most [`MAX_PAYLOAD`] bytes, so a large batch is
 //! several notifications; `tocsin_callbacks` and `tocsin_statuses` carry `<node>`
-//! (callback entries or status events were stored). `<node>` is this process's random tag: a node skips its own notifications.
+//! (callback entries or status events were stored); `tocsin_signals` carries
+//! `<node>:<ID>:<hex frame>` (a frame for that identity's sessions: an alarm's ring or
+//! stop). `<node>` is this process's random tag: a node skips its own notifications.
 //!
 //! A notification is a hint, never the data: the store stays the truth. When the
 //! listening connection drops, notifications sent meanwhile are lost, so until it is back
@@ -25,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgNotification};
+use tocsin_sdk::protocol::csp::Payload;
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::mpsc;
 
@@ -38,6 +41,8 @@ pub const QUEUE_CHANNEL: &str = "tocsin_queue";
 pub const CALLBACK_CHANNEL: &str = "tocsin_callbacks";
 /// Status events were stored.
 pub const STATUS_CHANNEL: &str = "tocsin_statuses";
+/// A frame for the sessions of one identity: `<node>:<ID>:<hex of type byte and data>`.
+pub const SIGNAL_CHANNEL: &str = "tocsin_signals";
 /// Each node's heartbeat, which it must hear itself: a listening connection that a NAT or
 /// a proxy dropped without a word hears nothing, and is then made again.
 pub const HEARTBEAT_CHANNEL: &str = "tocsin_heartbeat";
@@ -114,6 +119,7 @@ async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Rel
     while let Some(first) = rx.recv().await {
         let mut ids = BTreeSet::new();
         let mut outboxes = BTreeSet::new();
+        let mut signals = Vec::new();
         let mut take = |wake| match wake {
             Relayed::Identity(id) => {
                 ids.insert(id);
@@ -121,6 +127,7 @@ async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Rel
             Relayed::Outbox(outbox) => {
                 outboxes.insert(channel_of(outbox));
             }
+            Relayed::Signal(id, payload) => signals.push(signal_payload(&node, &id, &payload)),
         };
         take(first);
         while let Ok(wake) = rx.try_recv() {
@@ -131,12 +138,47 @@ async fn publish(store: Store, node: String, mut rx: mpsc::UnboundedReceiver<Rel
                 tracing::warn!("cannot tell the other nodes about queued messages: {e}");
             }
         }
+        for signal in signals.into_iter().flatten() {
+            if let Err(e) = store.notify(SIGNAL_CHANNEL, &signal).await {
+                tracing::warn!("cannot hand a signal to the other nodes: {e}");
+            }
+        }
         for channel in outboxes {
             if let Err(e) = store.notify(channel, &node).await {
                 tracing::warn!("cannot tell the other nodes about new entries ({channel}): {e}");
             }
         }
     }
+}
+
+/// The notification that carries a signal for `id`'s sessions to the other nodes; `None`
+/// for a payload too large for one (the signals are a few dozen bytes).
+fn signal_payload(node: &str, id: &IdentityId, payload: &Payload) -> Option<String> {
+    let Payload::Unknown { kind, data } = payload else {
+        return None;
+    };
+    let text = format!("{node}:{id}:{kind:02x}{}", hex::encode(data));
+    (text.len() <= MAX_PAYLOAD).then_some(text)
+}
+
+/// The identity and frame of another node's signal; `None` for this node's own or a
+/// malformed one.
+fn read_signal(node: &str, text: &str) -> Option<(IdentityId, Payload)> {
+    let mut parts = text.splitn(3, ':');
+    let (from, id, frame) = (parts.next()?, parts.next()?, parts.next()?);
+    if from == node {
+        return None;
+    }
+    let id = IdentityId::parse(id).ok()?;
+    let bytes = hex::decode(frame).ok()?;
+    let (kind, data) = bytes.split_first()?;
+    Some((
+        id,
+        Payload::Unknown {
+            kind: *kind,
+            data: data.to_vec(),
+        },
+    ))
 }
 
 /// The channel that carries wake-ups for `outbox`.
@@ -164,6 +206,11 @@ fn handle(node: &str, notification: &PgNotification, hub: &Hub) {
         }
         CALLBACK_CHANNEL if payload != node => hub.outbox_filled_here(Outbox::Callbacks),
         STATUS_CHANNEL if payload != node => hub.outbox_filled_here(Outbox::Statuses),
+        SIGNAL_CHANNEL => {
+            if let Some((id, frame)) = read_signal(node, payload) {
+                hub.signal_here(&id, &frame);
+            }
+        }
         _ => {}
     }
 }
@@ -182,6 +229,7 @@ async fn listen(url: String, node: String, hub: Arc<Hub>, metrics: Arc<Metrics>)
                     QUEUE_CHANNEL,
                     CALLBACK_CHANNEL,
                     STATUS_CHANNEL,
+                    SIGNAL_CHANNEL,
                     HEARTBEAT_CHANNEL,
                 ])
                 .await?;
@@ -260,6 +308,27 @@ async fn wait_polling(hub: &Hub, pause: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signal_crosses_as_text_and_is_read_back_by_the_other_nodes_only() {
+        let id = IdentityId::parse("ALICE123").unwrap();
+        let frame = Payload::Unknown {
+            kind: 0x45,
+            data: vec![1, 2, 3, 0xff],
+        };
+        let text = signal_payload("aaaa", &id, &frame).unwrap();
+        assert_eq!(text, "aaaa:ALICE123:45010203ff");
+        assert_eq!(read_signal("bbbb", &text), Some((id, frame)));
+        assert_eq!(read_signal("aaaa", &text), None, "a node skips its own");
+        for bad in [
+            "bbbb:ALICE123:zz",
+            "bbbb:alice:45",
+            "bbbb:ALICE123:",
+            "nonsense",
+        ] {
+            assert_eq!(read_signal("aaaa", bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn payloads_stay_under_the_limit_and_carry_every_id() {

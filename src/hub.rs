@@ -21,6 +21,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use tocsin_sdk::protocol::csp::Payload;
 use tocsin_sdk::protocol::IdentityId;
 use tokio::sync::Notify;
 
@@ -38,15 +39,23 @@ pub struct Slot {
     /// Why the session must end, once it must: a newer login of the same device took its
     /// place, or its identity was revoked.
     ended: OnceLock<&'static str>,
+    /// Transport-level frames for the device (an alarm's rings and stops), sent as they
+    /// come; at most [`MAX_SIGNALS`] wait, the newest are dropped past that.
+    signals: Mutex<Vec<Payload>>,
 }
 
+/// Signals waiting for one session at most.
+const MAX_SIGNALS: usize = 64;
+
 /// A wake-up for the other nodes (the `cluster` module carries it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Relayed {
     /// Messages were committed for this identity.
     Identity(IdentityId),
     /// Entries were committed to this outbox.
     Outbox(Outbox),
+    /// A frame for every session of this identity (see [`Hub::signal`]).
+    Signal(IdentityId, Payload),
 }
 
 /// Where the hub sends wake-ups for the other nodes: cheap, never blocks, never fails
@@ -67,6 +76,10 @@ impl Relay {
 
     fn outbox(&self, outbox: Outbox) {
         let _ = self.tx.send(Relayed::Outbox(outbox));
+    }
+
+    fn signal(&self, identity: IdentityId, payload: Payload) {
+        let _ = self.tx.send(Relayed::Signal(identity, payload));
     }
 }
 
@@ -95,6 +108,11 @@ impl Slot {
         } else {
             inbox.overflowed = true;
         }
+    }
+
+    /// The signals that came since the last look, oldest first.
+    pub fn take_signals(&self) -> Vec<Payload> {
+        std::mem::take(&mut *self.signals.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Why the session must end, once it must ([`REPLACED`], [`REVOKED`]).
@@ -229,6 +247,30 @@ impl Hub {
         self.outbox_filled_here(outbox);
         if let Some(relay) = self.relay.get() {
             relay.outbox(outbox);
+        }
+    }
+
+    /// Sends `payload` to every session of `identity`, on this node and the others: a
+    /// hint like any wake-up (a session that is not connected now misses it), for frames
+    /// that are repeated or can be missed (an alarm's rings and stops).
+    pub fn signal(&self, identity: &IdentityId, payload: &Payload) {
+        self.signal_here(identity, payload);
+        if let Some(relay) = self.relay.get() {
+            relay.signal(*identity, payload.clone());
+        }
+    }
+
+    /// [`Hub::signal`] to this node's sessions only.
+    pub fn signal_here(&self, identity: &IdentityId, payload: &Payload) {
+        if let Some(sessions) = self.lock().get(identity) {
+            for (_, slot) in sessions {
+                let mut signals = slot.signals.lock().unwrap_or_else(PoisonError::into_inner);
+                if signals.len() < MAX_SIGNALS {
+                    signals.push(payload.clone());
+                }
+                drop(signals);
+                slot.notify.notify_one();
+            }
         }
     }
 

@@ -425,11 +425,8 @@ pub async fn resolve(
 ) -> Result<HttpResponse, ApiError> {
     let who = authed(&state, &params).await?;
     let id = MessageId::parse(&id).map_err(|_| UNKNOWN)?;
-    found(&state, &who, &id).await?;
-    state
-        .store
-        .end_alarm(&who.gateway().id, &id, AlarmState::Resolved, UnixMs::now())
-        .await?;
+    let alarm = found(&state, &who, &id).await?;
+    crate::alarms::end(&state, &alarm, AlarmState::Resolved, UnixMs::now()).await?;
     Ok(HttpResponse::Ok().json(view(&found(&state, &who, &id).await?)))
 }
 

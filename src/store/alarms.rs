@@ -530,6 +530,29 @@ impl Store {
         Ok(())
     }
 
+    /// Records a ring of `alarm` to each of `who` at `now`.
+    pub async fn alarm_rang(
+        &self,
+        alarm: &MessageId,
+        who: &[IdentityId],
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.write, self.backend).await?;
+        for identity in who {
+            sqlx::query(
+                "UPDATE alarm_recipients SET rings = rings + 1, last_ring_at = $3 \
+                 WHERE alarm_id = $1 AND identity = $2",
+            )
+            .bind(alarm.as_bytes().to_vec())
+            .bind(identity.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Sets when `alarm` is next due and lets go of its lease.
     pub async fn alarm_due_at(&self, alarm: &MessageId, at: UnixMs) -> Result<(), StoreError> {
         sqlx::query("UPDATE alarms SET next_due_at = $2, lease_until = 0 WHERE id = $1")

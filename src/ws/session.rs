@@ -17,7 +17,7 @@ use std::time::Duration;
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session as WsSession};
 use futures_util::future::{join_all, FutureExt};
 use tocsin_sdk::protocol::csp::{Opener, Payload, ServerHandshake};
-use tocsin_sdk::protocol::{IdentityId, MessageId, StopReason};
+use tocsin_sdk::protocol::{IdentityId, MessageId};
 
 use super::deliver::{deliver_announced, deliver_pending, handle_outgoing, Outcome};
 use super::link::{ack, End, Limit, Link};
@@ -178,6 +178,11 @@ async fn serve(
             link.say_goodbye(why, false).await;
             break 'session End::Refused(why);
         }
+        for signal in presence.slot.take_signals() {
+            if let Err(end) = link.send(&signal).await {
+                break 'session end;
+            }
+        }
         let mut from_inbox = None;
         if caught_up && !recheck {
             let inbox = presence.slot.take();
@@ -330,27 +335,18 @@ async fn handle(
     }
 }
 
-/// A device answers an alarm (`ALARM_ANSWER`): recorded for its identity, and confirmed
-/// to this device with `ALARM_STOP` (reason `answered`). An answer that is malformed, or
-/// to an alarm that did not reach this identity or has ended, is dropped.
+/// A device answers an alarm (`ALARM_ANSWER`): recorded for its identity, whose sessions
+/// (this one too) then get `ALARM_STOP` (reason `answered`) through the hub. An answer
+/// that is malformed, or to an alarm that did not reach this identity or has ended, is
+/// dropped.
 async fn alarm_answer(state: &AppState, link: &mut Link, payload: &Payload) -> Result<(), End> {
     let Some(answer) = payload.as_alarm_answer() else {
         return Ok(());
     };
-    let responder = link.device.identity;
-    let answered = crate::alarms::answer(state, &responder, &answer, UnixMs::now())
+    crate::alarms::answer(state, &link.device.identity, &answer, UnixMs::now())
         .await
-        .map_err(|e| End::Failed(e.to_string()))?;
-    if answered.is_some() {
-        let stop = Payload::alarm_stop(
-            answer.gateway,
-            answer.message_id,
-            StopReason::Answered,
-            Some(answer.answer),
-        );
-        link.send(&stop).await?;
-    }
-    Ok(())
+        .map(drop)
+        .map_err(|e| End::Failed(e.to_string()))
 }
 
 /// An ack arrived: the acks already waiting behind it are read too, to be committed

@@ -8,7 +8,7 @@ use tocsin::alarms::AlarmClock;
 use tocsin::domain::UnixMs;
 use tocsin::store::{AlarmState, GatewayMode};
 use tocsin_sdk::protocol::csp::Payload;
-use tocsin_sdk::protocol::{Answer, IdentityId, MessageId, Nonce, StopReason};
+use tocsin_sdk::protocol::{Answer, IdentityId, MessageId, Nonce, Priority, StopReason};
 
 use super::chat::Device;
 use crate::helpers::{spawn_app_with, TestApp, TestGateway};
@@ -400,4 +400,101 @@ async fn a_tier_naming_a_group_reaches_its_members_when_it_starts() {
         .collect();
     assert_eq!(reached, ["BOB45678", "CAROL999"]);
     assert_eq!(balance(&app, &gw).await, 7);
+}
+
+/// The frames of a ringing alarm, read by `device` until `done` says it has what it
+/// waits for; incoming messages are acked.
+async fn frames_until(
+    device: &mut Device,
+    mut done: impl FnMut(&[Payload]) -> bool,
+) -> Vec<Payload> {
+    let mut seen = Vec::new();
+    while !done(&seen) {
+        let frame = tokio::time::timeout(crate::helpers::wait::PATIENCE, device.recv())
+            .await
+            .expect("a frame in time")
+            .expect("the session goes on");
+        if let Payload::IncomingMessage(m) = &frame {
+            device
+                .send(&Payload::ClientAck {
+                    sender: m.sender,
+                    message_id: m.message_id,
+                })
+                .await;
+        }
+        seen.push(frame);
+    }
+    seen
+}
+
+fn rings(frames: &[Payload]) -> Vec<u16> {
+    frames
+        .iter()
+        .filter_map(|f| f.as_alarm_ring().map(|r| r.ring))
+        .collect()
+}
+
+/// Both devices of a recipient are told the message is an alarm (ring 0) and rung every
+/// `ringEverySecs` up to `maxRings`; when one device answers, both stop ringing.
+#[tokio::test]
+async fn every_device_of_a_recipient_rings_until_one_of_them_answers() {
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let mut phone = Device::connect(&app, "ALICE123", &alice, Some(1)).await;
+    let mut laptop = Device::connect(&app, "ALICE123", &alice, Some(2)).await;
+    for device in [&mut phone, &mut laptop] {
+        assert!(device.drain_queue().await.is_empty());
+    }
+    let body = json!({
+        "text": "Fire alarm, building 3",
+        "priority": "high",
+        "ringEverySecs": 30,
+        "maxRings": 2,
+        "tiers": [{"to": ["ALICE123"]}],
+    });
+    let (_, answer) = trigger(&app, &gw, &body, None).await;
+    let id = MessageId::parse(answer["alarmId"].as_str().unwrap()).unwrap();
+    for device in [&mut phone, &mut laptop] {
+        let frames = frames_until(device, |seen| {
+            rings(seen) == [0]
+                && seen
+                    .iter()
+                    .any(|f| matches!(f, Payload::IncomingMessage(_)))
+        })
+        .await;
+        let ring = frames.iter().find_map(Payload::as_alarm_ring).unwrap();
+        assert_eq!(
+            (ring.message_id, ring.priority, ring.tier),
+            (id, Priority::High, 1)
+        );
+    }
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    let t0 = UnixMs::new(view["tiers"][0]["startedAt"].as_i64().unwrap());
+    let clock = AlarmClock::new(app.state.clone());
+    for (at, ring) in [(30_000, 1), (60_000, 2)] {
+        clock.run_once(t0.plus_ms(at)).await.unwrap();
+        for device in [&mut phone, &mut laptop] {
+            let frames = frames_until(device, |seen| !rings(seen).is_empty()).await;
+            assert_eq!(rings(&frames), [ring]);
+        }
+    }
+    clock.run_once(t0.plus_ms(90_000)).await.unwrap();
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    assert_eq!(view["tiers"][0]["recipients"][0]["rings"], 2, "maxRings");
+
+    let gateway = *gw.id.as_identity();
+    let coming = Payload::alarm_answer(gateway, id, Answer::Coming, None, "").unwrap();
+    phone.send(&coming).await;
+    for device in [&mut phone, &mut laptop] {
+        let frames = frames_until(device, |seen| {
+            seen.iter().any(|f| f.as_alarm_stop().is_some())
+        })
+        .await;
+        let stop = frames.iter().find_map(Payload::as_alarm_stop).unwrap();
+        assert_eq!(
+            (stop.reason, stop.answer),
+            (StopReason::Answered, Some(Answer::Coming))
+        );
+    }
 }
