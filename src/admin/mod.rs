@@ -6,6 +6,7 @@
 mod gateway;
 mod group;
 mod identity;
+mod integration;
 
 use std::io::Write;
 
@@ -18,6 +19,7 @@ use crate::store::{Account, StoreError};
 pub use gateway::GatewayCommand;
 pub use group::GroupCommand;
 pub use identity::{make_invites, IdentityCommand};
+pub use integration::{IntegrationCommand, Kind as IntegrationKind};
 
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
@@ -33,6 +35,9 @@ pub enum AdminCommand {
     /// On-call groups of an account, which alarm tiers can name.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Monitoring systems (Alertmanager, Grafana) that trigger alarms.
+    #[command(subcommand)]
+    Integration(IntegrationCommand),
     /// Import, list, show and revoke recipient identities.
     #[command(subcommand)]
     Identity(IdentityCommand),
@@ -105,6 +110,7 @@ pub async fn run(
         AdminCommand::Credits(CreditsCommand::Add(add)) => credits_add(state, add, out).await,
         AdminCommand::Gateway(cmd) => gateway::run(state, cmd, out).await,
         AdminCommand::Group(cmd) => group::run(state, cmd, out).await,
+        AdminCommand::Integration(cmd) => integration::run(state, cmd, out).await,
         AdminCommand::Identity(cmd) => identity::run(state, cmd, out).await,
         AdminCommand::ServerKey => {
             writeln!(out, "{}", state.server_key.public)?;

@@ -26,6 +26,7 @@ const HASH_LABEL: &[u8] = b"tocsin data key: api secret hash v1";
 /// Prefixed to an invite code before it is hashed; API secrets have no `:`, so no secret
 /// hashes like a code.
 const INVITE_LABEL: &[u8] = b"invite code v1:";
+const INTEGRATION_LABEL: &[u8] = b"integration token v1:";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataKeyError {
@@ -114,6 +115,16 @@ impl DataKey {
             .expect("HMAC takes any key length");
         mac.update(INVITE_LABEL);
         mac.update(code.canonical().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Keyed hash of an integration's URL token, as stored in `integrations.token_hash`
+    /// (labelled apart from the other hashes made with this key).
+    pub fn hash_token(&self, token: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash.as_ref())
+            .expect("HMAC takes any key length");
+        mac.update(INTEGRATION_LABEL);
+        mac.update(token.as_bytes());
         mac.finalize().into_bytes().into()
     }
 

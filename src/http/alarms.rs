@@ -21,7 +21,7 @@ use super::send::{idempotency_key, recipient, MAX_BOX_BYTES, MAX_TEXT_BYTES};
 use crate::domain::UnixMs;
 use crate::meter::Operation;
 use crate::state::AppState;
-use crate::store::{Alarm, AlarmState, GatewayMode, NewAlarm, NewTier, Triggered};
+use crate::store::{Alarm, AlarmState, GatewayMode, GatewayRecord, NewAlarm, NewTier, Triggered};
 
 /// A trigger's body: a few thousand boxes of 4000 bytes in base64 fit.
 const TRIGGER_BODY: usize = 8 * 1024 * 1024;
@@ -36,7 +36,7 @@ const LIST_LIMIT: i64 = 100;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TriggerBody {
     #[serde(default)]
-    text: Option<String>,
+    pub(super) text: Option<String>,
     tiers: Vec<TierBody>,
     #[serde(default)]
     priority: Option<String>,
@@ -49,7 +49,7 @@ pub struct TriggerBody {
     #[serde(default)]
     expires_after_secs: Option<u64>,
     #[serde(default)]
-    dedup_key: Option<String>,
+    pub(super) dedup_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,6 +72,28 @@ pub struct BoxBody {
     nonce: String,
     #[serde(rename = "box")]
     sealed: String,
+}
+
+/// Checks an integration's alarm template (a trigger without `text` and `dedupKey`, which
+/// each notification supplies) as far as it can be checked before a trigger: its shape
+/// and its numbers. Recipients are checked when it triggers.
+pub fn check_template(json: &str) -> Result<(), String> {
+    let body: TriggerBody =
+        serde_json::from_str(json).map_err(|e| format!("not an alarm template: {e}"))?;
+    if body.text.is_some() || body.dedup_key.is_some() {
+        return Err("text and dedupKey come from each notification; leave them out".into());
+    }
+    if body.tiers.is_empty() || body.tiers.len() > MAX_TIERS {
+        return Err(format!("an alarm has 1 to {MAX_TIERS} tiers"));
+    }
+    if body.tiers.iter().any(|t| !t.boxes.is_empty()) {
+        return Err("boxes are for end-to-end mode; an integration's gateway ID is basic".into());
+    }
+    if body.tiers[0].after_secs != 0 {
+        return Err("the first tier starts at once: its afterSecs is 0".into());
+    }
+    priority(body.priority.as_deref()).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 fn bad(reason: impl Into<String>) -> ApiError {
@@ -220,7 +242,25 @@ pub async fn trigger(
     let who = authed(&state, &params).await?;
     let idem = idempotency_key(&req)?.map(str::to_owned);
     let body: TriggerBody = json::read_object(&req, payload, TRIGGER_BODY).await?;
-    let gateway = who.gateway();
+    let (id, deduplicated) = start(&state, who.gateway(), &body, idem).await?;
+    let alarm = found(&state, &who, &id).await?;
+    Ok(HttpResponse::Ok().json(TriggerAnswer {
+        alarm_id: id.to_string(),
+        state: alarm.state.as_str(),
+        deduplicated,
+    }))
+}
+
+/// Triggers the alarm `body` describes for `gateway`: checks it, refuses it whole (402)
+/// when the first tier cannot be paid, stores it and starts its first tier. Returns its
+/// ID, and whether an earlier trigger's alarm was answered instead (dedup key or
+/// idempotency key).
+pub(super) async fn start(
+    state: &AppState,
+    gateway: &GatewayRecord,
+    body: &TriggerBody,
+    idem: Option<String>,
+) -> Result<(MessageId, bool), ApiError> {
     let max_ttl = state.settings.messages.ttl_secs;
     let expires_after = within(
         body.expires_after_secs,
@@ -229,7 +269,7 @@ pub async fn trigger(
         max_ttl,
         "expiresAfterSecs",
     )?;
-    let tiers = tiers(&state, gateway.mode, &body.tiers, expires_after).await?;
+    let tiers = tiers(state, gateway.mode, &body.tiers, expires_after).await?;
     let content = match (gateway.mode, &body.text) {
         (GatewayMode::Basic, Some(text)) if !text.is_empty() => {
             if text.len() > MAX_TEXT_BYTES {
@@ -284,21 +324,15 @@ pub async fn trigger(
     if i64::from(price.charge().amount.get()) * first > balance {
         return Err(ApiError::NoCredits);
     }
-    let (id, deduplicated) = match state.store.trigger_alarm(&new).await? {
+    match state.store.trigger_alarm(&new).await? {
         Triggered::New => {
-            crate::alarms::step(&state, &gateway.id, &new.id, now)
+            crate::alarms::step(state, &gateway.id, &new.id, now)
                 .await
                 .map_err(|e| ApiError::Internal(anyhow::anyhow!(e)))?;
-            (new.id, false)
+            Ok((new.id, false))
         }
-        Triggered::Existing(id) => (id, true),
-    };
-    let alarm = found(&state, &who, &id).await?;
-    Ok(HttpResponse::Ok().json(TriggerAnswer {
-        alarm_id: id.to_string(),
-        state: alarm.state.as_str(),
-        deduplicated,
-    }))
+        Triggered::Existing(id) => Ok((id, true)),
+    }
 }
 
 /// What an alarm came to, as `GET /api/v1/alarms/{id}` shows it.

@@ -9,6 +9,7 @@ pub mod connections;
 mod credits;
 mod directory;
 pub mod error;
+mod hooks;
 mod json;
 mod keys;
 mod lookup;
@@ -26,6 +27,8 @@ use crate::meter::Operation;
 use crate::state::AppState;
 use error::ApiError;
 use params::Params;
+
+pub use alarms::check_template as check_alarm_template;
 
 /// The OpenAPI 3 document of the public listener, served at `/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
@@ -119,6 +122,11 @@ fn api_routes() -> Vec<(Method, &'static str, Route)> {
             Method::POST,
             "/api/v1/alarms/{id}/resolve",
             web::post().to(alarms::resolve),
+        ),
+        (
+            Method::POST,
+            "/hooks/alertmanager/{token}",
+            web::post().to(hooks::alertmanager),
         ),
     ]
 }

@@ -793,4 +793,66 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// The open alarm of `gateway` with `dedup_key`, if any.
+    pub async fn open_alarm_by_key(
+        &self,
+        gateway: &GatewayId,
+        dedup_key: &str,
+    ) -> Result<Option<MessageId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id FROM alarms WHERE gateway_id = $1 AND dedup_key = $2 \
+             AND state IN ('triggered', 'acknowledged')",
+        )
+        .bind(gateway.as_str())
+        .bind(dedup_key)
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| message_id(&r, "id")).transpose()
+    }
+
+    /// Stores an integration of `gateway` reached with the token hashed to `token_hash`.
+    pub async fn create_integration(
+        &self,
+        token_hash: &[u8],
+        gateway: &GatewayId,
+        kind: &str,
+        template: &str,
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO integrations (token_hash, gateway_id, kind, template, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash.to_vec())
+        .bind(gateway.as_str())
+        .bind(kind)
+        .bind(template)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The gateway ID, kind and template of the integration whose token hashes to
+    /// `token_hash`.
+    pub async fn integration(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<(GatewayId, String, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT gateway_id, kind, template FROM integrations WHERE token_hash = $1",
+        )
+        .bind(token_hash.to_vec())
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| {
+            Ok((
+                gateway_id(&r, "gateway_id")?,
+                r.try_get("kind")?,
+                r.try_get("template")?,
+            ))
+        })
+        .transpose()
+    }
 }

@@ -71,3 +71,15 @@ CREATE TABLE oncall_members (
     identity    TEXT    NOT NULL,
     PRIMARY KEY (group_id, identity)
 );
+
+-- Monitoring systems that trigger alarms (Alertmanager, Grafana): each has a secret URL
+-- token, stored as a keyed hash, and the alarm it triggers without the text (JSON: tiers
+-- and policy, as POST /api/v1/alarms takes them).
+CREATE TABLE integrations (
+    id          {serial},
+    token_hash  {bytes}    NOT NULL UNIQUE,
+    gateway_id  TEXT    NOT NULL,
+    kind        TEXT    NOT NULL CHECK (kind IN ('alertmanager')),
+    template    TEXT    NOT NULL,
+    created_at  {int} NOT NULL
+);

@@ -498,3 +498,100 @@ async fn every_device_of_a_recipient_rings_until_one_of_them_answers() {
         );
     }
 }
+
+/// Alertmanager's webhook through an integration: a firing group triggers one alarm with
+/// a text from its alerts, a repeat notification merges into it, `resolved` resolves it;
+/// Grafana's sample notification triggers too; an unknown token is a 404.
+#[tokio::test]
+async fn alertmanager_and_grafana_notifications_trigger_and_resolve_alarms() {
+    use tocsin::admin::{AdminCommand, IntegrationCommand};
+    let app = spawn_app_with(&[]).await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("tiers.json");
+    std::fs::write(
+        &template,
+        r#"{"tiers": [{"to": ["ALICE123"]}], "priority": "high"}"#,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let create = IntegrationCommand::Create {
+        kind: tocsin::admin::IntegrationKind::Alertmanager,
+        gateway: gw.id.to_string(),
+        tiers: template,
+    };
+    tocsin::admin::run(&app.state, AdminCommand::Integration(create), &mut out)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    let path = out
+        .lines()
+        .find_map(|l| l.strip_prefix("webhook path: "))
+        .unwrap()
+        .to_owned();
+    let post = |path: String, body: Value| {
+        let req = app.client.post(app.url(&path)).json(&body);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    let firing = json!({
+        "version": "4", "groupKey": "{}:{alertname=\"DiskFull\"}", "truncatedAlerts": 0,
+        "status": "firing", "receiver": "tocsin", "groupLabels": {"alertname": "DiskFull"},
+        "commonLabels": {"alertname": "DiskFull", "severity": "critical"},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager:9093",
+        "alerts": [{"status": "firing",
+                    "labels": {"alertname": "DiskFull", "instance": "db-1"},
+                    "annotations": {"summary": "Disk 97% full on db-1"},
+                    "startsAt": "2026-12-05T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://prometheus/graph", "fingerprint": "b1f3"}]
+    });
+    assert_eq!(post(path.clone(), firing.clone()).await, 200);
+    assert_eq!(post(path.clone(), firing.clone()).await, 200, "a repeat");
+    let (_, open) = get(&app, &gw, "/api/v1/alarms?state=open").await;
+    assert_eq!(
+        open.as_array().unwrap().len(),
+        1,
+        "one alarm per group: {open}"
+    );
+    assert_eq!(open[0]["priority"], "high");
+    let id = MessageId::parse(open[0]["alarmId"].as_str().unwrap()).unwrap();
+    let alarm = app.state.store.alarm(&gw.id, &id).await.unwrap().unwrap();
+    let text = app
+        .state
+        .data_key
+        .open(alarm.content.as_ref().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(text.to_vec()).unwrap(),
+        "[FIRING:1] DiskFull\n- Disk 97% full on db-1"
+    );
+    assert_eq!(balance(&app, &gw).await, 9, "charged once");
+    let mut resolved = firing.clone();
+    resolved["status"] = json!("resolved");
+    assert_eq!(post(path.clone(), resolved).await, 200);
+    let (_, view) = get(&app, &gw, &format!("/api/v1/alarms/{id}")).await;
+    assert_eq!(view["state"], "resolved");
+
+    // Grafana's webhook contact point, its sample notification.
+    let grafana = json!({
+        "receiver": "tocsin", "status": "firing", "orgId": 1,
+        "alerts": [{"status": "firing",
+                    "labels": {"alertname": "High CPU", "grafana_folder": "Servers"},
+                    "annotations": {"description": "CPU above 90% on web-2"},
+                    "startsAt": "2026-12-05T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+                    "generatorURL": "http://grafana/alerting/grafana/abc/view",
+                    "fingerprint": "57c6d9296de2ad39", "silenceURL": "http://grafana/silence",
+                    "dashboardURL": "", "panelURL": "", "values": {"B": 95.2}}],
+        "groupLabels": {"alertname": "High CPU"},
+        "commonLabels": {"alertname": "High CPU", "grafana_folder": "Servers"},
+        "commonAnnotations": {}, "externalURL": "http://grafana/",
+        "version": "1", "groupKey": "{}/{}:{alertname=\"High CPU\"}", "truncatedAlerts": 0,
+        "title": "[FIRING:1] High CPU Servers", "state": "alerting",
+        "message": "**Firing**\n\nValue: B=95.2"
+    });
+    assert_eq!(post(path.clone(), grafana).await, 200);
+    let (_, open) = get(&app, &gw, "/api/v1/alarms?state=open").await;
+    assert_eq!(open.as_array().unwrap().len(), 1, "{open}");
+    let unknown = format!("/hooks/alertmanager/{}", "0".repeat(64));
+    assert_eq!(post(unknown, firing).await, 404);
+}
