@@ -1,0 +1,96 @@
+//! `tocsin-cli alarm …` against the server: trigger in both modes, status, list, resolve.
+
+use tocsin::store::GatewayMode;
+use tocsin_sdk::crypto::SharedKey;
+use tocsin_sdk::protocol::E2eMessage;
+
+use super::{cli, env_for};
+use crate::helpers::spawn_app;
+use crate::helpers::tocsin_cli::{failed, ok};
+
+#[tokio::test]
+async fn alarm_commands_trigger_show_list_and_resolve_an_alarm() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    app.identity("ALICE123", None, None).await;
+    app.identity("BOB45678", None, None).await;
+    let mut env = env_for(&app, &gw);
+    env.retain(|(k, _)| *k != "TOCSIN_PRIVATE_KEY");
+    let trigger = [
+        "alarm",
+        "trigger",
+        "--text",
+        "Fire, building 3",
+        "--tier",
+        "ALICE123",
+        "--tier",
+        "300:BOB45678",
+        "--priority",
+        "critical",
+        "--dedup-key",
+        "fire-3",
+    ];
+    let id = ok(&cli(&env, &trigger, None).await).trim().to_owned();
+    assert_eq!(app.queued("ALICE123").await[0].message_id.to_string(), id);
+    assert_eq!(
+        ok(&cli(&env, &trigger, None).await),
+        format!("{id} deduplicated\n")
+    );
+
+    let status = ok(&cli(&env, &["alarm", "status", &id], None).await);
+    assert!(
+        status.starts_with(&format!("alarm {id} triggered\n")),
+        "{status}"
+    );
+    assert!(status.contains("priority critical"), "{status}");
+    assert!(status.contains("  1 ALICE123 sent rings="), "{status}");
+    assert!(status.contains("tier 2 starts after 300 s"), "{status}");
+    assert!(
+        status.contains("  2 BOB45678 waiting rings=0 no-answer"),
+        "{status}"
+    );
+
+    let open = ok(&cli(&env, &["alarm", "list", "--open"], None).await);
+    assert!(
+        open.starts_with(&id) && open.contains("triggered critical dedup=fire-3"),
+        "{open}"
+    );
+    assert_eq!(
+        ok(&cli(&env, &["alarm", "resolve", &id], None).await),
+        format!("{id} resolved\n")
+    );
+    assert_eq!(ok(&cli(&env, &["alarm", "list", "--open"], None).await), "");
+    let all = ok(&cli(&env, &["alarm", "list"], None).await);
+    assert!(all.contains(" resolved "), "{all}");
+
+    let unknown = failed(
+        &cli(&env, &["alarm", "status", "0102030405060708"], None).await,
+        1,
+    );
+    assert!(unknown.contains("no alarm"), "{unknown}");
+    let bad_tier = ["alarm", "trigger", "--text", "x", "--tier", "ALICE123,"];
+    failed(&cli(&env, &bad_tier, None).await, 2);
+    let unknown_id = ["alarm", "trigger", "--text", "x", "--tier", "ZZZZZZZZ"];
+    failed(&cli(&env, &unknown_id, None).await, 1);
+}
+
+#[tokio::test]
+async fn alarm_trigger_with_a_private_key_seals_the_text_for_each_recipient() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::E2e, 10).await;
+    let alice = app.identity("ALICE123", None, None).await;
+    let env = env_for(&app, &gw);
+    let args = ["alarm", "trigger", "--text", "-", "--tier", "ALICE123"];
+    let id = ok(&cli(&env, &args, Some("Disk full\n")).await);
+    let queued = app.queued("ALICE123").await;
+    assert_eq!(queued[0].message_id.to_string(), id.trim());
+    let shared = SharedKey::new(&alice.secret, &gw.keys.public).unwrap();
+    let plain = shared.open(&queued[0].nonce, &queued[0].body).unwrap();
+    assert_eq!(
+        E2eMessage::from_padded(&plain).unwrap(),
+        E2eMessage::Text("Disk full".into())
+    );
+    let groups = ["alarm", "trigger", "--text", "x", "--tier", "@night"];
+    let refused = failed(&cli(&env, &groups, None).await, 2);
+    assert!(refused.contains("basic mode"), "{refused}");
+}
