@@ -2,6 +2,7 @@
 
 use tocsin::store::GatewayMode;
 use tocsin_sdk::crypto::SharedKey;
+use tocsin_sdk::device::DeviceKeys;
 use tocsin_sdk::protocol::E2eMessage;
 
 use super::{cli, env_for};
@@ -93,4 +94,72 @@ async fn alarm_trigger_with_a_private_key_seals_the_text_for_each_recipient() {
     let groups = ["alarm", "trigger", "--text", "x", "--tier", "@night"];
     let refused = failed(&cli(&env, &groups, None).await, 2);
     assert!(refused.contains("basic mode"), "{refused}");
+}
+
+/// The whole loop from the command line: an enrolled device is alarmed, answers, and the
+/// gateway sees the answer.
+#[tokio::test]
+async fn a_device_answers_an_alarm_and_alarm_status_shows_it_acknowledged() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let mut env = env_for(&app, &gw);
+    env.retain(|(k, _)| *k != "TOCSIN_PRIVATE_KEY");
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join("device.json");
+    let keys_arg = keys_path.to_str().unwrap();
+    let server = app.url("");
+    let init = ["device", "init", "--server", &server, "--keys", keys_arg];
+    ok(&cli(&env, &init, None).await);
+    let me = DeviceKeys::load(&keys_path).unwrap().identity.to_string();
+
+    let trigger = ["alarm", "trigger", "--text", "Pager test", "--tier", &me];
+    let id = ok(&cli(&env, &trigger, None).await).trim().to_owned();
+    let status = ok(&cli(&env, &["alarm", "status", &id], None).await);
+    assert!(
+        status.starts_with(&format!("alarm {id} triggered\n")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("  1 {me} sent rings=")),
+        "{status}"
+    );
+
+    let gateway = gw.id.to_string();
+    let answer = [
+        "device",
+        "answer",
+        &id,
+        "coming",
+        "--from-gateway",
+        &gateway,
+        "--eta",
+        "5",
+        "--note",
+        "on my way",
+        "--keys",
+        keys_arg,
+    ];
+    assert_eq!(ok(&cli(&env, &answer, None).await), "answered coming\n");
+    let status = ok(&cli(&env, &["alarm", "status", &id], None).await);
+    assert!(
+        status.starts_with(&format!("alarm {id} acknowledged\n")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(" {me} sent rings="))
+            && status.contains(" coming eta=5min note=on my way\n"),
+        "{status}"
+    );
+
+    let bad = [
+        "device",
+        "answer",
+        &id,
+        "maybe",
+        "--from-gateway",
+        &gateway,
+        "--keys",
+        keys_arg,
+    ];
+    failed(&cli(&env, &bad, None).await, 2);
 }
