@@ -219,6 +219,34 @@ mod tests {
     }
 
     #[test]
+    fn alarm_frame_lines_show_when_which_alarm_and_what_happened() {
+        use crate::protocol::{Answer, Priority, StopReason};
+        let gateway = IdentityId::parse("*ALERTS1").unwrap();
+        let message_id = MessageId::from_bytes([1, 2, 3, 4, 5, 6, 7, 8]);
+        let ring = AlarmRing {
+            gateway,
+            message_id,
+            ring: 2,
+            priority: Priority::Critical,
+            tier: 1,
+        };
+        assert_eq!(
+            alarm_ring_line(0, &ring),
+            "1970-01-01T00:00:00Z *ALERTS1 0102030405060708 alarm-ring 2 critical tier 1"
+        );
+        let stop = AlarmStop {
+            gateway,
+            message_id,
+            reason: StopReason::Answered,
+            answer: Some(Answer::NotComing),
+        };
+        assert_eq!(
+            alarm_stop_line(0, &stop),
+            "1970-01-01T00:00:00Z *ALERTS1 0102030405060708 alarm-stop answered not_coming"
+        );
+    }
+
+    #[test]
     fn an_alarm_status_line_shows_when_what_which_alarm_and_what_became_of_it() {
         let head = r#""id":"00112233445566778899aabbccddeeff","gatewayId":"*TESTTST""#;
         let alarm = r#""alarmId":"0102030405060708","at":1714564800999"#;

@@ -7,7 +7,11 @@ use tocsin_sdk::protocol::E2eMessage;
 
 use super::{cli, env_for};
 use crate::helpers::spawn_app;
-use crate::helpers::tocsin_cli::{failed, ok};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+
+use crate::helpers::tocsin_cli::{self, failed, ok};
 
 #[tokio::test]
 async fn alarm_commands_trigger_show_list_and_resolve_an_alarm() {
@@ -162,4 +166,77 @@ async fn a_device_answers_an_alarm_and_alarm_status_shows_it_acknowledged() {
         keys_arg,
     ];
     failed(&cli(&env, &bad, None).await, 2);
+}
+
+/// Patience for a line from a running `device listen`.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The next line of `lines` that contains `wanted`.
+async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut Lines<R>,
+    wanted: &str,
+) -> String {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            let line = lines.next_line().await.unwrap().expect("a line");
+            if line.contains(wanted) {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("a line with {wanted:?} in time"))
+}
+
+#[tokio::test]
+async fn device_listen_prints_a_line_for_each_ring_and_stop_of_an_alarm() {
+    let app = spawn_app().await;
+    let gw = app.gateway(GatewayMode::Basic, 10).await;
+    let mut env = env_for(&app, &gw);
+    env.retain(|(k, _)| *k != "TOCSIN_PRIVATE_KEY");
+    let dir = tempfile::tempdir().unwrap();
+    let keys_path = dir.path().join("device.json");
+    let keys_arg = keys_path.to_str().unwrap();
+    let server = app.url("");
+    let init = ["device", "init", "--server", &server, "--keys", keys_arg];
+    ok(&cli(&env, &init, None).await);
+    let me = DeviceKeys::load(&keys_path).unwrap().identity.to_string();
+
+    let mut listen = tocsin_cli::command(&env, &["device", "listen", "--keys", keys_arg])
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(listen.stdout.take().unwrap()).lines();
+    let mut err = BufReader::new(listen.stderr.take().unwrap()).lines();
+    line_with(&mut err, "connected").await;
+
+    let trigger = [
+        "alarm",
+        "trigger",
+        "--text",
+        "Pager test",
+        "--tier",
+        &me,
+        "--priority",
+        "high",
+    ];
+    let id = ok(&cli(&env, &trigger, None).await).trim().to_owned();
+    let gateway = gw.id.to_string();
+    let ring = line_with(&mut out, " alarm-ring ").await;
+    assert!(
+        ring.ends_with(&format!(" {gateway} {id} alarm-ring 0 high tier 1")),
+        "{ring}"
+    );
+    ok(&cli(&env, &["alarm", "resolve", &id], None).await);
+    let stop = line_with(&mut out, " alarm-stop ").await;
+    assert!(
+        stop.ends_with(&format!(" {gateway} {id} alarm-stop resolved")),
+        "{stop}"
+    );
+
+    tocsin_cli::interrupt(&listen);
+    let status = tokio::time::timeout(PATIENCE, listen.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
 }
