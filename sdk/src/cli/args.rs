@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::alarm::AlarmArgs;
 use super::callback::CallbackArgs;
 use super::device::DeviceArgs;
 use crate::client::ClientBuilder;
@@ -152,6 +153,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "PATH")]
         out: PathBuf,
     },
+    /// Trigger, inspect, list and resolve alarms that ring recipients tier after tier
+    /// until enough of them answer.
+    Alarm(AlarmArgs),
     /// Act as a device of the chat network: enrol, listen, send, reply.
     Device(DeviceArgs),
     /// Receive the gateway's callbacks (incoming messages) and status events for a

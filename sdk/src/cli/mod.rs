@@ -7,6 +7,7 @@
 //! | `setup` | gateway ID, API secret, private key and status secret from flags, environment and files |
 //! | `local` | commands that need no server: `keygen`, `hash`, `encrypt`, `decrypt` |
 //! | `remote` | commands that call the gateway API |
+//! | `alarm` | `alarm …`: trigger, status, list, resolve |
 //! | `device` | `device …`: a device of the chat network (keys file, WebSocket session) |
 //! | `callback` | `callback serve`: receive the gateway's callbacks over HTTP |
 //! | `show` | the one-line form of a message |
@@ -20,6 +21,7 @@
 //!   exit status 1 (the operation failed) or 2 (the invocation is wrong or incomplete).
 //!   No panic message or backtrace reaches the user.
 
+mod alarm;
 mod args;
 mod callback;
 mod device;

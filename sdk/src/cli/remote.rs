@@ -90,6 +90,7 @@ async fn execute(settings: &Settings, command: Command) -> Result<(), Failure> {
             write_new(&out, &data, 0o644)?;
             say(format!("{} bytes written to {}", data.len(), out.display()));
         }
+        Command::Alarm(args) => super::alarm::execute(settings, args.command).await?,
         Command::Keygen { .. }
         | Command::Hash(_)
         | Command::Encrypt { .. }

@@ -5,11 +5,14 @@
 //! (`2024-05-01T12:00:00Z`). Control characters in texts are escaped (`\n`, `\u{7}`),
 //! so a line is always one line. A status line is `TIME status TYPE MESSAGE-ID
 //! RECIPIENT` for a message, `TIME status TYPE ALARM-ID DETAIL` for an alarm (no DETAIL
-//! when it ended), with the time of what it reports, in the same form.
+//! when it ended), with the time of what it reports, in the same form. An alarm frame
+//! on a device is `TIME GATEWAY ALARM-ID alarm-ring RING PRIORITY tier TIER` or `TIME
+//! GATEWAY ALARM-ID alarm-stop REASON [ANSWER]`, at the time it arrived.
 
 use std::path::Path;
 
 use crate::files::DownloadedFile;
+use crate::protocol::csp::{AlarmRing, AlarmStop};
 use crate::protocol::{E2eMessage, IdentityId, MessageId, ReceiptStatus, StatusEvent, StatusKind};
 use crate::time::utc;
 
@@ -50,6 +53,34 @@ pub(crate) fn line(
         }
     };
     format!("{} {sender} {message_id} {detail}", utc(seconds))
+}
+
+/// The line for a ring of an alarm that arrived at `seconds`.
+pub(crate) fn alarm_ring_line(seconds: u64, ring: &AlarmRing) -> String {
+    format!(
+        "{} {} {} alarm-ring {} {} tier {}",
+        utc(seconds),
+        ring.gateway,
+        ring.message_id,
+        ring.ring,
+        ring.priority,
+        ring.tier
+    )
+}
+
+/// The line for the stop of an alarm that arrived at `seconds`.
+pub(crate) fn alarm_stop_line(seconds: u64, stop: &AlarmStop) -> String {
+    let answer = stop
+        .answer
+        .map(|a| format!(" {}", a.as_str()))
+        .unwrap_or_default();
+    format!(
+        "{} {} {} alarm-stop {}{answer}",
+        utc(seconds),
+        stop.gateway,
+        stop.message_id,
+        stop.reason
+    )
 }
 
 /// The output line for one status event.
@@ -185,6 +216,34 @@ mod tests {
         let before = json.replace("1714564800999", "-1");
         let event: StatusEvent = serde_json::from_str(&before).unwrap();
         assert!(status_line(&event).starts_with("1970-01-01T00:00:00Z status "));
+    }
+
+    #[test]
+    fn alarm_frame_lines_show_when_which_alarm_and_what_happened() {
+        use crate::protocol::{Answer, Priority, StopReason};
+        let gateway = IdentityId::parse("*ALERTS1").unwrap();
+        let message_id = MessageId::from_bytes([1, 2, 3, 4, 5, 6, 7, 8]);
+        let ring = AlarmRing {
+            gateway,
+            message_id,
+            ring: 2,
+            priority: Priority::Critical,
+            tier: 1,
+        };
+        assert_eq!(
+            alarm_ring_line(0, &ring),
+            "1970-01-01T00:00:00Z *ALERTS1 0102030405060708 alarm-ring 2 critical tier 1"
+        );
+        let stop = AlarmStop {
+            gateway,
+            message_id,
+            reason: StopReason::Answered,
+            answer: Some(Answer::NotComing),
+        };
+        assert_eq!(
+            alarm_stop_line(0, &stop),
+            "1970-01-01T00:00:00Z *ALERTS1 0102030405060708 alarm-stop answered not_coming"
+        );
     }
 
     #[test]

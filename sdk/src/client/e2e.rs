@@ -8,7 +8,7 @@
 //!
 //! The secret key never leaves this type: it is wiped on drop and redacted in `Debug`.
 
-use super::{Client, E2eSend, Error};
+use super::{AlarmBox, Client, E2eSend, Error};
 use crate::crypto::{
     decrypt_file_blob, encrypt_file_blob, encrypt_thumbnail_blob, SharedKey, SymmetricKey,
 };
@@ -82,6 +82,30 @@ impl E2eClient {
     pub async fn send_text(&self, to: &IdentityId, text: &str) -> Result<MessageId, Error> {
         self.send_message(to, &E2eMessage::Text(text.to_owned()))
             .await
+    }
+
+    /// Seals the alarm text `text` for each of `to`, with each one's key fetched from
+    /// the server: the boxes of an end-to-end alarm tier ([`super::AlarmTier::boxes`]).
+    ///
+    /// Cost: the server's lookup price (0 by default) per recipient; nothing is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] when a recipient has no public key (unknown or revoked ID);
+    /// otherwise as [`Client::pubkey`] and [`E2eClient::seal`].
+    pub async fn alarm_boxes(&self, to: &[IdentityId], text: &str) -> Result<Vec<AlarmBox>, Error> {
+        let message = E2eMessage::Text(text.to_owned());
+        let mut boxes = Vec::with_capacity(to.len());
+        for id in to {
+            let key = self.client.pubkey(id).await?.ok_or(Error::NotFound)?;
+            let (nonce, sealed) = self.seal(&key, &message)?;
+            boxes.push(AlarmBox {
+                to: *id,
+                nonce,
+                sealed,
+            });
+        }
+        Ok(boxes)
     }
 
     /// Encrypts and uploads a file (and an optional thumbnail as `(bytes, media type)`),

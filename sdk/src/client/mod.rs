@@ -8,6 +8,7 @@
 //! | file | endpoints |
 //! | --- | --- |
 //! | `send` | `send_simple`, `send_e2e`, `send_e2e_bulk` |
+//! | `alarms` | `api/v1/alarms…`: trigger, status, list, resolve |
 //! | `lookup` | `lookup/{phone,email}[_hash]/…`, `lookup/bulk` |
 //! | `directory` | `pubkeys/…`, `pubkeys/bulk`, `capabilities/…`, `credits` |
 //! | `blobs` | `upload_blob`, `blobs/…` |
@@ -41,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alarms;
 mod blobs;
 mod builder;
 mod directory;
@@ -52,6 +54,10 @@ mod private_ca;
 mod send;
 mod transport;
 
+pub use alarms::{
+    AlarmBox, AlarmRequest, AlarmState, AlarmStatus, AlarmSummary, AlarmTier, RecipientStatus,
+    TierStatus, TriggeredAlarm,
+};
 pub use builder::ClientBuilder;
 pub use e2e::E2eClient;
 pub use error::{error_for_status, Error};

@@ -82,7 +82,7 @@ struct BulkOutcome {
 }
 
 /// Refuses idempotency keys the server would answer with 400.
-fn check_key(key: &str) -> Result<(), Error> {
+pub(super) fn check_key(key: &str) -> Result<(), Error> {
     if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) {
         Ok(())
     } else {

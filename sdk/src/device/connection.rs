@@ -237,6 +237,12 @@ impl Connection {
             } => Ok(Some(self.finish(can_reconnect, reason))),
             Payload::Alert(text) => Ok(Some(Event::Alert(text))),
             other => {
+                if let Some(ring) = other.as_alarm_ring() {
+                    return Ok(Some(Event::AlarmRing(ring)));
+                }
+                if let Some(stop) = other.as_alarm_stop() {
+                    return Ok(Some(Event::AlarmStop(stop)));
+                }
                 if let Some((receiver, message_id, reason)) = other.as_message_refused() {
                     self.server_refusals.insert((receiver, message_id), reason);
                 }

@@ -1,6 +1,7 @@
 //! What a [`super::Connection`] reports: decrypted messages, messages it could not
 //! open, and the milestones of the session.
 
+use crate::protocol::csp::{AlarmRing, AlarmStop};
 use crate::protocol::{E2eMessage, IdentityId, MessageFlags, MessageId, Nonce};
 
 /// One thing that happened on the connection.
@@ -19,6 +20,12 @@ pub enum Event {
     QueueComplete,
     /// Text from the server operator, to show to the user.
     Alert(String),
+    /// An alarm rings: ring 0 comes right before the alarm's message, the others while
+    /// it stays unanswered. Answer with [`super::Connection::answer_alarm`].
+    AlarmRing(AlarmRing),
+    /// An alarm stopped ringing for this identity: it answered (on this device or
+    /// another), enough others are coming, or the alarm was resolved or expired.
+    AlarmStop(AlarmStop),
     /// The connection is over; connect again (after a pause) if `can_reconnect`.
     Closed {
         /// `false` when the server asked not to reconnect: retrying would fail the same

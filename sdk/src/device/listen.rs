@@ -176,6 +176,14 @@ impl Listener {
                     handler(Notice::Alert(text));
                     Ok(())
                 }
+                Event::AlarmRing(ring) => {
+                    handler(Notice::AlarmRing(ring));
+                    Ok(())
+                }
+                Event::AlarmStop(stop) => {
+                    handler(Notice::AlarmStop(stop));
+                    Ok(())
+                }
                 Event::Closed {
                     can_reconnect: false,
                     reason,

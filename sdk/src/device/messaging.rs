@@ -14,7 +14,7 @@ use super::{Connection, DeviceError, DeviceKeys, Event, Received, Rejected};
 use crate::crypto::{CryptoError, SharedKey};
 use crate::protocol::csp::{MessageEnvelope, Payload};
 use crate::protocol::{
-    E2eMessage, IdentityId, MessageFlags, MessageId, Nonce, PublicKey, ReceiptStatus,
+    Answer, E2eMessage, IdentityId, MessageFlags, MessageId, Nonce, PublicKey, ReceiptStatus,
 };
 
 /// Time the server has to acknowledge a sent message or answer an echo.
@@ -147,6 +147,30 @@ impl Connection {
             }
         }
         Ok(message_id)
+    }
+
+    /// Answers the alarm `alarm` (the ID of the message it arrived in) from `gateway`:
+    /// coming or not, an optional ETA in minutes, and a note (empty for none, at most
+    /// 200 bytes). The server confirms with an [`Event::AlarmStop`] for the alarm
+    /// (reason [`crate::protocol::StopReason::Answered`]) on every device of this
+    /// identity; an answer to an alarm that ended or did not reach this identity is
+    /// dropped without a word, so wait for the stop with a time limit.
+    ///
+    /// # Errors
+    ///
+    /// [`DeviceError::Invalid`] for a note over 200 bytes or an ETA of 65535 minutes
+    /// (nothing is sent); otherwise as [`Connection::next_event`].
+    pub async fn answer_alarm(
+        &mut self,
+        gateway: &IdentityId,
+        alarm: &MessageId,
+        answer: Answer,
+        eta_minutes: Option<u16>,
+        note: &str,
+    ) -> Result<(), DeviceError> {
+        let payload = Payload::alarm_answer(*gateway, *alarm, answer, eta_minutes, note)
+            .map_err(|e| DeviceError::Invalid(e.to_string()))?;
+        self.write(&payload).await
     }
 
     /// Sends an echo and waits for its answer; returns the round-trip time. The server

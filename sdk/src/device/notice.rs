@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::{Connection, Received, Rejected};
 use crate::files::{DownloadedFile, DEFAULT_MAX_FILE_BYTES};
+use crate::protocol::csp::{AlarmRing, AlarmStop};
 use crate::protocol::{IdentityId, MessageId};
 
 /// How a [`super::Listener`] behaves.
@@ -75,6 +76,10 @@ pub enum Notice {
     Rejected(Rejected),
     /// Text from the server operator.
     Alert(String),
+    /// An alarm rings (see [`super::Event::AlarmRing`]).
+    AlarmRing(AlarmRing),
+    /// An alarm stopped ringing for this identity (see [`super::Event::AlarmStop`]).
+    AlarmStop(AlarmStop),
     /// The connection was lost or could not be made; the next attempt follows after
     /// `retry_in`.
     Disconnected {

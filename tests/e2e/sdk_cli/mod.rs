@@ -12,6 +12,7 @@ use tokio::io::AsyncWriteExt;
 use crate::helpers::tocsin_cli::{self, failed, ok};
 use crate::helpers::{spawn_app, TestApp, TestGateway};
 
+mod alarms;
 mod local;
 mod status;
 

@@ -2,6 +2,7 @@
 //! method with its success and its error statuses, the E2E helpers end to end, the
 //! status table against the server's, and transport errors free of the secret.
 
+mod alarms;
 mod blobs;
 mod directory;
 mod e2e;

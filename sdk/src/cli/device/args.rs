@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::protocol::{GatewayId, IdentityId, PublicKey};
+use crate::protocol::{Answer, GatewayId, IdentityId, MessageId, PublicKey};
 
 const AFTER_HELP: &str = "\
 Files:
@@ -106,6 +106,24 @@ pub(crate) enum DeviceCommand {
         /// The text; '-' reads it from standard input.
         text: String,
     },
+    /// Answer an alarm: send the answer, wait (15 s at most) for the server to confirm
+    /// it, print 'answered ANSWER'.
+    Answer {
+        /// The alarm's ID: the ID of the message it arrived in.
+        alarm_id: MessageId,
+        /// coming or not-coming.
+        #[arg(value_parser = parse_answer, value_name = "coming|not-coming")]
+        answer: Answer,
+        /// The gateway ID that triggered the alarm, e.g. '*ALERTS1'.
+        #[arg(long, value_name = "ID")]
+        from_gateway: GatewayId,
+        /// Minutes until you arrive.
+        #[arg(long, value_name = "MINUTES")]
+        eta: Option<u16>,
+        /// A short note (at most 200 bytes), e.g. 'on my way'.
+        #[arg(long, default_value = "")]
+        note: String,
+    },
     /// Pin the public key of an ID (typically a gateway ID) in the contacts file.
     Trust {
         /// The ID.
@@ -115,4 +133,9 @@ pub(crate) enum DeviceCommand {
         #[arg(long, value_name = "HEX")]
         public_key: PublicKey,
     },
+}
+
+/// `coming`, or `not-coming` (also written `not_coming`, as on the wire).
+fn parse_answer(s: &str) -> Result<Answer, String> {
+    Answer::parse(&s.replace('-', "_")).map_err(|_| "expected coming or not-coming".to_owned())
 }

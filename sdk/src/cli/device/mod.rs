@@ -1,5 +1,5 @@
 //! `tocsin-cli device …`: enrol a device, listen for messages (saving received files),
-//! send texts and replies, pin keys. Each command is a few calls into [`crate::device`]
+//! send texts and replies, answer alarms, pin keys. Each command is a few calls into [`crate::device`]
 //! plus printing.
 //!
 //! `init` checks that the keys file does not exist before it enrols anything, so a
@@ -21,10 +21,16 @@ use super::setup::Settings;
 use super::{say, Failure};
 use crate::client::{Error, PrivateCa};
 use crate::device::{
-    companion_path, Admission, Connection, Contacts, DeviceError, DeviceKeys, Directory, ListenEnd,
-    ListenOptions, Listener, SeenStore,
+    companion_path, Admission, Connection, Contacts, DeviceError, DeviceKeys, Directory, Event,
+    ListenEnd, ListenOptions, Listener, SeenStore,
 };
-use crate::protocol::{E2eMessage, IdentityId, InviteCode, MessageFlags, PublicKey};
+use crate::protocol::{
+    Answer, E2eMessage, GatewayId, IdentityId, InviteCode, MessageFlags, MessageId, PublicKey,
+    StopReason,
+};
+
+/// How long `device answer` waits for the server to confirm the answer.
+const ANSWER_CONFIRMATION: std::time::Duration = std::time::Duration::from_secs(15);
 
 impl From<DeviceError> for Failure {
     fn from(err: DeviceError) -> Self {
@@ -105,6 +111,13 @@ async fn execute(
             to_public_key,
             text,
         } => send(path, ca, to.as_identity(), to_public_key, text).await,
+        DeviceCommand::Answer {
+            alarm_id,
+            answer,
+            from_gateway,
+            eta,
+            note,
+        } => answer_alarm(path, ca, &from_gateway, &alarm_id, answer, eta, &note).await,
         DeviceCommand::Trust { id, public_key } => {
             let mut contacts = Contacts::load(&companion_path(path, "contacts.json"))?;
             match contacts.insert(id, public_key) {
@@ -209,6 +222,62 @@ async fn send(
     connection.close().await;
     say(id);
     Ok(())
+}
+
+/// Sends the answer, then waits for the `ALARM_STOP` that confirms it. Messages that
+/// arrive meanwhile are left unacknowledged, so `device listen` still shows them.
+async fn answer_alarm(
+    path: &Path,
+    ca: Option<&PrivateCa>,
+    gateway: &GatewayId,
+    alarm: &MessageId,
+    answer: Answer,
+    eta: Option<u16>,
+    note: &str,
+) -> Result<(), Failure> {
+    if note.len() > crate::protocol::csp::ALARM_NOTE_MAX {
+        return Err(Failure::usage("--note: at most 200 bytes"));
+    }
+    if eta == Some(u16::MAX) {
+        return Err(Failure::usage("--eta: at most 65534 minutes"));
+    }
+    let (keys, directory) = load(path, ca)?;
+    let mut connection = Connection::connect(&keys, &directory).await?;
+    let gateway = *gateway.as_identity();
+    connection
+        .answer_alarm(&gateway, alarm, answer, eta, note)
+        .await?;
+    let confirmed = tokio::time::timeout(ANSWER_CONFIRMATION, async {
+        loop {
+            match connection.next_event().await? {
+                Event::AlarmStop(stop) if stop.gateway == gateway && stop.message_id == *alarm => {
+                    return Ok::<_, DeviceError>(stop);
+                }
+                Event::Closed { reason, .. } => return Err(DeviceError::Closed(reason)),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    connection.close().await;
+    let stop = confirmed.map_err(|_| {
+        Failure::new(format!(
+            "the server did not confirm the answer within {} s: the alarm may have ended, \
+             been answered already, or not reached this device's identity ({}); check \
+             MESSAGE-ID and --from-gateway",
+            ANSWER_CONFIRMATION.as_secs(),
+            keys.identity
+        ))
+    })??;
+    match (stop.reason, stop.answer) {
+        (StopReason::Answered, Some(taken)) => {
+            say(format!("answered {}", taken.as_str().replace('_', "-")));
+            Ok(())
+        }
+        (reason, _) => Err(Failure::new(format!(
+            "the alarm stopped ({reason}) before the answer was taken"
+        ))),
+    }
 }
 
 /// The default place for received files: `files` next to the keys file.

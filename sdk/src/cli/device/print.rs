@@ -1,6 +1,6 @@
-//! How `device listen` shows what happens: one line per message on standard output
-//! (see [`super::super::show`]), everything else on standard error. Files are saved
-//! before their line is printed.
+//! How `device listen` shows what happens: one line per message or alarm frame on
+//! standard output (see [`super::super::show`]), everything else on standard error.
+//! Files are saved before their line is printed.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,6 +36,8 @@ impl Printer {
                 ));
             }
             Notice::Alert(text) => note(format!("alert from the server: {}", escape(&text))),
+            Notice::AlarmRing(ring) => say(show::alarm_ring_line(now(), &ring)),
+            Notice::AlarmStop(stop) => say(show::alarm_stop_line(now(), &stop)),
             Notice::Disconnected { reason, retry_in } => note(format!(
                 "disconnected: {reason}; reconnecting in {:.1} s",
                 retry_in.as_secs_f64()
@@ -129,6 +131,13 @@ fn expires_in(left: u64) -> String {
         (0, _) => format!(" (expires in {m}m {s}s)"),
         _ => format!(" (expires in {h}h {m}m)"),
     }
+}
+
+/// Unix seconds now; 0 for a clock before 1970.
+pub(super) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]
